@@ -1,0 +1,208 @@
+"""The command line: a thin click layer (STYLE.md 8). Each command parses its options, calls one
+library function, and turns GrokscanError into a one-line message and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from grokscan.errors import GrokscanError
+
+
+def _errors(fn):
+    """Run a command body; bad input becomes a one-line error, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GrokscanError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:  # a file the OS or HDF5 refused: still one line, no traceback
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="grokscan")
+def main():
+    """grokscan: train small models on modular arithmetic or Ising lattices, record dense
+    checkpoints, and measure the hidden reorganisation behind grokking.
+
+    \b
+    grokscan train -o run.h5         train the default recipe (addition mod 97)
+    grokscan info run.h5             what a checkpoint file holds
+    """
+
+
+# --- train -----------------------------------------------------------------------------------
+
+def _ops_help() -> str:
+    from grokscan.tasks.modular import OPS
+
+    return ", ".join(OPS)
+
+
+TRAIN_OPTIONS = [
+    # (flags, click kwargs); every default is None so that --config and task defaults can fill in
+    (("--task",), dict(type=click.Choice(["modular", "ising"]), help="Task (default modular).")),
+    (("--op",), dict(help="Operation, or several comma-separated for one multi-task model "
+                          "(default add; see `grokscan ops`).")),
+    (("--p",), dict(type=int, help="Modulus P (default 97).")),
+    (("--frac",), dict(type=float, help="Train fraction of the (a, b) pairs (default 0.3).")),
+    (("--exclude-zero/--include-zero",), dict(default=None,
+                                              help="Operands from Z_P^* (mul, div).")),
+    (("--data",), dict(type=click.Path(dir_okay=False), help="Ising data-set file "
+                                                             "(default: data/ising8.h5).")),
+    (("--ising-test",), dict(type=click.Choice(["random", "inverted"]),
+                             help="Ising: the test set (default random).")),
+    (("--model",), dict(type=click.Choice(["mlp", "transformer"]), help="Model (default mlp).")),
+    (("--input",), dict(type=click.Choice(["concat", "sum", "onehot"]),
+                        help="MLP input: shared embedding concatenated or summed, or one-hot "
+                             "(default concat).")),
+    (("--d-embed",), dict(type=int, help="Embedding size; d_model of the transformer (128).")),
+    (("--width",), dict(type=int, help="Hidden units per layer; d_mlp of the transformer (512).")),
+    (("--depth",), dict(type=int, help="Hidden layers; transformer blocks (1).")),
+    (("--n-heads",), dict(type=int, help="Transformer attention heads (4).")),
+    (("--pos-embed/--no-pos-embed",), dict(default=None, help="Transformer positional "
+                                                                "embedding (on).")),
+    (("--activation",), dict(help="relu, gelu, square, quad, abscube, cube, signsquare, relu3 "
+                                  "(default relu).")),
+    (("--act-a",), dict(type=float, help="a of quad (x + a x^2); gamma of relu3 (0.1).")),
+    (("--dropout",), dict(type=float, help="Dropout after each hidden layer (0).")),
+    (("--bias/--no-bias",), dict(default=None, help="Biases on hidden layers (on).")),
+    (("--init-scale",), dict(type=float, help="Multiply every initial weight (1).")),
+    (("--lr",), dict(type=float, help="AdamW learning rate (1e-2).")),
+    (("--wd",), dict(type=float, help="AdamW weight decay (1.0).")),
+    (("--beta1",), dict(type=float, help="AdamW beta1 (0.9).")),
+    (("--beta2",), dict(type=float, help="AdamW beta2 (0.98).")),
+    (("--warmup",), dict(type=int, help="Linear learning-rate warm-up steps (10).")),
+    (("--batch-size",), dict(type=int, help="Examples per step (default: full batch).")),
+    (("--beta",), dict(type=float, help="Softmax inverse temperature in the loss (1).")),
+    (("--steps",), dict(type=int, help="Optimizer steps (2000).")),
+    (("--every",), dict(type=int, help="Checkpoint every N steps (20).")),
+    (("--dense-until",), dict(type=int, help="Before this step, checkpoint every "
+                                             "--dense-every steps (0: off).")),
+    (("--dense-every",), dict(type=int, help="Interval before --dense-until (1).")),
+    (("--seed",), dict(type=int, help="Seed of the split, the init and the sampling (0).")),
+    (("--device",), dict(help="torch device (cpu).")),
+    (("--stop-when-grokked",), dict(type=int, metavar="N", help="Stop N steps after test "
+                                    "accuracy has stayed ≥ 0.99 (0: off).")),
+    (("--grads/--no-grads",), dict(default=None, help="Record gradients (on).")),
+]
+
+
+def _train_options(fn):
+    for flags, kw in reversed(TRAIN_OPTIONS):
+        fn = click.option(*flags, **kw)(fn)
+    return fn
+
+
+def _load_toml(path: str) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise GrokscanError(f"{path}: cannot read the TOML config ({e})") from None
+    flat = {}
+    for k, v in values.items():  # accept flat keys or [task]/[model]/[train] tables
+        if isinstance(v, dict):
+            flat.update({kk: vv for kk, vv in v.items()})
+        else:
+            flat[k] = v
+    return flat
+
+
+@main.command()
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="The checkpoint file to write.")
+@_train_options
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A TOML file with the same keys as these options (the options win).")
+@click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint"
+              " (its own settings; --steps and --stop-when-grokked may change).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_errors
+def train(out, config_file, threads, resume, force, quiet, **options):
+    """Train a model and record dense checkpoints to one HDF5 file.
+
+    With no options: addition mod 97, train fraction 0.3, MLP (embedding 128 → 512 ReLU → 97),
+    AdamW lr 1e-2, weight decay 1, 2000 full-batch steps, a checkpoint every 20 steps;
+    it groks in about two minutes on two CPU cores.
+
+    \b
+    grokscan train -o run.h5
+    grokscan train -o mul.h5 --op mul --p 59 --frac 0.5 --every 10
+    grokscan train -o tf.h5 --model transformer --lr 1e-3 --p 59 --frac 0.5
+    grokscan train -o run.h5 --resume --steps 4000
+    """
+    import torch
+
+    from grokscan.config import TASK_DEFAULTS, from_flat
+    from grokscan.train import train as run_training
+
+    values = _load_toml(config_file) if config_file else {}
+    values.update({k: v for k, v in options.items() if v is not None})
+    kind = values.get("task", "modular")
+    values = {**TASK_DEFAULTS.get(kind, {}), **values}
+    cfg = from_flat(values)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        result = run_training(cfg, out, force=force, resume=resume, quiet=quiet)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the checkpoints written so far are in {out} "
+                   "(continue with --resume)", err=True)
+        sys.exit(130)
+    if not quiet:
+        how = "stopped after grokking" if result.stopped_early else "done"
+        click.echo(f"{how}: {result.n_checkpoints} checkpoints, last step {result.last_step}, "
+                   f"in {out}", err=True)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_errors
+def info(path, as_json):
+    """What a checkpoint file holds: config, checkpoints, parameters, accuracy crossings.
+
+    \b
+    grokscan info run.h5
+    grokscan info run.h5 --json
+    """
+    from grokscan.info import describe, format_text
+
+    d = describe(path)
+    click.echo(json.dumps(d, indent=1) if as_json else format_text(d))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ops(as_json):
+    """List the modular operations by family.
+
+    \b
+    grokscan ops
+    """
+    from grokscan.tasks.modular import OPS
+
+    if as_json:
+        click.echo(json.dumps({k: {"family": o.family, "group": o.group,
+                                   "needs_prime": o.needs_prime} for k, o in OPS.items()}))
+        return
+    families: dict[str, list[str]] = {}
+    for name, op in OPS.items():
+        families.setdefault(op.family, []).append(name)
+    for fam, names in families.items():
+        click.echo(f"{fam:<13} {'  '.join(names)}")
+    click.echo("(x is a, y is b; x2 is a², (x+y)3 is (a+b)³. mul and div use the multiplicative "
+               "Fourier basis.)")

@@ -1,0 +1,62 @@
+"""Number theory the tasks and the Fourier bases share: primality, primitive roots and the
+discrete logarithm that indexes Z_P^* as a cyclic group (REFERENCE.md §2, last paragraph)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grokscan.errors import GrokscanError
+
+
+def is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    if n % 2 == 0:
+        return n == 2
+    f = 3
+    while f * f <= n:
+        if n % f == 0:
+            return False
+        f += 2
+    return True
+
+
+def prime_factors(n: int) -> list[int]:
+    """The distinct prime factors of n, ascending."""
+    out, f = [], 2
+    while f * f <= n:
+        if n % f == 0:
+            out.append(f)
+            while n % f == 0:
+                n //= f
+        f += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def primitive_root(p: int) -> int:
+    """The smallest generator g of the multiplicative group Z_p^* (p prime)."""
+    if not is_prime(p):
+        raise GrokscanError(f"a primitive root needs a prime modulus, got P = {p}")
+    if p == 2:
+        return 1
+    order = p - 1
+    for g in range(2, p):
+        if all(pow(g, order // q, p) != 1 for q in prime_factors(order)):
+            return g
+    raise AssertionError("unreachable: every prime has a primitive root")
+
+
+def discrete_log_table(p: int) -> tuple[int, np.ndarray]:
+    """The primitive root g and ``log`` with g**log[t] = t mod p for t = 1..p-1.
+
+    Returns (g, log) where log is an int array of length p; log[0] = -1 (0 has no logarithm).
+    """
+    g = primitive_root(p)
+    log = np.full(p, -1, dtype=np.int64)
+    t = 1
+    for i in range(p - 1):
+        log[t] = i
+        t = (t * g) % p
+    return g, log

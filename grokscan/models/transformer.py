@@ -1,0 +1,134 @@
+"""Nanda et al.'s one-layer transformer (REFERENCE.md §1): token and position embeddings,
+attention and a ReLU MLP per block, no LayerNorm, logits read at the last position.
+
+Parameter names follow TransformerLens: ``embed.W_E`` (n_vocab, d_model), ``pos_embed.W_pos``
+(n_ctx, d_model), ``blocks.{i}.attn.W_Q``/``W_K``/``W_V`` (n_heads, d_model, d_head),
+``blocks.{i}.attn.W_O`` (n_heads, d_head, d_model), ``blocks.{i}.mlp.W_in`` (d_model, d_mlp),
+``b_in``, ``W_out`` (d_mlp, d_model), ``b_out``, ``unembed.W_U`` (d_model, n_classes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grokscan.config import ModelConfig
+from grokscan.models.activations import make_activation
+
+
+def _normal(shape, fan_in: int, scale: float) -> nn.Parameter:
+    # Nanda's initialisation: N(0, 1/fan_in)
+    return nn.Parameter(torch.randn(shape) * (scale / math.sqrt(fan_in)))
+
+
+class Attention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, scale: float):
+        super().__init__()
+        if d_model % n_heads:
+            from grokscan.errors import GrokscanError
+
+            raise GrokscanError(
+                f"d_model ({d_model}) must be a multiple of the number of heads ({n_heads})"
+            )
+        d_head = d_model // n_heads
+        self.W_Q = _normal((n_heads, d_model, d_head), d_model, scale)
+        self.W_K = _normal((n_heads, d_model, d_head), d_model, scale)
+        self.W_V = _normal((n_heads, d_model, d_head), d_model, scale)
+        self.W_O = _normal((n_heads, d_head, d_model), d_head, scale)
+
+    def forward(self, x):  # x: (B, T, d_model)
+        q = torch.einsum("btd,hde->bhte", x, self.W_Q)
+        k = torch.einsum("btd,hde->bhte", x, self.W_K)
+        v = torch.einsum("btd,hde->bhte", x, self.W_V)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, h, T, T)
+        T = x.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+        z = scores.softmax(-1) @ v  # (B, h, T, d_head)
+        return torch.einsum("bhte,hed->btd", z, self.W_O)
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d_model, d_mlp, s = cfg.d_embed, cfg.width, cfg.init_scale
+        self.W_in = _normal((d_model, d_mlp), d_model, s)
+        self.b_in = nn.Parameter(torch.zeros(d_mlp)) if cfg.bias else None
+        self.W_out = _normal((d_mlp, d_model), d_mlp, s)
+        self.b_out = nn.Parameter(torch.zeros(d_model)) if cfg.bias else None
+        self.act = make_activation(cfg.activation, cfg.act_a)
+
+    def neurons(self, x):
+        z = x @ self.W_in
+        return self.act(z + self.b_in if self.b_in is not None else z)
+
+    def out(self, h):
+        y = h @ self.W_out
+        return y + self.b_out if self.b_out is not None else y
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn = Attention(cfg.d_embed, cfg.n_heads, cfg.init_scale)
+        self.mlp = MLPBlock(cfg)
+
+
+class Embed(nn.Module):
+    def __init__(self, n_vocab: int, d_model: int, scale: float):
+        super().__init__()
+        self.W_E = _normal((n_vocab, d_model), d_model, scale)
+
+
+class PosEmbed(nn.Module):
+    def __init__(self, n_ctx: int, d_model: int, scale: float):
+        super().__init__()
+        self.W_pos = _normal((n_ctx, d_model), d_model, scale)
+
+
+class Unembed(nn.Module):
+    def __init__(self, d_model: int, n_classes: int, scale: float):
+        super().__init__()
+        self.W_U = _normal((d_model, n_classes), d_model, scale)
+
+
+class Transformer(nn.Module):
+    """Inputs: token ids (n, T), [a, b, =] or [a, op, b, =]."""
+
+    def __init__(self, cfg: ModelConfig, *, n_vocab: int, p: int, n_ctx: int):
+        super().__init__()
+        self.cfg, self.p = cfg, p
+        s = cfg.init_scale
+        self.embed = Embed(n_vocab, cfg.d_embed, s)
+        if cfg.pos_embed:
+            self.pos_embed = PosEmbed(n_ctx, cfg.d_embed, s)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.unembed = Unembed(cfg.d_embed, cfg.n_classes, s)
+
+    def forward(self, tokens, *, dropout: float | None = None, return_hidden: bool = False):
+        """Logits at the last position (n, n_classes); with ``return_hidden`` also each block's
+        MLP neuron activations at the last position, (n, d_mlp). ``dropout`` as in MLP.forward."""
+        x = self.embed.W_E[tokens]
+        if self.cfg.pos_embed:
+            x = x + self.pos_embed.W_pos[: tokens.shape[1]]
+        hidden = []
+        for block in self.blocks:
+            x = x + block.attn(x)
+            h = block.mlp.neurons(x)
+            hidden.append(h[:, -1])
+            if dropout is not None:
+                h = F.dropout(h, dropout, training=True)
+            elif self.cfg.dropout:
+                h = F.dropout(h, self.cfg.dropout, training=self.training)
+            x = x + block.mlp.out(h)
+        logits = x[:, -1] @ self.unembed.W_U
+        return (logits, hidden) if return_hidden else logits
+
+    def residue_vectors(self) -> list[dict]:
+        return [{"param": "embed.W_E", "start": 0, "stop": self.p, "operand": "a,b"}]
+
+    def neuron_logit_map(self) -> list[str]:
+        return [f"blocks.{len(self.blocks) - 1}.mlp.W_out", "unembed.W_U"]

@@ -1,0 +1,1 @@
+"""Tasks: modular arithmetic (modular.py) and Ising lattices (ising.py)."""

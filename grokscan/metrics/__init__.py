@@ -2,4 +2,7 @@
 
 from grokscan.metrics.registry import METRICS, Metric, check_array, families, register
 
+# importing the metric modules fills the registry
+from grokscan.metrics import embedding, fourier, pca, weights  # noqa: E402, F401, I001
+
 __all__ = ["METRICS", "Metric", "check_array", "families", "register"]

@@ -28,14 +28,18 @@ def open_h5(path, what: str = "a grokscan checkpoint file") -> h5py.File:
     if not is_h5:
         raise FileFormatError(f"{path} is not an HDF5 file (expected {what})")
     errors = []
-    for kw in ({"libver": "latest", "swmr": True}, {}):
+    # A plain open checks the file's length against the superblock (it catches truncation);
+    # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it.
+    for kw in ({}, {"libver": "latest", "swmr": True}):
         try:
             return h5py.File(path, "r", **kw)
         except OSError as e:
-            errors.append(str(e))
-    msg = errors[-1]
-    if "truncated" in " ".join(errors):
-        raise FileFormatError(f"{path} is truncated: {msg.split(':')[-1].strip()}") from None
+            msg = str(e)
+            if "truncated" in msg:
+                detail = msg[msg.index("truncated"):].rstrip(")")
+                raise FileFormatError(f"{path} is truncated ({detail})") from None
+            errors.append(msg)
+    msg = errors[0]
     raise FileFormatError(f"{path}: HDF5 cannot open it ({msg})") from None
 
 
@@ -51,10 +55,13 @@ class Run:
         self.f = open_h5(self.path)
         try:
             self._validate()
+            self.refresh()
+        except (RuntimeError, OSError, KeyError, ValueError) as e:
+            self.f.close()
+            raise FileFormatError(f"{self.path} is damaged: {e}") from None
         except Exception:
             self.f.close()
             raise
-        self.refresh()
 
     def _validate(self):
         f, path = self.f, self.path

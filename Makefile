@@ -1,0 +1,37 @@
+# A virtual environment with a CPU PyTorch, then the project in editable mode.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= out/demo
+
+.PHONY: install demo test test-slow bench lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: install  ## train the default recipe, then describe the run
+	mkdir -p $(OUT)
+	$(BIN)/grokscan train -o $(OUT)/run.h5 --force
+	$(BIN)/grokscan info $(OUT)/run.h5
+
+test: install  ## the default suite (fast)
+	$(BIN)/pytest
+
+test-slow: install  ## the long runs
+	$(BIN)/pytest -m slow
+
+bench: install  ## benchmarks; they print ratios measured in one run
+	$(BIN)/python scripts/bench_record.py
+
+lint: install
+	$(BIN)/ruff check grokscan tests scripts
+
+clean:
+	rm -rf $(VENV) out *.egg-info

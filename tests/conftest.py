@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+# Small models on a 2-core machine: one thread is faster under contention and bitwise stable.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory):
+    """The fast grokking recipe (MEASURED.md): (a+b) mod 41, frac 0.5, MLP emb 32 → 128 ReLU,
+    AdamW lr 1e-2, wd 1; 1500 steps, a checkpoint every 10. Trained once per test session."""
+    from grokscan.train import train
+
+    path = tmp_path_factory.mktemp("runs") / "fast.h5"
+    train(fast_config(), path, quiet=True)
+    return path
+
+
+def fast_config(**train_kw):
+    from grokscan.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+
+    return RunConfig(
+        TaskConfig(ops=("add",), p=41, frac=0.5),
+        ModelConfig(d_embed=32, width=128),
+        TrainConfig(**{"steps": 1500, "every": 10, **train_kw}),
+    )

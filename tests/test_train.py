@@ -1,0 +1,101 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import fast_config
+
+from grokscan.errors import GrokscanError, TrainingDiverged
+from grokscan.store.reader import Run
+from grokscan.summary import first_crossing
+from grokscan.train import train
+
+
+def test_the_fast_recipe_groks_with_a_real_delay(fast_run):
+    with Run(fast_run) as run:
+        s, steps = run.scalars, run.steps
+        memorised = first_crossing(steps, s["train_acc"], 1.0)
+        generalised = first_crossing(steps, s["test_acc"], 0.9)
+        assert memorised is not None and generalised is not None
+        # delayed generalisation: the training set is fitted hundreds of steps earlier
+        assert generalised - memorised >= 300, (memorised, generalised)
+        assert s["test_acc"][-1] >= 0.95
+        assert s["test_acc"][0] < 0.1  # chance is 1/41 at initialisation
+
+
+def test_the_file_rebuilds_the_run(fast_run):
+    with Run(fast_run) as run:
+        cfg = run.config
+        assert cfg == dataclasses.replace(
+            fast_config(), model=dataclasses.replace(fast_config().model, n_classes=41))
+        task = run.task
+        a, b = task["examples"][:, 0], task["examples"][:, 2]
+        np.testing.assert_array_equal(task["labels"], (a + b) % 41)
+        assert task["train"].sum() == round(0.5 * 41 * 41)
+        assert run.steps[0] == 0 and run.steps[-1] == 1500 and run.n == 151
+        assert run.residue_vectors == [{"param": "embed.W_E", "start": 0, "stop": 41,
+                                        "operand": "a,b"}]
+
+
+def _contents(path):
+    with Run(path) as run:
+        out = {f"p/{k}": run.param(k) for k in run.param_names}
+        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
+        out.update({f"s/{k}": v for k, v in run.scalars.items()})
+        out.update({f"t/{k}": v for k, v in run.task.items() if isinstance(v, np.ndarray)})
+        out["steps"] = run.steps
+        return out
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_same_seed_same_contents_bitwise(tmp_path):
+    cfg = fast_config(steps=120, seed=3)
+    train(cfg, tmp_path / "a.h5", quiet=True)
+    train(cfg, tmp_path / "b.h5", quiet=True)
+    train(fast_config(steps=120, seed=4), tmp_path / "c.h5", quiet=True)
+    a, b, c = (_contents(tmp_path / f"{x}.h5") for x in "abc")
+    _assert_same(a, b)
+    assert not np.array_equal(a["p/embed.W_E"], c["p/embed.W_E"])
+
+
+@pytest.mark.parametrize("extra", [{}, {"batch_size": 300}])
+def test_resume_equals_the_uninterrupted_run(tmp_path, extra):
+    cfg_dropout = dataclasses.replace(
+        fast_config(steps=200, **extra),
+        model=dataclasses.replace(fast_config().model, dropout=0.1))
+    train(cfg_dropout, tmp_path / "full.h5", quiet=True)
+    short = dataclasses.replace(cfg_dropout, train=dataclasses.replace(cfg_dropout.train,
+                                                                       steps=95))
+    train(short, tmp_path / "part.h5", quiet=True)
+    train(cfg_dropout, tmp_path / "part.h5", resume=True, quiet=True)
+    _assert_same(_contents(tmp_path / "full.h5"), _contents(tmp_path / "part.h5"))
+
+
+def test_stop_when_grokked(tmp_path):
+    cfg = fast_config(steps=3000, stop_when_grokked=100, every=10)
+    result = train(cfg, tmp_path / "s.h5", quiet=True)
+    assert result.stopped_early
+    with Run(tmp_path / "s.h5") as run:
+        acc, steps = run.scalars["test_acc"], run.steps
+        assert steps[-1] < 3000 and np.all(acc[-11:] >= 0.99)
+        assert acc[-12] < 0.99  # it stopped as soon as 100 steps had passed
+
+
+def test_nan_loss_stops_and_keeps_the_file(tmp_path):
+    cfg = fast_config(steps=200, every=1, lr=1e30, warmup=0, wd=0.0)
+    with pytest.raises(TrainingDiverged, match=r"at step \d+; the \d+ checkpoints"):
+        train(cfg, tmp_path / "nan.h5", quiet=True)
+    with Run(tmp_path / "nan.h5") as run:
+        assert run.n >= 1 and np.isfinite(run.scalars["train_loss"]).all()
+
+
+def test_existing_output_is_kept_without_force(tmp_path):
+    p = tmp_path / "x.h5"
+    p.write_text("keep me")
+    with pytest.raises(GrokscanError, match="exists"):
+        train(fast_config(steps=5), p, quiet=True)
+    assert p.read_text() == "keep me"

@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: install  ## train the default recipe, then describe the run
+demo: install  ## train the default recipe, describe the run, analyse it
 	mkdir -p $(OUT)
 	$(BIN)/grokscan train -o $(OUT)/run.h5 --force
 	$(BIN)/grokscan info $(OUT)/run.h5
+	$(BIN)/grokscan analyze $(OUT)/run.h5 -o $(OUT)
 
 test: install  ## the default suite (fast)
 	$(BIN)/pytest

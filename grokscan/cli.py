@@ -206,3 +206,66 @@ def ops(as_json):
         click.echo(f"{fam:<13} {'  '.join(names)}")
     click.echo("(x is a, y is b; x2 is a², (x+y)3 is (a+b)³. mul and div use the multiplicative "
                "Fourier basis.)")
+
+
+# --- analyze ---------------------------------------------------------------------------------
+
+def _family_names() -> list[str]:
+    from grokscan.analyze import FAMILIES
+
+    return list(FAMILIES)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder: metrics.h5 and metrics.csv.")
+@click.option("--metrics", "families", help="Comma-separated metric families (default: all; "
+              f"{', '.join(_family_names())}).")
+@click.option("--basis", type=click.Choice(["auto", "additive", "multiplicative"]),
+              default="auto", show_default=True,
+              help="Fourier basis; auto takes the operation's group.")
+@click.option("--every", type=int, default=1, show_default=True,
+              help="Analyse every K-th checkpoint.")
+@click.option("--steps", "step_range", metavar="A:B", help="Only checkpoints with A ≤ step ≤ B.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_errors
+def analyze(path, out_dir, families, basis, every, step_range, jobs, quiet):
+    """Replay the checkpoints of a run and compute the progress measures.
+
+    Writes OUT/metrics.h5 (every metric per checkpoint, arrays included) and OUT/metrics.csv
+    (one row per checkpoint, one column per scalar metric). The checkpoint file is only read.
+
+    \b
+    grokscan analyze run.h5 -o out/
+    grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
+    """
+    from grokscan.analyze import Options, parse_steps
+    from grokscan.analyze import analyze as run_analysis
+
+    chosen = tuple(f.strip() for f in families.split(",")) if families else None
+    opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
+                   quiet=quiet, **({"families": chosen} if chosen else {}))
+    summary = run_analysis(path, out_dir, opts)
+    if not quiet:
+        click.echo(f"{summary['n_checkpoints']} checkpoints analysed "
+                   f"({', '.join(summary['families'])}; {summary['basis']} basis): "
+                   f"{summary['metrics_h5']}, {summary['metrics_csv']}", err=True)
+
+
+@main.command("metrics")
+def list_metrics():
+    """List the metric families of `analyze` and the registered metric functions.
+
+    \b
+    grokscan metrics
+    """
+    from grokscan.analyze import FAMILIES
+    from grokscan.metrics import METRICS
+
+    for name, fam in FAMILIES.items():
+        click.echo(f"{name:<10} {fam.doc}" + ("  (replays the model)" if fam.replay else ""))
+    click.echo("\nmetric functions (grokscan.metrics.METRICS):")
+    for name in sorted(METRICS):
+        click.echo(f"  {name}")

@@ -1,4 +1,4 @@
-"""Activation functions (REFERENCE.md §6). ``ACTIVATIONS`` lists the names ``--activation`` takes."""
+"""Activation functions (REFERENCE.md §6); ``ACTIVATIONS`` lists the `--activation` names."""
 
 from __future__ import annotations
 

@@ -125,8 +125,9 @@ def measure(steps: dict[str, int], reps: int) -> dict:
                 base = [t[i] for t in times[(m, every), False]]
                 rec = [t[i] for t in times[(m, every), True]]
                 b, r = statistics.median(base), statistics.median(rec)
-                row[clock] = dict(baseline_s=b, recorded_s=r,
-                                  ratio=statistics.median(y / x for x, y in zip(base, rec)),
+                ratios = [y / x for x, y in zip(base, rec)]
+                row[clock] = dict(baseline_s=b, recorded_s=r, ratio=statistics.median(ratios),
+                                  ratio_min=min(ratios), ratio_max=max(ratios),
                                   ms_per_checkpoint=1e3 * (r - b) / n,
                                   baseline_all_s=base, recorded_all_s=rec)
             row["ok"] = row["wall"]["ratio"] <= TARGETS[every]
@@ -159,13 +160,14 @@ def table(r: dict) -> str:
              "(ok: wall ratio <= target); times are medians",
              "",
              f"{'model':<12}{'steps':>6}{'every':>6}{'ckpts':>6}{'base s':>8}{'rec s':>8}"
-             f"{'ratio':>7}{'cpu ratio':>10}{'target':>8}  ok {'ms/ckpt':>8}"]
+             f"{'ratio':>7}{'(min-max)':>13}{'cpu ratio':>10}{'target':>8}  ok {'ms/ckpt':>8}"]
     for m, d in r["models"].items():
         for i in d["intervals"]:
             w, c = i["wall"], i["cpu"]
+            spread = f"({w['ratio_min']:.2f}-{w['ratio_max']:.2f})"
             lines.append(f"{m:<12}{d['steps']:>6}{i['every']:>6}{i['checkpoints']:>6}"
                          f"{w['baseline_s']:>8.2f}{w['recorded_s']:>8.2f}{w['ratio']:>7.3f}"
-                         f"{c['ratio']:>10.3f}{'<=' + str(i['target']):>8}  "
+                         f"{spread:>13}{c['ratio']:>10.3f}{'<=' + str(i['target']):>8}  "
                          f"{'yes' if i['ok'] else 'NO ':<3}{w['ms_per_checkpoint']:>8.1f}")
     lines += ["", f"{'model':<12}{'params':>8}{'params+grads B':>16}{'file B/ckpt':>13}"
                   f"{'resume B/ckpt':>15}{'MB/s wall':>11}{'MB/s cpu':>10}"]

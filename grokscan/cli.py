@@ -269,3 +269,8 @@ def list_metrics():
     click.echo("\nmetric functions (grokscan.metrics.METRICS):")
     for name in sorted(METRICS):
         click.echo(f"  {name}")
+
+
+from grokscan.ising_cli import ising  # noqa: E402
+
+main.add_command(ising)

@@ -48,9 +48,8 @@ def modular_data_from_task(task: dict) -> modular.ModularData:
 def make_split(cfg: RunConfig, task: dict | None = None) -> Split:
     """The split of a run: drawn from the seed, or read back from a file's ``task`` dict."""
     if cfg.task.kind == "ising":
-        from grokscan.tasks import ising
-
-        return ising.make_split(cfg, task)
+        raise GrokscanError("--task ising: training on Ising lattices is not available yet; "
+                            "`grokscan ising generate` makes the data set")
     if cfg.task.kind != "modular":
         raise GrokscanError(f"unknown task {cfg.task.kind!r}; expected modular or ising")
     data = modular_data_from_task(task) if task else modular.make_data(cfg.task, cfg.train.seed)

@@ -9,6 +9,7 @@ they were at the start of iteration s, so the continued run equals an uninterrup
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 
@@ -252,8 +253,6 @@ def _resume_state(path: str, override: RunConfig):
         row = int(rows[0])
         params = run.params_at(row)
         flat = g["optimizer"][()]
-        import json
-
         layout = json.loads(bytes(g["layout"][()]).decode())
         torch_rng = torch.from_numpy(g["torch_rng"][()])
         batch_rng_state = torch.from_numpy(g["batch_rng"][()])

@@ -26,17 +26,6 @@ def _uniform(shape, fan_in: int, scale: float) -> nn.Parameter:
     return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
 
-class Dense(nn.Module):
-    def __init__(self, d_in: int, d_out: int, bias: bool, scale: float):
-        super().__init__()
-        self.W = _uniform((d_in, d_out), d_in, scale)
-        self.b = _uniform((d_out,), d_in, scale) if bias else None
-
-    def forward(self, x):
-        y = x @ self.W
-        return y + self.b if self.b is not None else y
-
-
 class Unembed(nn.Module):
     def __init__(self, d_in: int, n_classes: int, bias: bool, scale: float):
         super().__init__()

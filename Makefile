@@ -28,8 +28,11 @@ test: install  ## the default suite (fast)
 test-slow: install  ## the long runs
 	$(BIN)/pytest -m slow
 
-bench: install  ## benchmarks; they print ratios measured in one run
+bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_record.py
+	$(BIN)/python scripts/bench_analyze.py
+	$(BIN)/python scripts/bench_ising.py
+	$(BIN)/python scripts/bench_factor.py --p 20,21,23 --seeds 1
 
 lint: install
 	$(BIN)/ruff check grokscan tests scripts

@@ -1,9 +1,11 @@
 """``grokscan analyze``: stream the checkpoints of a run through the metric families and write
 OUT/metrics.h5 and OUT/metrics.csv (layout: store/SCHEMA.md, "The metrics file").
 
-Checkpoints are read in blocks: the weight-only measures run batched over a block (one FFT or
+Checkpoints are read in blocks: the weight-only families run batched over a block (one FFT or
 matmul for all of its checkpoints), the replayed ones evaluate the model once per checkpoint
-and operation on the full (a, b) grid. Memory is bounded by the block, not by the run.
+(on the full (a, b) grid of each operation, or on the whole data set), sharing the outputs
+(grokscan/families.py). Memory is bounded by the block, not by the run. The expensive families
+run on a subset of the checkpoints (:func:`expensive_subset`).
 """
 
 from __future__ import annotations
@@ -11,154 +13,34 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import h5py
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 import grokscan
 from grokscan.errors import GrokscanError
+from grokscan.families import (
+    FAMILIES,
+    GROUP_ATTRS,
+    Checkpoint,
+    Context,
+    Settings,
+    basis_matrix,
+    residue_matrix,
+)
 from grokscan.groups import is_prime
 from grokscan.metrics import fourier as fm
-from grokscan.metrics import weights as wm
 from grokscan.store.reader import Run
 from grokscan.tasks.modular import OPS
 
 FORMAT = "grokscan-metrics"
 VERSION = 1
 BASES = ("auto", "additive", "multiplicative")
-
-
-@dataclass
-class Context:
-    """What every block needs, computed once per analysis (and sent to worker processes)."""
-
-    path: str
-    p: int
-    ops: tuple[str, ...]
-    basis: str  # the basis of the per-residue (embedding) measures
-    op_basis: dict[str, str]  # the basis of each operation's replayed measures
-    residue_vectors: list[dict]
-    neuron_logit_map: list[str]
-    key_freqs: dict[str, list[int]] = field(default_factory=dict)  # per op, final checkpoint
-    grid_masks: dict[str, tuple] = field(default_factory=dict)  # per op: (train, test, labels)
-    families: tuple[str, ...] = ()
-
-
-# --- weight-only families: (ctx, params of a block) -> {name: (n_block, ...)} ---------------
-
-def residue_matrix(ctx: Context, params: dict[str, np.ndarray]) -> np.ndarray:
-    """The per-residue vectors (n, P, d): embedding rows, or for a one-hot input the a and b
-    rows of the first layer side by side (their Fourier norms add in quadrature)."""
-    parts = [params[r["param"]][:, r["start"]:r["stop"]] for r in ctx.residue_vectors]
-    return np.concatenate(parts, axis=-1)
-
-
-def neuron_logit_matrix(ctx: Context, params: dict[str, np.ndarray]) -> np.ndarray:
-    """W_L transposed, (n, P, d): one row per output residue, mapping the last hidden layer
-    (the MLP's neurons) to that residue's logit."""
-    W = params[ctx.neuron_logit_map[0]]
-    for name in ctx.neuron_logit_map[1:]:
-        W = W @ params[name]
-    return np.swapaxes(W[..., : ctx.p], -1, -2)
-
-
-def _basis(kind: str, p: int) -> np.ndarray:
-    return fm.multiplicative_basis(p) if kind == "multiplicative" else fm.additive_basis(p)
-
-
-def fourier_family(ctx: Context, params) -> dict[str, np.ndarray]:
-    """Fourier norms, FFD, FCR, Gini, spectral entropy and key frequencies (REFERENCE §2) of
-    the embedding (``*_embed``) and of the neuron-logit map (``*_logit``)."""
-    basis = _basis(ctx.basis, ctx.p)
-    out = {}
-    for tag, W in (("embed", residue_matrix(ctx, params)),
-                   ("logit", neuron_logit_matrix(ctx, params))):
-        norms = fm.fourier_norms(W, basis)
-        keys, frac = fm.key_frequencies(norms)
-        out.update({
-            f"norms_{tag}": norms, f"ffd_{tag}": fm.ffd(norms), f"fcr_{tag}": fm.fcr(norms),
-            f"gini_{tag}": fm.gini(norms), f"entropy_{tag}": fm.spectral_entropy(norms),
-            f"key_freqs_{tag}": keys, f"key_fraction_{tag}": frac,
-        })
-    return out
-
-
-def norms_family(ctx: Context, params) -> dict[str, np.ndarray]:
-    """The L2 norm of every parameter (``norm/<name>``) and of all of them (``total``)."""
-    out = {name: wm.weight_norm(v, core_ndim=v.ndim - 1) for name, v in params.items()}
-    out = {f"norm/{k}": v for k, v in out.items()}
-    out["total"] = np.sqrt(sum(v**2 for v in out.values()))
-    return out
-
-
-# --- replayed families: (ctx, outputs per op) -> {name: (n_block, ...)} ---------------------
-
-def neurons_family(ctx: Context, grid) -> dict[str, np.ndarray]:
-    """Nanda's neuron spectrum: each last-layer neuron's activation over all (a, b) in the 2-D
-    Fourier basis of the operation's group; its dominant frequency, the fraction of its
-    variance that frequency explains, the share of neurons explained above 0.85, and the
-    neuron-mean 2-D power (for the picture)."""
-    out = {}
-    for op, (_, hidden) in grid.items():
-        p = ctx.p
-        acts = hidden.reshape(len(hidden), p, p, -1)
-        power = fm.neuron_spectrum(acts, _basis(ctx.op_basis[op], p))
-        freq, frac = fm.neuron_key_frequencies(power)
-        sfx = f"_{op}" if len(ctx.ops) > 1 else ""
-        out[f"dominant_freq{sfx}"] = freq
-        out[f"explained{sfx}"] = frac
-        out[f"well_explained{sfx}"] = fm.fraction_well_explained(frac)
-        out[f"mean_power{sfx}"] = power.mean(-1)
-    return out
-
-
-PHASED = {"add": ("additive", 1), "sub": ("additive", -1), "mul": ("multiplicative", 1),
-          "div": ("multiplicative", -1)}
-
-
-def freqloss_family(ctx: Context, grid) -> dict[str, np.ndarray]:
-    """Restricted and excluded loss (Nanda et al. 2023) on train and test, with the key
-    frequencies of the final checkpoint; for add, sub, mul and div (the operations whose
-    logits are a function of a group phase)."""
-    out = {}
-    for op, (logits, _) in grid.items():
-        if op not in PHASED or not ctx.key_freqs.get(op):
-            continue
-        group, sign = PHASED[op]
-        if ctx.op_basis[op] != group:
-            continue
-        phase, n = fm.grid_phase(ctx.p, group=group, b_sign=sign)
-        train, test, labels = ctx.grid_masks[op]
-        sfx = f"_{op}" if len(ctx.ops) > 1 else ""
-        freqs = ctx.key_freqs[op]
-        for split, mask in (("train", train), ("test", test)):
-            for mode in ("restricted", "excluded"):
-                out[f"{mode}_{split}{sfx}"] = fm.frequency_loss(
-                    logits, labels, phase=phase, n=n, freqs=freqs, mode=mode, mask=mask)
-            out[f"loss_{split}{sfx}"] = fm.frequency_loss(
-                logits, labels, phase=phase, n=n, freqs=[], mode="excluded", mask=mask)
-    return out
-
-
-@dataclass(frozen=True)
-class Family:
-    fn: Callable
-    replay: bool  # needs the model evaluated on the (a, b) grid
-    modular: bool = True  # needs a modular task
-    doc: str = ""
-
-
-FAMILIES: dict[str, Family] = {
-    "fourier": Family(fourier_family, False, doc="Fourier norms, FFD, FCR, Gini, entropy"),
-    "neurons": Family(neurons_family, True, doc="per-neuron 2-D spectrum (Nanda)"),
-    "freqloss": Family(freqloss_family, True, doc="restricted and excluded loss (Nanda)"),
-    "norms": Family(norms_family, False, modular=False, doc="weight norm per layer and total"),
-}
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -170,7 +52,9 @@ class Options:
     every: int = 1  # analyse every K-th checkpoint
     steps: tuple[int | None, int | None] = (None, None)  # inclusive step range
     jobs: int = 1
-    block: int = 16  # checkpoints per block
+    block: int = 64  # checkpoints per block
+    subset: int = 24  # checkpoints for the expensive families; 0 = all
+    settings: Settings = field(default_factory=Settings)
     quiet: bool = False
 
 
@@ -186,18 +70,41 @@ def parse_steps(text: str | None) -> tuple[int | None, int | None]:
             f"--steps: expected A:B, A: or :B with integers, got {text!r}") from None
 
 
+def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarray:
+    """Indices (sorted, distinct) of about ``size`` of ``n`` checkpoints for the expensive
+    families: half spread evenly over the run, half evenly over the cumulative change of
+    test accuracy, so that they are denser where test accuracy moves. The first and last
+    checkpoints are always in. ``size`` 0, or at least n, gives all."""
+    if size <= 0 or size >= n:
+        return np.arange(n)
+    moves = test_acc is not None and len(test_acc) == n and bool(np.isfinite(test_acc).all())
+    moved = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(test_acc)))]) if moves else [0.0]
+    n_even = max(2, size - size // 2) if moved[-1] > 0 else size
+    picks = [np.linspace(0, n - 1, n_even).round().astype(int)]
+    if moved[-1] > 0:
+        levels = np.linspace(0, moved[-1], size // 2 + 2)[1:-1]
+        picks.append(np.searchsorted(moved, levels).clip(0, n - 1))
+    return np.unique(np.concatenate(picks))
+
+
 def _group_basis(op: str, p: int, basis: str) -> str:
     if basis != "auto":
         return basis
     return "multiplicative" if OPS[op].group == "multiplicative" and is_prime(p) else "additive"
 
 
-def _context(run: Run, opts: Options) -> Context:
+def _context(run: Run, opts: Options, sel: np.ndarray) -> Context:
+    """Everything the blocks share: the task's groups and bases, the data's labels and the
+    fixed sample picks, the key frequencies of the final checkpoint, the expensive subset."""
     task = run.task
     modular = task.get("kind") == "modular"
     families = tuple(f for f in opts.families if modular or not FAMILIES[f].modular)
+    cfg = run.config
+    beta = cfg.train.beta if cfg is not None else 1.0
     if not modular:
-        return Context(run.path, 0, (), "additive", {}, [], [], families=families)
+        ctx = Context(run.path, 0, (), "additive", {}, [], run.neuron_logit_map,
+                      beta=beta, families=families, settings=opts.settings)
+        return _with_data(run, ctx, sel, opts.subset)
     p, ops = int(task["p"]), tuple(task["ops"])
     if opts.basis == "multiplicative" and not is_prime(p):
         raise GrokscanError(f"--basis multiplicative needs a prime modulus, got P = {p}")
@@ -205,9 +112,13 @@ def _context(run: Run, opts: Options) -> Context:
     basis = opts.basis if opts.basis != "auto" else (
         "multiplicative" if all(b == "multiplicative" for b in op_basis.values()) else "additive")
     rv, nl = run.residue_vectors, run.neuron_logit_map
-    if not rv or not nl:
-        families = tuple(f for f in families if f not in ("fourier",))
-    ctx = Context(run.path, p, ops, basis, op_basis, rv, nl, families=families)
+    if not rv:
+        families = tuple(f for f in families if f not in (
+            "fourier", "embedding/cosine", "embedding/bimodality"))
+    if not nl:
+        families = tuple(f for f in families if f not in ("fourier", "pca/last_layer"))
+    ctx = Context(run.path, p, ops, basis, op_basis, rv, nl, n_classes=p, beta=beta,
+                  families=families, settings=opts.settings)
     # the grid's train/test membership and labels, per operation
     ex, labels, train = task["examples"], task["labels"], task["train"].astype(bool)
     for i, op in enumerate(ops):
@@ -228,10 +139,66 @@ def _context(run: Run, opts: Options) -> Context:
         last = {k: run.param(k, [run.n - 1]) for k in run.param_names}
         W = residue_matrix(ctx, last)
         for op in ops:
-            norms = fm.fourier_norms(W, _basis(op_basis[op], p))[0]
+            norms = fm.fourier_norms(W, basis_matrix(op_basis[op], p))[0]
             mask = fm.key_frequency_mask(norms, cover=0.8)
             ctx.key_freqs[op] = [int(k) + 1 for k in np.flatnonzero(mask)]
-    return ctx
+    return _with_data(run, ctx, sel, opts.subset)
+
+
+def _with_data(run: Run, ctx: Context, sel: np.ndarray, size: int) -> Context:
+    """Fill in the data rows (labels, train flags), the sample picks and the expensive subset;
+    only when a replayed family is selected, since it needs the model rebuilt."""
+    if not any(FAMILIES[f].replay for f in ctx.families):
+        return ctx
+    from grokscan.replay import replay
+
+    rp = replay(run)
+    s = ctx.settings
+    if ctx.ops:
+        label = np.concatenate([lab[tr | te] for tr, te, lab in ctx.grid_masks.values()])
+        train = np.concatenate([tr[tr | te] for tr, te, _ in ctx.grid_masks.values()])
+    else:
+        label = torch.cat([rp.split.y_train, rp.split.y_test]).numpy()
+        train = np.arange(len(label)) < len(rp.split.y_train)
+    rng = np.random.default_rng(0)
+
+    def draw(rows: np.ndarray, k: int) -> np.ndarray:
+        return np.sort(rng.choice(rows, k, replace=False)) if 0 < k < len(rows) else rows
+
+    every = np.arange(len(label))
+    grad_pick = np.concatenate([draw(every[train], s.grad_samples),
+                                draw(every[~train], s.grad_samples)])
+    test_acc = run.scalars.get("test_acc")
+    subset = expensive_subset(None if test_acc is None else test_acc[sel], len(sel), size)
+    return replace(ctx, n_classes=ctx.n_classes or rp.cfg.model.n_classes,
+                   data_label=label, data_train=train, pick=draw(every, s.samples),
+                   grad_pick=grad_pick, mc_pick=draw(every[~train], s.dropout_samples),
+                   subset=frozenset(int(i) for i in sel[subset]))
+def _data_inputs(ctx: Context, rp) -> torch.Tensor:
+    """The model inputs of the data rows of ``ctx``: the grid rows of each operation that are
+    examples (modular), or the train then the test inputs."""
+    if ctx.ops:
+        return torch.cat([rp.grid(i)[torch.from_numpy(tr | te)]
+                          for i, (tr, te, _) in enumerate(ctx.grid_masks.values())])
+    return torch.cat([rp.split.x_train, rp.split.x_test])
+
+
+def _stack(rows: list[dict | None]) -> dict[str, np.ndarray]:
+    """Per-checkpoint results (None where a family did not run) -> arrays with a leading
+    checkpoint axis, NaN in the rows that did not run."""
+    done = [r for r in rows if r is not None]
+    if not done:
+        return {}
+    if len(done) == len(rows):
+        return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in done[0]}
+    out = {}
+    for k, v in done[0].items():
+        v = np.asarray(v)
+        out[k] = np.full((len(rows), *v.shape), np.nan)
+        for j, r in enumerate(rows):
+            if r is not None:
+                out[k][j] = r[k]
+    return out
 
 
 def _compute_block(ctx: Context, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -254,22 +221,26 @@ def _compute_block(ctx: Context, idx: np.ndarray) -> dict[str, np.ndarray]:
             from grokscan.replay import replay
 
             rp = replay(run)
-            grid = {op: ([], []) for op in ctx.ops}
-            for j in range(len(idx)):
+            x = _data_inputs(ctx, rp)
+            rows = {name: [] for name in replayed}
+            for j, i in enumerate(idx):
                 rp.load({k: v[j] for k, v in params.items()}, step=int(steps[j]))
-                for i, op in enumerate(ctx.ops):
-                    logits, hidden = rp.forward(rp.grid(i))
-                    grid[op][0].append(logits.numpy().astype(np.float64))
-                    grid[op][1].append(hidden[-1].numpy())
-            grid = {op: (np.stack(lg), np.stack(h)) for op, (lg, h) in grid.items()}
+                ck = Checkpoint(ctx, rp, x, int(steps[j]))
+                for name in replayed:
+                    fam = FAMILIES[name]
+                    run_it = not fam.expensive or int(i) in ctx.subset
+                    rows[name].append(fam.fn(ctx, ck) if run_it else None)
             for name in replayed:
-                out.update({f"{name}/{k}": v for k, v in FAMILIES[name].fn(ctx, grid).items()})
+                out.update({f"{name}/{k}": v for k, v in _stack(rows[name]).items()})
     return out
 
 
 def _worker(args):
-    torch.set_num_threads(1)  # the processes are the parallelism
-    return _compute_block(*args)
+    # The processes are the parallelism: one thread each for torch and for numpy's BLAS
+    # (oversubscribed threads made the per-sample-gradient PCA ~3x slower under load).
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        return _compute_block(*args)
 
 
 def analyze(path, out_dir, opts: Options = Options()) -> dict:
@@ -286,8 +257,8 @@ def analyze(path, out_dir, opts: Options = Options()) -> dict:
         raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
     if opts.every < 1 or opts.jobs < 1:
         raise GrokscanError("--every and --jobs must be at least 1")
+    opts.settings.check()
     with Run(path) as run:
-        ctx = _context(run, opts)
         lo, hi = opts.steps
         sel = np.flatnonzero((run.steps >= (lo if lo is not None else -1))
                              & (run.steps <= (hi if hi is not None else run.steps.max(initial=0))))
@@ -296,13 +267,14 @@ def analyze(path, out_dir, opts: Options = Options()) -> dict:
             raise GrokscanError(f"{path}: no checkpoint in the selected steps "
                                 f"(the file holds steps {run.steps.min(initial=0)}.."
                                 f"{run.steps.max(initial=0)})")
+        ctx = _context(run, opts, sel)
         steps = run.steps[sel]
         scalars = {k: v[sel] for k, v in run.scalars.items()}
         config = run.f.attrs["config"]
     os.makedirs(out_dir, exist_ok=True)
     blocks = [sel[i: i + opts.block] for i in range(0, len(sel), opts.block)]
     h5_path = os.path.join(out_dir, "metrics.h5")
-    writer = _MetricsWriter(h5_path, path, steps, scalars, config, ctx)
+    writer = _MetricsWriter(h5_path, path, sel, steps, scalars, config, ctx)
     bar = tqdm(total=len(sel), disable=opts.quiet, unit="ckpt", desc="analyze")
     try:
         if opts.jobs > 1:
@@ -321,16 +293,18 @@ def analyze(path, out_dir, opts: Options = Options()) -> dict:
     csv_path = os.path.join(out_dir, "metrics.csv")
     write_csv(h5_path, csv_path)
     return {"metrics_h5": h5_path, "metrics_csv": csv_path, "n_checkpoints": len(sel),
-            "families": list(ctx.families), "basis": ctx.basis, "key_freqs": ctx.key_freqs}
+            "families": list(ctx.families), "basis": ctx.basis, "key_freqs": ctx.key_freqs,
+            "subset": len(ctx.subset)}
 
 
 class _MetricsWriter:
     """Appends blocks of metrics to OUT/metrics.h5 (datasets created with the first block)."""
 
-    def __init__(self, path, source, steps, scalars, config, ctx: Context):
+    def __init__(self, path, source, sel, steps, scalars, config, ctx: Context):
         self.f = h5py.File(path + ".tmp", "w")
         self.path = path
         self.n = 0
+        self.datasets: dict[str, h5py.Dataset] = {}
         f = self.f
         f.attrs.update({"format": FORMAT, "format_version": VERSION,
                         "grokscan_version": grokscan.__version__,
@@ -342,15 +316,35 @@ class _MetricsWriter:
         f["steps"] = steps
         for k, v in scalars.items():
             f[f"scalars/{k}"] = v
+        if ctx.pick is not None:  # the sample of the activation PCA, for colouring by class
+            f["samples/index"] = ctx.pick
+            f["samples/label"] = ctx.data_label[ctx.pick]
+            f["samples/train"] = ctx.data_train[ctx.pick]
+        for name in ctx.families:
+            g = f.require_group(f"metrics/{name}")
+            g.attrs["doc"] = FAMILIES[name].doc
+            if FAMILIES[name].expensive:
+                g.attrs["computed_steps"] = np.sort([s for i, s in zip(sel, steps)
+                                                     if int(i) in ctx.subset])
+            for k, v in GROUP_ATTRS.get(name, {}).items():
+                g.attrs[k] = json.dumps(v)
+        if "pca/last_layer" in ctx.families and ctx.ops:
+            g = f["metrics/pca/last_layer"]
+            g.attrs["plane_freqs"] = json.dumps(ctx.key_freqs.get(ctx.ops[0], []))
+            order = ctx.order()
+            if order is not None:
+                g.attrs["plane_order"] = json.dumps(order.tolist())
         self.total = len(steps)
 
     def write(self, block: dict[str, np.ndarray], n_block: int) -> None:
         for key, value in block.items():
-            name = f"metrics/{key}"
-            if name not in self.f:
-                self.f.create_dataset(name, shape=(self.total, *value.shape[1:]),
-                                      dtype=value.dtype)
-            self.f[name][self.n: self.n + n_block] = value
+            if key not in self.datasets:
+                # rows a subset family does not compute stay NaN
+                fill = np.nan if value.dtype.kind == "f" else None
+                self.datasets[key] = self.f.create_dataset(
+                    f"metrics/{key}", shape=(self.total, *value.shape[1:]), dtype=value.dtype,
+                    fillvalue=fill)
+            self.datasets[key][self.n: self.n + n_block] = value
         self.n += n_block
 
     def close(self):

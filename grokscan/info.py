@@ -7,6 +7,7 @@ import os
 
 from grokscan.store.reader import Run
 from grokscan.summary import crossings, grokking_delay
+from grokscan.tasks.ising import IsingTask
 
 
 def describe(path) -> dict:
@@ -21,8 +22,7 @@ def describe(path) -> dict:
             "format_version": int(run.f.attrs["format_version"]),
             "grokscan_version": str(run.f.attrs["grokscan_version"]),
             "config": dataclasses.asdict(cfg) if cfg else None,
-            "task": {k: (v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 1) == 0
-                         else v) for k, v in task.items() if k in ("kind", "p", "ops")},
+            "task": _task_summary(task),
             "n_checkpoints": run.n,
             "steps": [int(run.steps[0]), int(run.steps[-1])] if run.n else None,
             "params": {k: list(run.shape(k)) for k in run.param_names},
@@ -35,6 +35,14 @@ def describe(path) -> dict:
         }
 
 
+def _task_summary(task: dict) -> dict:
+    """The task's kind and sizes, not its arrays."""
+    if task.get("kind") == "ising":
+        return IsingTask.from_task(task).summary()
+    return {k: (v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 1) == 0 else v)
+            for k, v in task.items() if k in ("kind", "p", "ops")}
+
+
 def _prod(shape) -> int:
     out = 1
     for s in shape:
@@ -45,18 +53,27 @@ def _prod(shape) -> int:
 def format_text(d: dict) -> str:
     lines = [f"{d['path']}  ({d['file_bytes'] / 1e6:.1f} MB, format v{d['format_version']}, "
              f"grokscan {d['grokscan_version']})"]
-    cfg = d["config"]
+    cfg, task = d["config"], d["task"]
+    if task.get("kind") == "ising":
+        lines.append(f"task     ising {task['L']}×{task['L']}, {task['n_classes']} energy classes:"
+                     f" {task['n_train']} train, {task['n_test']} test, {task['n_inverted']} "
+                     f"{task['n_flip']}-inverted lattices (from {task['source']})")
     if cfg:
         t, m, o = cfg["task"], cfg["model"], cfg["train"]
-        what = (f"{','.join(t['ops'])} mod {t['p']}, frac {t['frac']}" if t["kind"] == "modular"
-                else f"ising ({t['ising_test']} test set)")
-        lines.append(f"task     {what}")
-        lines.append(f"model    {m['kind']} d_embed {m['d_embed']} width {m['width']} depth "
-                     f"{m['depth']} {m['activation']}"
-                     + (f" input {m['input']}" if m["kind"] == "mlp" else "")
+        if t["kind"] == "modular":
+            lines.append(f"task     {','.join(t['ops'])} mod {t['p']}, frac {t['frac']}")
+        ising = t["kind"] == "ising"
+        lines.append(f"model    {m['kind']}"
+                     + (f" d_in {m['d_in']}" if ising else f" d_embed {m['d_embed']}")
+                     + f" width {m['width']} depth {m['depth']} {m['activation']}"
+                     + (f" input {m['input']}" if m["kind"] == "mlp" and not ising else "")
+                     + ("" if m["bias"] else " no bias")
+                     + (f" init ×{m['init_scale']}" if m["init_scale"] != 1 else "")
                      + (f" dropout {m['dropout']}" if m["dropout"] else ""))
-        lines.append(f"train    AdamW lr {o['lr']} wd {o['wd']} betas ({o['beta1']}, {o['beta2']})"
-                     f" warmup {o['warmup']} seed {o['seed']}")
+        opt = {"adamw": "AdamW", "adam": "Adam (L2)"}.get(o.get("optimizer"), "AdamW")
+        lines.append(f"train    {opt} lr {o['lr']} wd {o['wd']} betas ({o['beta1']}, {o['beta2']})"
+                     f" warmup {o['warmup']} seed {o['seed']}"
+                     + (f" softmax β {o['beta']}" if o["beta"] != 1 else ""))
     steps = d["steps"]
     lines.append(f"checkpoints {d['n_checkpoints']}"
                  + (f", steps {steps[0]}..{steps[1]}" if steps else "")

@@ -23,7 +23,7 @@ from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.models import build_model
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
-from grokscan.tasks import modular
+from grokscan.tasks import ising, modular
 
 
 @dataclass
@@ -47,10 +47,10 @@ def modular_data_from_task(task: dict) -> modular.ModularData:
 
 
 def make_split(cfg: RunConfig, task: dict | None = None) -> Split:
-    """The split of a run: drawn from the seed, or read back from a file's ``task`` dict."""
+    """The split of a run: drawn from the seed (modular) or read from the data-set file
+    (Ising), or read back from a checkpoint file's ``task`` dict (``Run.task``)."""
     if cfg.task.kind == "ising":
-        raise GrokscanError("--task ising: training on Ising lattices is not available yet; "
-                            "`grokscan ising generate` makes the data set")
+        return ising_split(cfg, task)
     if cfg.task.kind != "modular":
         raise GrokscanError(f"unknown task {cfg.task.kind!r}; expected modular or ising")
     data = modular_data_from_task(task) if task else modular.make_data(cfg.task, cfg.train.seed)
@@ -59,6 +59,39 @@ def make_split(cfg: RunConfig, task: dict | None = None) -> Split:
     y = torch.from_numpy(data.labels).long()
     tr = torch.from_numpy(data.train)
     return Split(x[tr], y[tr], x[~tr], y[~tr], {}, data.n_vocab, data.p, data.n_classes, data)
+
+
+def ising_split(cfg: RunConfig, task: dict | None = None) -> Split:
+    """Lattices flattened to L² floats (±1) and bin labels. "test" is the random-spin test
+    set; with ``eval_inverted`` the n-inverted set is evaluated too, as ``inverted``."""
+    if task:
+        it = ising.IsingTask.from_task(task)
+    else:
+        it = ising.IsingTask(*ising.training_data(cfg.task.data))
+    d = it.data
+
+    def xy(split):
+        x, y = d.xy(split)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+    extra = {}
+    if cfg.task.eval_inverted:
+        if not len(d.inverted_y):
+            raise GrokscanError(f"{it.source}: the n-inverted set is empty; "
+                                "run without --eval-inverted")
+        extra["inverted"] = xy("inverted")
+    n_classes = len(d.config.bins)
+    return Split(*xy("train"), *xy("test"), extra, 0, 0, n_classes, it)
+
+
+def saved_config(path) -> RunConfig:
+    """The RunConfig stored in a checkpoint file (GrokscanError if it has none)."""
+    with Run(path) as run:
+        cfg = run.config
+    if cfg is None:
+        raise GrokscanError(f"{path} was written by a Recorder without a config; "
+                            "it cannot be resumed by grokscan train")
+    return cfg
 
 
 def build(cfg: RunConfig, split: Split):
@@ -199,10 +232,16 @@ def _schedule(cfg: RunConfig) -> Schedule:
     return Schedule(every=t.every, dense_until=t.dense_until, dense_every=t.dense_every)
 
 
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+
+
 def _optimizer(cfg: RunConfig, model) -> torch.optim.Optimizer:
     t = cfg.train
-    return torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2),
-                             weight_decay=t.wd)
+    if t.optimizer not in OPTIMIZERS:
+        raise GrokscanError(f"unknown optimizer {t.optimizer!r}; expected one of: "
+                            f"{', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[t.optimizer](model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2),
+                                   weight_decay=t.wd)
 
 
 def _weight_norm(model) -> float:

@@ -16,6 +16,19 @@ def fast_run(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def analysed(fast_run, tmp_path_factory):
+    """Every metric family on every third checkpoint of ``fast_run`` (51 checkpoints, the
+    expensive families on the default subset): (out_dir, summary)."""
+    from grokscan.analyze import Options, analyze
+
+    out = tmp_path_factory.mktemp("analysed")
+    before = fast_run.read_bytes()
+    summary = analyze(fast_run, out, Options(every=3, quiet=True))
+    assert fast_run.read_bytes() == before  # the checkpoint file is never modified
+    return out, summary
+
+
 def fast_config(**train_kw):
     from grokscan.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 

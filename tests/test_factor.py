@@ -95,6 +95,18 @@ def test_a_frequency_at_the_noise_floor_is_not_read():
         assert all(e.projection.startswith("PC") for e in r.rejected)
 
 
+@pytest.mark.parametrize("freqs, planes", [([2, 4, 5], {2: 6, 4: 3}), ([3, 6, 1], {3: 4})])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_half_of_a_small_spectrum_strong(freqs, planes, seed):
+    # P = 12 has 6 frequencies; with 3 of them strong the median of all would sit between weak
+    # and strong ones and no plane would pass NOISE_RATIO (0 of 10 seeds read anything so).
+    # k = 6 (2 clusters of 6) is too likely by chance to count, condition (d).
+    r = read_factors(weights(12, freqs, seed=seed))
+    for k, m in planes.items():
+        assert plane(r, k).residues == classes(12, m)
+    assert r.factors == {2: 2, 3: 1} and r.complete
+
+
 def test_21_is_3_times_7():
     r = read_factors(weights(21, [3, 7]))
     assert plane(r, 3).residues == classes(21, 7)  # gcd 3: 7 clusters of 3

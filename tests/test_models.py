@@ -33,6 +33,19 @@ def test_onehot_mlp_equals_an_explicit_one_hot_matmul():
                                       "operand": "b"}
 
 
+def test_logits_from_a_hidden_layer_equal_the_forward_pass_with_the_same_dropout():
+    m = _mlp(depth=3).eval()
+    x = torch.tensor([[a, b] for a in range(7) for b in range(7)])
+    _, hidden = m(x, return_hidden=True)
+    torch.manual_seed(5)
+    want = m(x, dropout=0.4)
+    torch.manual_seed(5)  # the masks are drawn in the same order: the same passes
+    torch.testing.assert_close(m.logits_from(hidden[0], 0, dropout=0.4), want)
+    assert not torch.allclose(want, m(x))
+    for layer in range(3):  # without dropout, the tail of the forward pass from any layer
+        torch.testing.assert_close(m.logits_from(hidden[layer], layer), m(x))
+
+
 def test_sum_and_concat_inputs():
     x = torch.tensor([[1, 2]])
     m = _mlp(input="sum")

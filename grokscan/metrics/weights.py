@@ -78,9 +78,12 @@ def autocorrelation_peak(W) -> np.ndarray:
 
 @register("weights/norm", core_ndim=2, example_shape=(16, 8))
 def weight_norm(W, *, core_ndim: int = 2) -> np.ndarray:
-    """The Frobenius (L2) norm of a layer, ‖θ‖₂ = sqrt(Σ w²). W: (..., *layer). Returns (...)."""
+    """The Frobenius (L2) norm of a layer, ‖θ‖₂ = sqrt(Σ w²). W: (..., *layer). Returns (...).
+
+    Σ w² is accumulated in W's own precision (for float32 checkpoints ~1e-6 relative, at a
+    third of the cost of a float64 pass, which made this the slowest weight-only measure)."""
     _, w = _layer(W, core_ndim)
-    return np.sqrt(np.square(w.astype(np.float64)).sum(axis=-1))
+    return np.sqrt(np.einsum("...i,...i->...", w, w).astype(np.float64))
 
 
 @register("sparsity/small_weights", core_ndim=2, example_shape=(16, 8))

@@ -112,12 +112,25 @@ class MLP(nn.Module):
             else:
                 h = layer(h)
             hidden.append(h)
-            if dropout is not None:
-                h = F.dropout(h, dropout, training=True)
-            elif self.cfg.dropout:
-                h = F.dropout(h, self.cfg.dropout, training=self.training)
+            h = self._dropout(h, dropout)
         logits = self.unembed(h)
         return (logits, hidden) if return_hidden else logits
+
+    def logits_from(self, h: torch.Tensor, layer: int, *, dropout: float | None = None):
+        """The logits, given hidden layer ``layer``'s activations ``h`` (as ``forward`` returns
+        them, before dropout). With the same RNG state this equals ``forward(x, dropout=...)``;
+        Monte-Carlo dropout uses it to skip the layers before ``layer`` on every pass."""
+        h = self._dropout(h, dropout)
+        for block in self.hidden[layer + 1:]:
+            h = self._dropout(block(h), dropout)
+        return self.unembed(h)
+
+    def _dropout(self, h: torch.Tensor, rate: float | None) -> torch.Tensor:
+        if rate is not None:
+            return F.dropout(h, rate, training=True)
+        if self.cfg.dropout:
+            return F.dropout(h, self.cfg.dropout, training=self.training)
+        return h
 
     def residue_vectors(self) -> list[dict]:
         """Where the per-residue vectors live (see store/SCHEMA.md)."""

@@ -496,6 +496,15 @@ def save_ising(path: str | Path, data: IsingData) -> None:
 _DTYPES = {"spins": np.int8, "label": np.int8, "energy": np.int16, "source": np.int32}
 
 
+def _config_from_json(text, where: str) -> IsingDataConfig:
+    """The IsingDataConfig stored as JSON; FileFormatError starting with ``where`` if not."""
+    try:
+        cfg = json.loads(text)
+        return IsingDataConfig(**{**cfg, "bins": tuple(map(tuple, cfg["bins"]))})
+    except (KeyError, TypeError, ValueError) as err:
+        raise FileFormatError(f"{where} ({err})") from None
+
+
 def load_ising(path: str | Path) -> IsingData:
     """Read and check a data set written by :func:`save_ising`. Raises FileFormatError naming
     the file (and the HDF5 path) when it is missing, not HDF5, not a grokscan Ising file, of
@@ -523,39 +532,44 @@ def load_ising(path: str | Path) -> IsingData:
                 f"{path}: unknown {FORMAT_NAME} format_version {version}; "
                 f"this grokscan reads version {FORMAT_VERSION}"
             )
-        try:
-            cfg = json.loads(f.attrs["config"])
-            cfg = IsingDataConfig(**{**cfg, "bins": tuple(map(tuple, cfg["bins"]))})
-        except (KeyError, TypeError, ValueError) as err:
-            raise FileFormatError(f"{path}: unreadable 'config' attribute ({err})") from None
+        cfg = _config_from_json(f.attrs.get("config"), f"{path}: unreadable 'config' attribute")
         arrays = {}
-        for split in SPLITS:
-            keys = ("spins", "label", "energy") + (("source",) if split == "inverted" else ())
-            for key in keys:
-                name = f"/{split}/{key}"
-                if not isinstance(f.get(name), h5py.Dataset):
-                    raise FileFormatError(f"{path}: missing dataset {name}")
-                arrays[name] = f[name][()]
-                if arrays[name].dtype != _DTYPES[key]:
-                    raise FileFormatError(
-                        f"{path}: {name} has dtype {arrays[name].dtype}, "
-                        f"expected {np.dtype(_DTYPES[key])}"
-                    )
+        for split, key in _KEYS:
+            name = f"/{split}/{key}"
+            if not isinstance(f.get(name), h5py.Dataset):
+                raise FileFormatError(f"{path}: missing dataset {name}")
+            arrays[split, key] = f[name][()]
         meta = {k: v for k, v in f.attrs.items() if k not in ("config", "n_dropped")}
         n_dropped = int(f.attrs.get("n_dropped", 0))
+    return _assemble(cfg, arrays, n_dropped, meta, where=str(path), name="/{}/{}")
+
+
+_KEYS = [(s, k) for s in SPLITS for k in ("spins", "label", "energy")] + [("inverted", "source")]
+
+
+def _assemble(cfg, arrays: dict, n_dropped: int, meta: dict, *, where: str,
+              name: str) -> IsingData:
+    """An IsingData from ``arrays[split, key]``, checked for dtypes, shapes and ±1 spins.
+    ``where`` and ``name`` (a format string of split and key) locate a problem in the error."""
+    for (split, key), a in arrays.items():
+        if a.dtype != _DTYPES[key]:
+            raise FileFormatError(f"{where}: {name.format(split, key)} has dtype {a.dtype}, "
+                                  f"expected {np.dtype(_DTYPES[key])}")
     L = cfg.L
     for split in SPLITS:
-        x, y, E = (arrays[f"/{split}/{k}"] for k in ("spins", "label", "energy"))
+        x, y, E = (arrays[split, k] for k in ("spins", "label", "energy"))
         if x.ndim != 3 or x.shape[1:] != (L, L) or y.shape != (len(x),) or E.shape != y.shape:
             raise FileFormatError(
-                f"{path}: /{split} shapes spins {x.shape}, label {y.shape}, "
+                f"{where}: {name.format(split, '*')} shapes spins {x.shape}, label {y.shape}, "
                 f"energy {E.shape}; expected (n, {L}, {L}), (n,), (n,)"
             )
         if not np.all(np.abs(x) == 1):
-            raise FileFormatError(f"{path}: /{split}/spins holds values other than ±1")
-    if arrays["/inverted/source"].shape != arrays["/inverted/label"].shape:
-        raise FileFormatError(f"{path}: /inverted/source and /inverted/label differ in length")
-    a = {k.strip("/").replace("/", "_"): v for k, v in arrays.items()}
+            raise FileFormatError(
+                f"{where}: {name.format(split, 'spins')} holds values other than ±1")
+    if arrays["inverted", "source"].shape != arrays["inverted", "label"].shape:
+        raise FileFormatError(f"{where}: {name.format('inverted', 'source')} and "
+                              f"{name.format('inverted', 'label')} differ in length")
+    a = {f"{split}_{key}": v for (split, key), v in arrays.items()}
     return IsingData(
         config=cfg,
         train_x=a["train_spins"],
@@ -583,3 +597,74 @@ def parse_bins(text: str | Iterable[str]) -> tuple[tuple[int, int], ...]:
     if not bins or any(len(b) != 2 for b in bins):
         raise GrokscanError(f"bins: expected 'lo:hi,lo:hi,…' with integers, got {text!r}")
     return bins
+
+
+# ---------------------------------------------------------------- the data of a training run
+
+# data/ising8.h5 beside the package: present in a source checkout and an editable install
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "ising8.h5"
+GENERATED = "generated: IsingDataConfig() defaults, seed 0"  # the source of the fallback
+
+
+def training_data(path: str | Path | None = None) -> tuple[IsingData, str]:
+    """The data set a run trains on, and where it came from (a path, or GENERATED).
+
+    ``path`` if given. Without one, the shipped data/ising8.h5 when the package sits in a
+    source checkout (or an editable install); otherwise, as from a wheel, the same data set
+    generated on the spot from ``IsingDataConfig()`` (seed 0): generation is deterministic and
+    takes about a second, and gives the shipped file's arrays exactly.
+    """
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileFormatError(
+                f"--data {path}: no such file (make one with `grokscan ising generate -o {path}`)"
+            )
+        return load_ising(path), str(path)
+    if SHIPPED.is_file():
+        return load_ising(SHIPPED), str(SHIPPED)
+    return generate(IsingDataConfig()), GENERATED
+
+
+@dataclass(frozen=True)
+class IsingTask:
+    """An Ising data set as the ``/task`` group of a checkpoint file (store/SCHEMA.md): every
+    split in full, so that the file alone rebuilds the data; ``source`` says where it came
+    from (informational only)."""
+
+    data: IsingData
+    source: str
+
+    def write_to(self, g: h5py.Group) -> None:
+        d = self.data
+        g.attrs.update(kind="ising", config=json.dumps(asdict(d.config)),
+                       n_dropped=d.n_dropped, source=self.source)
+        for split, key in _KEYS:
+            a = getattr(d, f"{split}_{_FIELDS[key]}")
+            # small (≈ 0.6 MB for the default set) and ±1 int8 compresses ~5× after shuffle
+            g.create_dataset(f"{split}_{key}", data=a, compression="gzip", shuffle=True)
+
+    @classmethod
+    def from_task(cls, task: dict, where: str = "/task") -> IsingTask:
+        """Rebuild from the dict a checkpoint file's ``/task`` group reads back as
+        (``Run.task``); FileFormatError naming the missing or inconsistent dataset."""
+        missing = [f"{s}_{k}" for s, k in _KEYS if f"{s}_{k}" not in task]
+        if missing or "config" not in task:
+            raise FileFormatError(f"{where}: an Ising task without "
+                                  f"{', '.join(missing or ['the config attribute'])}")
+        cfg = _config_from_json(task["config"], f"{where}: unreadable 'config' attribute")
+        arrays = {(s, k): np.asarray(task[f"{s}_{k}"]) for s, k in _KEYS}
+        data = _assemble(cfg, arrays, int(task.get("n_dropped", 0)), {}, where=where,
+                         name="{}_{}")
+        source = task.get("source", "")
+        return cls(data, source.decode() if isinstance(source, bytes) else str(source))
+
+    def summary(self) -> dict:
+        """Sizes for ``grokscan info``."""
+        d = self.data
+        return {"kind": "ising", "L": d.config.L, "n_classes": len(d.config.bins),
+                **{f"n_{s}": len(getattr(d, f"{s}_y")) for s in SPLITS},
+                "n_flip": d.config.n_flip, "source": self.source}
+
+
+_FIELDS = {"spins": "x", "label": "y", "energy": "energy", "source": "source"}

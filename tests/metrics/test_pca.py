@@ -135,3 +135,21 @@ def test_frequency_plane_with_discrete_log_order():
 def test_frequency_plane_rejects_constant_frequency():
     with pytest.raises(GrokscanError, match="k"):
         frequency_plane(np.ones((5, 3)), 5)
+
+
+def test_gram_pca_agrees_with_sklearn_and_with_pca():
+    from grokscan.metrics.pca import gram_pca
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 300)) @ np.diag(np.linspace(3, 0.1, 300))
+    coords, ratio = gram_pca(X @ X.T, 3)
+    ref = PCA(3, svd_solver="full").fit(X)
+    theirs = ref.transform(X)
+    for c in range(3):
+        assert min(np.abs(coords[:, c] - theirs[:, c]).max(),
+                   np.abs(coords[:, c] + theirs[:, c]).max()) < 1e-8
+    np.testing.assert_allclose(ratio[:3], ref.explained_variance_ratio_, rtol=1e-10)
+    np.testing.assert_allclose(ratio, explained_variance_ratio(X)[: len(ratio)], atol=1e-12)
+    assert ratio.sum() == pytest.approx(1.0)
+    with pytest.raises(GrokscanError, match="square Gram matrix"):
+        gram_pca(X, 2)

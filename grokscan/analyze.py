@@ -201,37 +201,40 @@ def _stack(rows: list[dict | None]) -> dict[str, np.ndarray]:
     return out
 
 
-def _compute_block(ctx: Context, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Every selected family on the checkpoints ``idx`` of the run: {"family/name": array}."""
-    with Run(ctx.path) as run:
-        params = {k: run.param(k, idx) for k in run.param_names}
-        steps = run.steps[idx]
-        for k, v in params.items():
-            bad = ~np.isfinite(v.reshape(len(v), -1)).all(-1)
-            if bad.any():
-                raise GrokscanError(f"{ctx.path}: parameter {k} holds NaN or inf at step "
-                                    f"{steps[np.argmax(bad)]}")
-        out = {}
-        for name in ctx.families:
-            fam = FAMILIES[name]
-            if not fam.replay:
-                out.update({f"{name}/{k}": v for k, v in fam.fn(ctx, params).items()})
-        replayed = [f for f in ctx.families if FAMILIES[f].replay]
-        if replayed:
-            from grokscan.replay import replay
+def _compute_block(ctx: Context, idx: np.ndarray, run: Run | None = None) -> dict:
+    """Every selected family on the checkpoints ``idx`` of the run: {"family/name": array}.
+    ``run``: the file, already open (the serial path reuses it); by default opened here."""
+    if run is None:
+        with Run(ctx.path) as run:
+            return _compute_block(ctx, idx, run)
+    params = {k: run.param(k, idx) for k in run.param_names}
+    steps = run.steps[idx]
+    for k, v in params.items():
+        bad = ~np.isfinite(v.reshape(len(v), -1)).all(-1)
+        if bad.any():
+            raise GrokscanError(f"{ctx.path}: parameter {k} holds NaN or inf at step "
+                                f"{steps[np.argmax(bad)]}")
+    out = {}
+    for name in ctx.families:
+        fam = FAMILIES[name]
+        if not fam.replay:
+            out.update({f"{name}/{k}": v for k, v in fam.fn(ctx, params).items()})
+    replayed = [f for f in ctx.families if FAMILIES[f].replay]
+    if replayed:
+        from grokscan.replay import replay
 
-            rp = replay(run)
-            x = _data_inputs(ctx, rp)
-            rows = {name: [] for name in replayed}
-            for j, i in enumerate(idx):
-                rp.load({k: v[j] for k, v in params.items()}, step=int(steps[j]))
-                ck = Checkpoint(ctx, rp, x, int(steps[j]))
-                for name in replayed:
-                    fam = FAMILIES[name]
-                    run_it = not fam.expensive or int(i) in ctx.subset
-                    rows[name].append(fam.fn(ctx, ck) if run_it else None)
+        rp = replay(run)
+        x = _data_inputs(ctx, rp)
+        rows = {name: [] for name in replayed}
+        for j, i in enumerate(idx):
+            rp.load({k: v[j] for k, v in params.items()}, step=int(steps[j]))
+            ck = Checkpoint(ctx, rp, x, int(steps[j]))
             for name in replayed:
-                out.update({f"{name}/{k}": v for k, v in _stack(rows[name]).items()})
+                fam = FAMILIES[name]
+                run_it = not fam.expensive or int(i) in ctx.subset
+                rows[name].append(fam.fn(ctx, ck) if run_it else None)
+        for name in replayed:
+            out.update({f"{name}/{k}": v for k, v in _stack(rows[name]).items()})
     return out
 
 
@@ -284,9 +287,10 @@ def analyze(path, out_dir, opts: Options = Options()) -> dict:
                     writer.write(res, len(b))
                     bar.update(len(b))
         else:
-            for b in blocks:
-                writer.write(_compute_block(ctx, b), len(b))
-                bar.update(len(b))
+            with Run(path) as run:
+                for b in blocks:
+                    writer.write(_compute_block(ctx, b, run), len(b))
+                    bar.update(len(b))
     finally:
         bar.close()
         writer.close()

@@ -326,8 +326,12 @@ def list_metrics():
     from grokscan.analyze import FAMILIES
     from grokscan.metrics import METRICS
 
+    width = max(map(len, FAMILIES))
     for name, fam in FAMILIES.items():
-        click.echo(f"{name:<10} {fam.doc}" + ("  (replays the model)" if fam.replay else ""))
+        notes = [n for n, on in (("replays the model", fam.replay),
+                                 ("a subset of checkpoints", fam.expensive),
+                                 ("modular tasks", fam.modular)) if on]
+        click.echo(f"{name:<{width}}  {fam.doc}" + (f"  ({'; '.join(notes)})" if notes else ""))
     click.echo("\nmetric functions (grokscan.metrics.METRICS):")
     for name in sorted(METRICS):
         click.echo(f"  {name}")

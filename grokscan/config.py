@@ -78,8 +78,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
+        task = dict(d.get("task", {}))
+        # Files of grokscan 0.1.0 before Ising training store task.ising_test = "random"
+        # (what every run then used): the same as leaving out eval_inverted now.
+        if task.get("ising_test", "random") == "random":
+            task.pop("ising_test", None)
         return cls(
-            task=_build(TaskConfig, d.get("task", {}), "task"),
+            task=_build(TaskConfig, task, "task"),
             model=_build(ModelConfig, d.get("model", {}), "model"),
             train=_build(TrainConfig, d.get("train", {}), "train"),
         )

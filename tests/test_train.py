@@ -99,3 +99,16 @@ def test_existing_output_is_kept_without_force(tmp_path):
     with pytest.raises(GrokscanError, match="exists"):
         train(fast_config(steps=5), p, quiet=True)
     assert p.read_text() == "keep me"
+
+
+def test_config_of_an_earlier_file_with_the_retired_ising_test_key_still_loads():
+    import json
+
+    from grokscan.config import RunConfig
+
+    d = json.loads(RunConfig().to_json())
+    d["task"]["ising_test"] = "random"
+    assert RunConfig.from_json(json.dumps(d)) == RunConfig()
+    d["task"]["ising_test"] = "inverted"  # never written by a release; refused by name
+    with pytest.raises(GrokscanError, match="unknown task setting.*ising_test"):
+        RunConfig.from_json(json.dumps(d))

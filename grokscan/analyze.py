@@ -79,7 +79,7 @@ def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarr
         return np.arange(n)
     moves = test_acc is not None and len(test_acc) == n and bool(np.isfinite(test_acc).all())
     moved = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(test_acc)))]) if moves else [0.0]
-    n_even = max(2, size - size // 2) if moved[-1] > 0 else size
+    n_even = max(2, size - size // 2 if moved[-1] > 0 else size)
     picks = [np.linspace(0, n - 1, n_even).round().astype(int)]
     if moved[-1] > 0:
         levels = np.linspace(0, moved[-1], size // 2 + 2)[1:-1]
@@ -130,10 +130,6 @@ def _context(run: Run, opts: Options, sel: np.ndarray) -> Context:
         te[idx[~train[rows]]] = True
         lab[idx] = labels[rows]
         ctx.grid_masks[op] = (tr, te, lab)
-        if OPS[op].group == "multiplicative" and op_basis[op] == "multiplicative":
-            a, b = np.divmod(np.arange(p * p), p)
-            nz = (a > 0) & (b > 0)  # the multiplicative phase leaves out a = 0 or b = 0
-            ctx.grid_masks[op] = (tr & nz, te & nz, lab)
     # key frequencies of the final checkpoint, per operation's basis
     if run.n and rv:
         last = {k: run.param(k, [run.n - 1]) for k in run.param_names}
@@ -260,6 +256,10 @@ def analyze(path, out_dir, opts: Options = Options()) -> dict:
         raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
     if opts.every < 1 or opts.jobs < 1:
         raise GrokscanError("--every and --jobs must be at least 1")
+    outputs = [os.path.join(out_dir, n) for n in ("metrics.h5", "metrics.h5.tmp", "metrics.csv")]
+    if any(os.path.realpath(path) == os.path.realpath(o) for o in outputs):
+        raise GrokscanError(f"{path} would be overwritten by the analysis written to {out_dir}; "
+                            "choose another -o folder")
     opts.settings.check()
     with Run(path) as run:
         lo, hi = opts.steps
@@ -335,7 +335,7 @@ class _MetricsWriter:
         if "pca/last_layer" in ctx.families and ctx.ops:
             g = f["metrics/pca/last_layer"]
             g.attrs["plane_freqs"] = json.dumps(ctx.key_freqs.get(ctx.ops[0], []))
-            order = ctx.order()
+            order = ctx.order(ctx.op_basis[ctx.ops[0]])
             if order is not None:
                 g.attrs["plane_order"] = json.dumps(order.tolist())
         self.total = len(steps)

@@ -322,7 +322,8 @@ def _save_plot(report: FactorReport, path: str) -> None:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
               help="--p: keep the run files here (p{P}_seed{S}.h5); default: a temporary folder.")
 @click.option("--force", is_flag=True, help="--p: overwrite run files in --out.")
-@click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the projections, clusters labelled, to this PNG file.")
@@ -344,7 +345,8 @@ def factor(path, step, p, seeds, first_seed, max_steps, frac, act_a, lr, wd, out
     is incomplete.
 
     Exit status: 0 when the weights show at least one factor; 3 when they show none (P prime,
-    an untrained network, only frequencies coprime to P); 1 on bad input.
+    an untrained network, only frequencies coprime to P); 1 on bad input; 2 on a usage error
+    (options that do not go together).
 
     \b
     grokscan factor run.h5

@@ -84,9 +84,10 @@ class Context:
     mc_pick: np.ndarray | None = None
     subset: frozenset = frozenset()  # checkpoint indices of the expensive families
 
-    def order(self) -> np.ndarray | None:
-        """Residues in discrete-log order when the embedding basis is multiplicative."""
-        if self.basis != "multiplicative":
+    def order(self, basis: str | None = None) -> np.ndarray | None:
+        """Residues in discrete-log order when ``basis`` (default: the embedding's) is
+        multiplicative, else None."""
+        if (basis or self.basis) != "multiplicative":
             return None
         g, _ = discrete_log_table(self.p)
         return np.array([pow(g, i, self.p) for i in range(self.p - 1)])
@@ -155,8 +156,8 @@ def last_layer_family(ctx: Context, params) -> dict[str, np.ndarray]:
     res = pm.last_layer_pca(W, n_comp)
     out = {"pairs": res.planes, "evr": res.explained_variance_ratio}
     freqs = ctx.key_freqs.get(ctx.ops[0], []) if ctx.ops else []
-    if freqs:
-        order = ctx.order()
+    if freqs:  # the first operation's key frequencies, in that operation's basis
+        order = ctx.order(ctx.op_basis[ctx.ops[0]])
         out["planes"] = np.stack([pm.frequency_plane(W, k, order=order) for k in freqs], 1)
     return out
 
@@ -276,6 +277,9 @@ def freqloss_family(ctx: Context, ck: Checkpoint) -> dict[str, np.ndarray]:
             continue
         phase, n = fm.grid_phase(ctx.p, group=group, b_sign=sign)
         train, test, labels = ctx.grid_masks[op]
+        if group == "multiplicative":  # the phase leaves out a = 0 or b = 0
+            a, b = np.divmod(np.arange(ctx.p**2), ctx.p)
+            train, test = train & (a > 0) & (b > 0), test & (a > 0) & (b > 0)
         sfx = f"_{op}" if len(ctx.ops) > 1 else ""
         nll = {"loss": _nll(logits, labels)}  # the logits change with the mode, not the split
         for mode in ("restricted", "excluded"):
@@ -419,7 +423,8 @@ def drc_family(ctx: Context, ck: Checkpoint) -> dict[str, np.ndarray]:
         hits, n = _dropout_accuracy(ck, test, rate, 1 if rate == 0 else ctx.settings.drc_passes)
         acc.append(hits.mean() / n)
     acc = np.array(acc)
-    return {"accuracy": acc, "auc": np.asarray(np.trapezoid(acc, DRC_RATES))}
+    auc = np.sum((acc[1:] + acc[:-1]) / 2 * np.diff(DRC_RATES))  # the trapezoid rule
+    return {"accuracy": acc, "auc": np.asarray(auc)}
 
 
 @dataclass(frozen=True)

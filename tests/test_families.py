@@ -157,3 +157,33 @@ def test_dropout_at_rate_zero(fast_run, tmp_path):
                                    atol=1e-6)
         acc = m["dropout/drc/accuracy"][()]
         assert np.all(acc[:, -1] < acc[:, 0])  # dropping 90 % of the units hurts
+
+
+def test_multiplication_keeps_the_zero_operands_in_its_data(tmp_path):
+    """The multiplicative phase leaves out a = 0 and b = 0 (freqloss), the data does not: the
+    DRC at rate 0 is the recorded test accuracy and the sample holds every pair."""
+    cfg = fast_config(steps=20, every=10)
+    cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, ops=("mul",), p=23))
+    from grokscan.train import train
+
+    train(cfg, tmp_path / "mul.h5", quiet=True)
+    s = analyze(tmp_path / "mul.h5", tmp_path / "o", Options(
+        families=("dropout/drc", "pca/activations", "freqloss"), subset=0, quiet=True))
+    assert s["basis"] == "multiplicative"
+    with h5py.File(tmp_path / "o/metrics.h5") as f:
+        assert len(f["samples/label"]) == 23 * 23
+        np.testing.assert_allclose(f["metrics/dropout/drc/accuracy"][:, 0],
+                                   f["scalars/test_acc"][()], atol=1e-6)
+        assert np.isfinite(f["metrics/freqloss/restricted_test"][()]).all()
+
+
+def test_the_analysis_never_writes_over_its_input(fast_run, tmp_path):
+    from grokscan.errors import GrokscanError
+
+    out = tmp_path / "o"
+    out.mkdir()
+    victim = out / "metrics.h5"
+    victim.write_bytes(fast_run.read_bytes())
+    with pytest.raises(GrokscanError, match="would be overwritten by the analysis"):
+        analyze(victim, out, Options(families=("norms",), quiet=True))
+    assert victim.read_bytes() == fast_run.read_bytes()

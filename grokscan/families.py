@@ -347,7 +347,8 @@ def gradients_family(ctx: Context, ck: Checkpoint) -> dict[str, np.ndarray]:
     is_train = ctx.data_train[idx]
     correct = ck.outputs[0][idx].argmax(-1) == ctx.data_label[idx]
     out = {"coords": coords.astype(np.float32), "correct": correct.astype(np.float64),
-           "is_train": is_train.astype(np.float64)}
+           "is_train": is_train.astype(np.float64),
+           "label": ctx.data_label[idx].astype(np.float64)}
     for split, mask in (("train", is_train), ("test", ~is_train)):
         dim = np.nan
         if mask.sum() >= 2:

@@ -560,8 +560,10 @@ def pca_section(ctx: Context) -> Section:
             # a row is drawn if any sample has coordinates and a correct/misclassified flag
             valid = (np.isfinite(xy).all(axis=2) & np.isfinite(ok)).any(axis=1)
             idx = moments(m.steps, mk, 4, valid=valid)
+            lab = m.get(f"{gg}/label") if m.has(f"{gg}/label") else None
+            lab = None if lab is None or not valid.any() else lab[np.flatnonzero(valid)[0]]
             return F.gradient_pca(xy[idx], ok[idx], steps=m.steps[idx].tolist(),
-                                  is_train=None if tr is None else tr[idx])
+                                  is_train=None if tr is None else tr[idx], labels=lab)
 
         coords = m.get(f"{gg}/coords")
         if np.isfinite(coords).all(axis=2).any():
@@ -571,8 +573,9 @@ def pca_section(ctx: Context) -> Section:
                 "flattened and projected on its top two principal components, at four "
                 "checkpoints where it was computed (Hutchison & Yevick, arXiv:2510.25966, "
                 "Fig. 14); blue: correctly classified, vermilion: misclassified; dots train, "
-                "crosses test. Misclassified samples form lines away from the centre, correct "
-                "ones gather near it.", gradients))
+                "crosses test (for a few classes, a second row colours them by class). "
+                "Misclassified samples form lines away from the centre, correct ones gather "
+                "near it.", gradients))
     dims = {s: f"{gg}/dim90_{s}" for s in ("train", "test") if m.has(f"{gg}/dim90_{s}")}
     if dims:
         data = {s: m.get(p) for s, p in dims.items()}

@@ -249,6 +249,13 @@ def test_pca_figures():
     fig = F.gradient_pca(np.zeros((2, G, 2)), correct, steps=[0, 110])
     n_drawn = [sum(len(c.get_offsets()) for c in ax.collections) for ax in fig.axes]
     assert n_drawn == [G, G - 1]
+    labels = np.arange(G) % 4  # a few classes: a second row, coloured by class
+    fig = F.gradient_pca(np.zeros((2, G, 2)), correct, steps=[0, 110], labels=labels)
+    n_drawn = [sum(len(c.get_offsets()) for c in ax.collections) for ax in fig.axes]
+    assert n_drawn == [G, G - 1, G, G - 1]
+    colours = fig.axes[2].collections[0].get_facecolors()
+    assert len({tuple(c) for c in colours}) == 4
+    np.testing.assert_array_equal(colours[0], colours[4])  # samples 0 and 4: class 0
     fig = F.gradient_dimension(STEPS, {"train": 5.0 * np.ones(N)}, markers=MARKERS)
     assert drawn(fig)
     pairs = np.random.default_rng(2).normal(size=(3, P, 2))

@@ -73,18 +73,21 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
 
 
 @styled
-def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None) -> Figure:
+def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
+                 labels=None) -> Figure:
     """Per-sample gradients on their top-2 principal components, correct against
     misclassified samples (Hutchison & Yevick, arXiv:2510.25966, Fig. 14).
 
     coords: (n_moments, G, 2); correct: (n_moments, G), 1 correct, 0 misclassified, NaN not
     computed (not drawn); is_train: (n_moments, G) or None, train samples as dots and test
-    samples as crosses.
+    samples as crosses. labels: (G,) integer classes or None; for a few classes (the Ising
+    energy bins) a second row shows the same points coloured by class.
     """
     coords, correct = np.asarray(coords, dtype=float), np.asarray(correct, dtype=float)
     n_mom = len(coords)
+    by_class = labels is not None and int(np.max(labels)) + 1 <= CATEGORICAL_MAX
     side = min(2.8, 10.0 / n_mom)
-    fig, axes = new_figure(1, n_mom, height=side, width=side * n_mom)
+    fig, axes = new_figure(2 if by_class else 1, n_mom, height=side, width=side * n_mom)
     colour = {1: PALETTE[0], 0: PALETTE[3]}
     for j, ax in enumerate(axes[0]):
         xy = coords[j]
@@ -100,11 +103,24 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None) -> Fig
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel("PC 2 against PC 1")
+    if by_class:
+        labels = np.asarray(labels).astype(int)
+        colours = class_colours(int(labels.max()) + 1)
+        for j, ax in enumerate(axes[1]):
+            ok = np.isfinite(coords[j]).all(axis=1) & np.isfinite(correct[j])
+            ax.scatter(coords[j][ok, 0], coords[j][ok, 1], s=9, linewidths=0, alpha=0.8,
+                       c=[colours[k] for k in labels[ok]])
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[1, 0].set_ylabel("by class\nPC 2 against PC 1")
     handles = [Line2D([], [], marker="o", ls="", color=colour[1], label="correct"),
                Line2D([], [], marker="o", ls="", color=colour[0], label="misclassified")]
     if is_train is not None:
         handles += [Line2D([], [], marker="o", ls="", color="0.4", label="train"),
                     Line2D([], [], marker="x", ls="", color="0.4", label="test")]
+    if by_class:
+        handles += [Line2D([], [], marker="o", ls="", color=colours[k], label=f"class {k}")
+                    for k in np.unique(labels)]
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
     return fig
 

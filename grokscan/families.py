@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from grokscan.errors import GrokscanError
-from grokscan.groups import discrete_log_table
+from grokscan.groups import discrete_log_order
 from grokscan.metrics import embedding as em
 from grokscan.metrics import fourier as fm
 from grokscan.metrics import pca as pm
@@ -89,8 +89,7 @@ class Context:
         multiplicative, else None."""
         if (basis or self.basis) != "multiplicative":
             return None
-        g, _ = discrete_log_table(self.p)
-        return np.array([pow(g, i, self.p) for i in range(self.p - 1)])
+        return discrete_log_order(self.p)
 
 
 # --- weight-only families: (ctx, params of a block) -> {name: (n_block, ...)} ---------------
@@ -281,21 +280,15 @@ def freqloss_family(ctx: Context, ck: Checkpoint) -> dict[str, np.ndarray]:
             a, b = np.divmod(np.arange(ctx.p**2), ctx.p)
             train, test = train & (a > 0) & (b > 0), test & (a > 0) & (b > 0)
         sfx = f"_{op}" if len(ctx.ops) > 1 else ""
-        nll = {"loss": _nll(logits, labels)}  # the logits change with the mode, not the split
+        # the logits change with the mode, not with the split
+        nll = {"loss": fm.sample_nll(logits, labels)}
         for mode in ("restricted", "excluded"):
-            nll[mode] = _nll(fm.frequency_logits(logits, phase=phase, n=n,
-                                                 freqs=ctx.key_freqs[op], mode=mode), labels)
+            nll[mode] = fm.sample_nll(fm.frequency_logits(
+                logits, phase=phase, n=n, freqs=ctx.key_freqs[op], mode=mode), labels)
         for split, mask in (("train", train), ("test", test)):
             for mode, v in nll.items():
                 out[f"{mode}_{split}{sfx}"] = np.asarray(v[mask].mean())
     return out
-
-
-def _nll(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-sample cross-entropy of logits (N, C) against labels (N,), as fm.frequency_loss."""
-    top = logits.max(axis=-1, keepdims=True)
-    log_norm = np.log(np.exp(logits - top).sum(axis=-1)) + top[:, 0]
-    return log_norm - logits[np.arange(len(labels)), labels]
 
 
 def activations_family(ctx: Context, ck: Checkpoint) -> dict[str, np.ndarray]:

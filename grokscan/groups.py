@@ -60,3 +60,12 @@ def discrete_log_table(p: int) -> tuple[int, np.ndarray]:
         log[t] = i
         t = (t * g) % p
     return g, log
+
+
+def discrete_log_order(p: int) -> np.ndarray:
+    """The residues of Z_p^* in discrete-log order, g^0, g^1, ..., g^(p-2) mod p (the inverse
+    of :func:`discrete_log_table`): in this order a·b is a cyclic shift, as a+b is in 0..p-1."""
+    _, log = discrete_log_table(p)
+    order = np.empty(p - 1, dtype=np.int64)
+    order[log[1:]] = np.arange(1, p)
+    return order

@@ -262,10 +262,9 @@ def _discrete_log_order(m: MetricsFile) -> np.ndarray | None:
     multiplicative basis (mul, div): in that order a·b's structure is that of a cyclic group,
     as a+b's is in the natural order. Otherwise None."""
     if m.basis == "multiplicative" and m.p > 2:
-        from grokscan.groups import discrete_log_table
+        from grokscan.groups import discrete_log_order
 
-        g, _ = discrete_log_table(m.p)
-        return np.array([pow(g, i, m.p) for i in range(m.p - 1)])
+        return discrete_log_order(m.p)
     return None
 
 

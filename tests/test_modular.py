@@ -69,3 +69,13 @@ def test_exclude_zero_puts_mul_on_the_multiplicative_group():
 def test_bad_tasks_are_refused(cfg, match):
     with pytest.raises(GrokscanError, match=match):
         make_data(cfg, 0)
+
+
+def test_discrete_log_order_inverts_the_log_table():
+    from grokscan.groups import discrete_log_order, discrete_log_table
+
+    for p in (3, 7, 13, 97):
+        g, log = discrete_log_table(p)
+        order = discrete_log_order(p)
+        np.testing.assert_array_equal(order, [pow(g, i, p) for i in range(p - 1)])
+        np.testing.assert_array_equal(log[order], np.arange(p - 1))

@@ -460,10 +460,15 @@ def frequency_loss(
     if mask.shape != (N,) or mask.dtype != bool or not mask.any():
         raise GrokscanError(f"mask: expected a bool array of shape ({N},) selecting at least "
                             f"one sample, got {mask.dtype} of shape {mask.shape}")
-    top = Z.max(axis=-1, keepdims=True)
-    log_norm = np.log(np.exp(Z - top).sum(axis=-1)) + top[..., 0]  # stable logsumexp
-    nll = log_norm - Z[..., np.arange(N), labels]  # (..., N)
-    return nll[..., mask].mean(axis=-1)
+    return sample_nll(Z, labels)[..., mask].mean(axis=-1)
+
+
+def sample_nll(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each sample's cross-entropy, logsumexp(z) - z[label]: logits (..., N, C), integer
+    labels (N,) in 0..C-1 (unchecked). Returns (..., N)."""
+    top = logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]  # stable logsumexp
+    return log_norm - logits[..., np.arange(len(labels)), labels]
 
 
 def _check_phase(phase, shape: tuple[int, int], n: int) -> np.ndarray:

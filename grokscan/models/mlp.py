@@ -26,6 +26,17 @@ def _uniform(shape, fan_in: int, scale: float) -> nn.Parameter:
     return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
 
+def hidden_dropout(h: torch.Tensor, rate: float | None, configured: float,
+                   training: bool) -> torch.Tensor:
+    """Dropout after a hidden layer: ``rate``, when given, always (Monte-Carlo dropout, even in
+    eval mode); else the configured rate, in training only."""
+    if rate is not None:
+        return F.dropout(h, rate, training=True)
+    if configured:
+        return F.dropout(h, configured, training=training)
+    return h
+
+
 class Unembed(nn.Module):
     def __init__(self, d_in: int, n_classes: int, bias: bool, scale: float):
         super().__init__()
@@ -126,11 +137,7 @@ class MLP(nn.Module):
         return self.unembed(h)
 
     def _dropout(self, h: torch.Tensor, rate: float | None) -> torch.Tensor:
-        if rate is not None:
-            return F.dropout(h, rate, training=True)
-        if self.cfg.dropout:
-            return F.dropout(h, self.cfg.dropout, training=self.training)
-        return h
+        return hidden_dropout(h, rate, self.cfg.dropout, self.training)
 
     def residue_vectors(self) -> list[dict]:
         """Where the per-residue vectors live (see store/SCHEMA.md)."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grokscan.config import ModelConfig
 from grokscan.models.activations import make_activation
+from grokscan.models.mlp import hidden_dropout
 
 
 def _normal(shape, fan_in: int, scale: float) -> nn.Parameter:
@@ -119,10 +119,7 @@ class Transformer(nn.Module):
             x = x + block.attn(x)
             h = block.mlp.neurons(x)
             hidden.append(h[:, -1])
-            if dropout is not None:
-                h = F.dropout(h, dropout, training=True)
-            elif self.cfg.dropout:
-                h = F.dropout(h, self.cfg.dropout, training=self.training)
+            h = hidden_dropout(h, dropout, self.cfg.dropout, self.training)
             x = x + block.mlp.out(h)
         logits = x[:, -1] @ self.unembed.W_U
         return (logits, hidden) if return_hidden else logits

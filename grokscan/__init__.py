@@ -1,9 +1,22 @@
 """grokscan: record dense checkpoints of small models learning modular arithmetic or Ising
-lattices, and measure the hidden reorganisation that precedes grokking."""
+lattices, and measure the hidden reorganisation that precedes grokking.
 
-__version__ = "0.1.0"
+``Recorder`` and ``Schedule`` (grokscan.store.writer) need torch, ``Run`` (grokscan.store.reader)
+does not; each is imported when first used, so ``import grokscan`` is cheap.
+"""
 
-from grokscan.store.reader import Run  # noqa: E402
-from grokscan.store.writer import Recorder, Schedule  # noqa: E402
+from grokscan._version import __version__
+
+_LAZY = {"Recorder": "grokscan.store.writer", "Schedule": "grokscan.store.writer",
+         "Run": "grokscan.store.reader"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'grokscan' has no attribute {name!r}")
+
 
 __all__ = ["Recorder", "Run", "Schedule", "__version__"]

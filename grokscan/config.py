@@ -1,7 +1,10 @@
-"""Configuration: frozen dataclasses with defaults, one comment per field (STYLE.md 3).
+"""Configuration: frozen dataclasses with a default and a help text per field.
 
-A RunConfig round-trips through JSON into the checkpoint file's root attributes, so every file
-describes the task, the model and the optimizer that made it.
+A RunConfig is a task's settings (the task's own ``Config``, grokscan/tasks/), a ModelConfig and
+a TrainConfig. It round-trips through JSON into the checkpoint file's root attributes, so every
+file describes the task, the model and the optimizer that made it. Every field declared with
+:func:`grokscan.settings.setting` is also a `grokscan train` option and a key of a ``--config``
+TOML file (grokscan/settings.py gives the spelling rule).
 """
 
 from __future__ import annotations
@@ -10,62 +13,75 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from grokscan import tasks
 from grokscan.errors import GrokscanError
+from grokscan.settings import Settings, build, key, options, setting
+from grokscan.tasks.modular import ModularConfig
 
 
 @dataclass(frozen=True)
-class TaskConfig:
-    kind: str = "modular"  # "modular" (a op b mod p) or "ising" (energy class of a lattice)
-    ops: tuple[str, ...] = ("add",)  # operation names (grokscan ops); several = multi-task
-    p: int = 97  # the modulus P
-    frac: float = 0.3  # fraction of all (a, b) pairs (per operation) used for training
-    exclude_zero: bool = False  # operands from Z_P^* = {1..P-1}, for mul and div
-    data: str | None = None  # ising: the data-set file (None: data/ising8.h5, see training_data)
-    eval_inverted: bool = False  # ising: also evaluate the n-inverted test set ("inverted_*")
+class ModelConfig(Settings):
+    section = "model"
+    kind: str = setting("mlp", "mlp, or transformer (Nanda et al.: [a, b, =], no LayerNorm)",
+                        flag="model", choices=("mlp", "transformer"))
+    input: str = setting("concat", "MLP input: a shared embedding, concatenated or summed, or "
+                         "one-hot (2P inputs)", choices=("concat", "sum", "onehot"))
+    d_embed: int = setting(128, "embedding size; d_model of the transformer", min=1,
+                           max=1 << 14)
+    width: int = setting(512, "hidden units per layer; d_mlp of the transformer", min=1,
+                         max=1 << 16)
+    depth: int = setting(1, "hidden layers; transformer blocks", min=1, max=64)
+    n_heads: int = setting(4, "transformer attention heads", min=1, max=256)
+    pos_embed: bool = setting(True, "transformer positional embedding (Furuta et al. drop it)")
+    activation: str = setting("relu", "relu, gelu, square, quad (x + a·x²), abscube, cube, "
+                              "signsquare, relu3 (ReLU + γ·a·|x|³, trainable)",
+                              choices=("relu", "gelu", "square", "quad", "abscube", "cube",
+                                       "signsquare", "relu3"))
+    act_a: float = setting(0.1, "a of quad; γ of relu3")
+    dropout: float = setting(0.0, "dropout after each hidden layer", min=0, max=1,
+                             max_open=True)
+    bias: bool = setting(True, "biases on the hidden layers")
+    init_scale: float = setting(1.0, "multiply every initial weight (the Ising paper: 7)",
+                                min=0, min_open=True)
+    d_in: int = setting(0, "input size of a float input (from the data)", cli=False, min=0)
+    n_classes: int = setting(0, "output classes (from the task)", cli=False, min=0)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    kind: str = "mlp"  # "mlp" or "transformer"
-    input: str = "concat"  # mlp input: shared embedding "concat" or "sum", or "onehot" (2P inputs)
-    d_embed: int = 128  # mlp: embedding size; transformer: d_model
-    width: int = 512  # mlp: hidden units per layer; transformer: d_mlp
-    depth: int = 1  # mlp: number of hidden layers; transformer: number of blocks
-    n_heads: int = 4  # transformer: attention heads
-    pos_embed: bool = True  # transformer: learned positional embedding (Furuta et al. drop it)
-    activation: str = "relu"  # see grokscan.models.activations.ACTIVATIONS
-    act_a: float = 0.1  # "quad": a in x + a*x^2; "relu3": the global strength gamma
-    dropout: float = 0.0  # dropout after each hidden activation (0 = none)
-    bias: bool = True  # biases on hidden layers
-    init_scale: float = 1.0  # every initial weight is multiplied by this (Ising paper: c = 7)
-    d_in: int = 0  # ising: input size L*L (filled in from the data); 0 for modular tasks
-    n_classes: int = 0  # output classes (filled in from the task)
+class TrainConfig(Settings):
+    section = "train"
+    optimizer: str = setting("adamw", "adamw (decoupled weight decay) or adam (weight decay "
+                             "as an L2 term in the gradient, torch.optim.Adam)",
+                             choices=("adamw", "adam"))
+    lr: float = setting(1e-2, "learning rate", min=0, min_open=True)
+    wd: float = setting(1.0, "weight decay", min=0)
+    beta1: float = setting(0.9, "Adam β1", min=0, max=1, max_open=True)
+    beta2: float = setting(0.98, "Adam β2", min=0, max=1, max_open=True)
+    warmup: int = setting(10, "linear learning-rate warm-up steps", min=0)
+    batch_size: int = setting(0, "examples per step; 0 = full batch", min=0)
+    beta: float = setting(1.0, "softmax inverse temperature: the loss sees β·logits", min=0,
+                          min_open=True)
+    steps: int = setting(2000, "optimizer steps", min=0, max=10**9)
+    every: int = setting(20, "a checkpoint every N steps", min=1)
+    dense_until: int = setting(0, "before this step, a checkpoint every --dense-every steps "
+                               "(0: off)", min=0)
+    dense_every: int = setting(1, "the checkpoint interval before --dense-until", min=1)
+    seed: int = setting(0, "seed of the split, the initialisation and any sampling", min=0,
+                        max=2**63 - 1)
+    device: str = setting("cpu", "torch device (cpu, cuda, cuda:1, mps)")
+    stop_when_grokked: int = setting(0, "stop N steps after test accuracy has stayed ≥ 0.99 "
+                                     "(0: off)", min=0)
+    grads: bool = setting(True, "record the full-batch training gradient at each checkpoint")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    optimizer: str = "adamw"  # "adamw" (decoupled weight decay) or "adam" (L2: wd·θ added to
-    # the gradient before the moments, torch.optim.Adam's weight_decay)
-    lr: float = 1e-2  # learning rate
-    wd: float = 1.0  # weight decay
-    beta1: float = 0.9  # Adam beta1
-    beta2: float = 0.98  # Adam beta2
-    warmup: int = 10  # linear learning-rate warm-up, in steps
-    batch_size: int = 0  # examples per step; 0 = full batch (one step per epoch)
-    beta: float = 1.0  # softmax inverse temperature: the loss sees beta * logits
-    steps: int = 2000  # optimizer steps
-    every: int = 20  # checkpoint interval in steps
-    dense_until: int = 0  # before this step, checkpoint every `dense_every` steps instead
-    dense_every: int = 1  # the interval used before `dense_until`
-    seed: int = 0  # seeds the split, the initialisation and any sampling
-    device: str = "cpu"  # torch device
-    stop_when_grokked: int = 0  # stop this many steps after test accuracy stays >= 0.99 (0: off)
-    grads: bool = True  # record the full-batch training gradient at each checkpoint
+# Keys of the task section in files written before each task had its own settings: every file
+# then held every one of them. A task that does not have one ignores it when reading.
+_LEGACY_TASK_KEYS = ("ops", "p", "frac", "exclude_zero", "data", "eval_inverted", "ising_test")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: Settings = field(default_factory=ModularConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -74,76 +90,62 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
-        return cls.from_dict(json.loads(text))
+        try:
+            d = json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise GrokscanError(f"the config is not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise GrokscanError(f"the config is not a JSON object: {text[:60]!r}")
+        return cls.from_dict(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        task = dict(d.get("task", {}))
-        # Files of grokscan 0.1.0 before Ising training store task.ising_test = "random"
-        # (what every run then used): the same as leaving out eval_inverted now.
-        if task.get("ising_test", "random") == "random":
-            task.pop("ising_test", None)
-        return cls(
-            task=_build(TaskConfig, task, "task"),
-            model=_build(ModelConfig, d.get("model", {}), "model"),
-            train=_build(TrainConfig, d.get("train", {}), "train"),
-        )
+        sections = {k: d.get(k, {}) for k in ("task", "model", "train")}
+        bad = [k for k, v in sections.items() if not isinstance(v, dict)]
+        if bad:
+            raise GrokscanError(f"config section {bad[0]!r} is not an object")
+        task = dict(sections["task"])
+        kind = task.get("kind", "modular")
+        Config = tasks.get(kind).Config
+        own = {f.name for f in dataclasses.fields(Config)}
+        if task.get("ising_test", "random") != "random":  # grokscan 0.1.0, before Ising training
+            raise GrokscanError(f"task.ising_test = {task['ising_test']!r} is not supported")
+        task = {k: v for k, v in task.items() if k in own or k not in _LEGACY_TASK_KEYS}
+        return cls(task=build(Config, task), model=build(ModelConfig, sections["model"]),
+                   train=build(TrainConfig, sections["train"]))
 
 
-def _build(cls, values: dict, section: str):
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise GrokscanError(
-            f"unknown {section} setting(s) {', '.join(unknown)}; expected one of "
-            f"{', '.join(sorted(names))}"
-        )
-    values = dict(values)
-    if "ops" in values and not isinstance(values["ops"], str):
-        values["ops"] = tuple(values["ops"])
-    return cls(**values)
-
-
-# Which section each flat key (a CLI option or a TOML key) belongs to.
-SECTIONS = {
-    **{f.name: "task" for f in dataclasses.fields(TaskConfig)},
-    **{f.name: "model" for f in dataclasses.fields(ModelConfig) if f.name != "kind"},
-    **{f.name: "train" for f in dataclasses.fields(TrainConfig)},
-}
+def sections(kind: str) -> dict[str, tuple[str, dataclasses.Field]]:
+    """{option key: (section, field)} of the options of a run of task ``kind``."""
+    out = {}
+    for section, cls in (("task", tasks.get(kind).Config), ("model", ModelConfig),
+                         ("train", TrainConfig)):
+        out.update({k: (section, f) for k, f in options(cls).items()})
+    return out
 
 
 def from_flat(values: dict) -> RunConfig:
-    """Build a RunConfig from flat keys as the CLI and TOML files name them.
-
-    ``task`` is the task kind, ``model`` the model kind, ``op`` a comma-separated string or a
-    list of operation names; every other key is a field name of one of the sections.
-    """
+    """Build a RunConfig from flat keys as the CLI and TOML files name them (``task``: the task
+    kind, ``model``: the model kind, ``op``: the operations, every other key an option; see
+    grokscan/settings.py for the spelling). Unknown keys are a GrokscanError that lists the
+    valid ones."""
+    values = {key(k): v for k, v in values.items()}
+    kind = values.get("task", "modular")
+    index = sections(kind)
     parts: dict[str, dict] = {"task": {}, "model": {}, "train": {}}
-    for key, value in values.items():
-        key = key.replace("-", "_")
-        if key == "task":
-            parts["task"]["kind"] = value
-        elif key == "model":
-            parts["model"]["kind"] = value
-        elif key in ("op", "ops"):
-            ops = value.split(",") if isinstance(value, str) else list(value)
-            parts["task"]["ops"] = tuple(o.strip() for o in ops if o.strip())
-        elif key in SECTIONS:
-            parts[SECTIONS[key]][key] = value
-        else:
-            raise GrokscanError(f"unknown setting {key!r}")
+    unknown = sorted(set(values) - set(index))
+    if unknown:
+        raise GrokscanError(f"unknown setting(s) {', '.join(unknown)} for the {kind} task; "
+                            f"expected one of {', '.join(sorted(index))}")
+    for k, value in values.items():
+        section, f = index[k]
+        parts[section][f.name] = value
     return RunConfig.from_dict(parts)
 
 
-# Defaults that differ by task (the paper's Ising network: Hutchison & Yevick, REFERENCE §5).
-# The paper does not name its optimizer. torch.optim.Adam with its default betas and
-# weight_decay = 5e-4 (an L2 term in the gradient) reproduces its numbers: test accuracy ≈ 0.83,
-# generalisation between steps ~10 000 and 17 000, none without weight decay. AdamW's decoupled
-# decay at these values (θ shrinks by lr·wd = 2.5e-7 a step) acts like none: the test accuracy
-# stays near 0.58 (README, "Ising").
-TASK_DEFAULTS = {
-    "modular": {},
-    "ising": {"depth": 4, "width": 48, "bias": False, "init_scale": 7.0, "optimizer": "adam",
-              "lr": 5e-4, "wd": 5e-4, "beta2": 0.999, "warmup": 0, "steps": 20000,
-              "every": 100, "dense_until": 1000, "dense_every": 20},
-}
+def resolve(values: dict) -> RunConfig:
+    """A RunConfig from flat keys (options, a TOML file's keys), over the defaults of the
+    chosen task (its ``defaults``: the Ising paper's network, say), over the global ones."""
+    values = {key(k): v for k, v in values.items()}
+    kind = values.get("task", "modular")
+    return from_flat({**tasks.get(kind).defaults, **values})

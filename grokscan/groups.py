@@ -1,5 +1,6 @@
 """Number theory the tasks and the Fourier bases share: primality, primitive roots and the
-discrete logarithm that indexes Z_P^* as a cyclic group (REFERENCE.md §2, last paragraph)."""
+discrete logarithm that indexes Z_P^* as a cyclic group of order P - 1, the group whose Fourier
+basis suits a·b and a/b."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""What a checkpoint file holds, as one dict (``grokscan info``)."""
+"""What a checkpoint file holds, as one dict (``grokscan info``), and the same as text."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from grokscan.store.reader import Run
-from grokscan.summary import crossings, grokking_delay
-from grokscan.tasks.ising import IsingTask
+from grokscan.summary import crossings, grokking_delay, model_line, optimizer_line
 
 
 def describe(path) -> dict:
@@ -19,14 +19,14 @@ def describe(path) -> dict:
         return {
             "path": os.fspath(path),
             "file_bytes": os.path.getsize(path),
-            "format_version": int(run.f.attrs["format_version"]),
-            "grokscan_version": str(run.f.attrs["grokscan_version"]),
+            "format_version": run.version,
+            "grokscan_version": str(run.f.attrs.get("grokscan_version", "")),
             "config": dataclasses.asdict(cfg) if cfg else None,
-            "task": _task_summary(task),
+            "task": {**task.summary(), "line": task.describe()},
             "n_checkpoints": run.n,
             "steps": [int(run.steps[0]), int(run.steps[-1])] if run.n else None,
             "params": {k: list(run.shape(k)) for k in run.param_names},
-            "n_params": int(sum(_prod(run.shape(k)) for k in run.param_names)),
+            "n_params": int(sum(math.prod(run.shape(k)) for k in run.param_names)),
             "grads": run.has_grads,
             "scalars": sorted(scalars),
             "final": final,
@@ -35,45 +35,15 @@ def describe(path) -> dict:
         }
 
 
-def _task_summary(task: dict) -> dict:
-    """The task's kind and sizes, not its arrays."""
-    if task.get("kind") == "ising":
-        return IsingTask.from_task(task).summary()
-    return {k: (v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 1) == 0 else v)
-            for k, v in task.items() if k in ("kind", "p", "ops")}
-
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
 def format_text(d: dict) -> str:
     lines = [f"{d['path']}  ({d['file_bytes'] / 1e6:.1f} MB, format v{d['format_version']}, "
              f"grokscan {d['grokscan_version']})"]
-    cfg, task = d["config"], d["task"]
-    if task.get("kind") == "ising":
-        lines.append(f"task     ising {task['L']}×{task['L']}, {task['n_classes']} energy classes:"
-                     f" {task['n_train']} train, {task['n_test']} test, {task['n_inverted']} "
-                     f"{task['n_flip']}-inverted lattices (from {task['source']})")
+    lines.append(f"task     {d['task']['line']}")
+    cfg = d["config"]
     if cfg:
-        t, m, o = cfg["task"], cfg["model"], cfg["train"]
-        if t["kind"] == "modular":
-            lines.append(f"task     {','.join(t['ops'])} mod {t['p']}, frac {t['frac']}")
-        ising = t["kind"] == "ising"
-        lines.append(f"model    {m['kind']}"
-                     + (f" d_in {m['d_in']}" if ising else f" d_embed {m['d_embed']}")
-                     + f" width {m['width']} depth {m['depth']} {m['activation']}"
-                     + (f" input {m['input']}" if m["kind"] == "mlp" and not ising else "")
-                     + ("" if m["bias"] else " no bias")
-                     + (f" init ×{m['init_scale']}" if m["init_scale"] != 1 else "")
-                     + (f" dropout {m['dropout']}" if m["dropout"] else ""))
-        opt = {"adamw": "AdamW", "adam": "Adam (L2)"}.get(o.get("optimizer"), "AdamW")
-        lines.append(f"train    {opt} lr {o['lr']} wd {o['wd']} betas ({o['beta1']}, {o['beta2']})"
-                     f" warmup {o['warmup']} seed {o['seed']}"
-                     + (f" softmax β {o['beta']}" if o["beta"] != 1 else ""))
+        lines.append(f"model    {model_line(cfg['model'])}")
+        t = cfg["train"]
+        lines.append(f"train    {optimizer_line(t)}, warmup {t['warmup']}")
     steps = d["steps"]
     lines.append(f"checkpoints {d['n_checkpoints']}"
                  + (f", steps {steps[0]}..{steps[1]}" if steps else "")

@@ -27,3 +27,35 @@ def grokking_delay(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | N
     c = crossings(steps, scalars)
     a, b = c.get("train_acc", {}).get("0.99"), c.get("test_acc", {}).get("0.99")
     return None if a is None or b is None else b - a
+
+
+def model_line(md: dict) -> str:
+    """A model config (the ``model`` section of a run's config, as a dict) in words."""
+    act = md.get("activation", "relu")
+    if md.get("kind") == "transformer":
+        return (f"transformer, d_model {md.get('d_embed')}, {md.get('n_heads')} heads, "
+                f"d_mlp {md.get('width')} {act}, {md.get('depth')} block(s)")
+    if md.get("d_in"):
+        inp = f"{md['d_in']} inputs"
+    elif md.get("input") == "onehot":
+        inp = "one-hot"
+    else:
+        inp = f"embedding {md.get('d_embed')} ({md.get('input', 'concat')})"
+    line = f"MLP, {inp} → {md.get('depth')} × {md.get('width')} {act}"
+    if md.get("bias") is False:
+        line += ", no biases"
+    if md.get("init_scale", 1) != 1:
+        line += f", init × {md['init_scale']:g}"
+    if md.get("dropout"):
+        line += f", dropout {md['dropout']:g}"
+    return line
+
+
+def optimizer_line(o: dict) -> str:
+    """A train config (the ``train`` section, as a dict) in words."""
+    name = {"adam": "Adam (L2 weight decay)"}.get(o.get("optimizer"), "AdamW")
+    return (f"{name} lr {o.get('lr')}, weight decay {o.get('wd')}, betas ({o.get('beta1')}, "
+            f"{o.get('beta2')}), {o.get('steps')} steps"
+            + (f", batch {o['batch_size']}" if o.get("batch_size") else ", full batch")
+            + (f", softmax β {o['beta']:g}" if o.get("beta", 1) != 1 else "")
+            + f", seed {o.get('seed')}")

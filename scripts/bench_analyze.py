@@ -56,7 +56,7 @@ def child(mode: str, path: str, arg: str) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from grokscan.analyze import Options, analyze
+    from grokscan.analysis import Options, analyze
     from grokscan.store.reader import Run
 
     kw = json.loads(arg)
@@ -137,7 +137,7 @@ def main() -> None:
     res["weight_only_over_read"] = weights["seconds"] / res["read_s"]
     res["replayed_ckpt_per_s"] = replayed["n"] / replayed["seconds"]
     per = {}
-    from grokscan.analyze import FAMILIES
+    from grokscan.analysis import FAMILIES
 
     for name, fam in FAMILIES.items():  # the whole analysis over its checkpoints, setup included
         every = max(1, args.n // (8 if fam.expensive else 50))

@@ -1,7 +1,7 @@
 """Benchmark `grokscan factor --p`: how often the weights of one trained seed show the factors of
 P, how often they show a false one on a prime P (must be never), and what it costs.
 
-For each P and each seed, one seed's search (`grokscan.factor_cli.search` with seeds = 1 and
+For each P and each seed, one seed's search (`grokscan.factor.search.search` with seeds = 1 and
 the default recipe) trains until a complete factorisation, the patience after grokking, or
 --max-steps. A found factor is checked against the prime factorisation of P; on a prime P every
 factor found is false. One torch thread. Prints a markdown table.
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from grokscan.factor_cli import Recipe, search
+from grokscan.factor.search import Recipe, search
 from grokscan.groups import is_prime, prime_factors
 
 COMPOSITE = (12, 15, 20, 21, 22, 26, 33, 35)

@@ -113,7 +113,7 @@ def measure(steps: dict[str, int], reps: int) -> dict:
     models = {}
     for m in steps:
         cfg = run_config(m, steps[m], 1)
-        _, model = gt.build(cfg, gt.make_split(cfg))
+        model = gt.prepare(cfg)[3]
         n_params = sum(p.numel() for p in model.parameters())
         pg = 2 * 4 * n_params  # float32 parameters and gradients
         size, resume = files[m]

@@ -1,11 +1,12 @@
-"""The Ising experiment of Hutchison & Yevick (arXiv:2510.25966; REFERENCE.md §5): how the
+"""The Ising experiment of Hutchison & Yevick (arXiv:2510.25966): how the
 softmax inverse temperature β and dropout change the grokking delay.
 
-Each run is ``grokscan train --task ising`` with the paper's defaults (config.TASK_DEFAULTS)
-and the given β, dropout and seed, the n-inverted set evaluated too. From the recorded scalars
-(grokscan.summary.first_crossing) it takes the step of memorisation (train accuracy first
-≥ 0.99) and of generalisation (test accuracy first ≥ 0.7 and ≥ 0.8; the paper's final test
-accuracy is ≈ 0.83, so 0.9 is never reached), and appends one JSON record per run to
+Each run is ``grokscan train --task ising`` with the paper's defaults
+(grokscan/tasks/ising/task.py) and the given β, dropout and seed, the n-inverted set evaluated
+too. From the recorded scalars (grokscan.summary.first_crossing) it takes the step of
+memorisation (train accuracy first ≥ 0.99) and of generalisation (test accuracy first ≥ 0.7
+and ≥ 0.8; the paper's final test accuracy is ≈ 0.83, so 0.9 is never reached), and appends one
+JSON record per run to
 ``--results``. Runs already in that file are skipped, so the grid can be run in pieces:
 
     .venv/bin/python scripts/repro_ising.py --beta 0.5,1,2 --dropout 0 --seeds 1 --steps 20000
@@ -31,7 +32,7 @@ from datetime import date
 
 import torch
 
-from grokscan.config import TASK_DEFAULTS, from_flat
+from grokscan.config import resolve
 from grokscan.store.reader import Run
 from grokscan.summary import first_crossing
 from grokscan.train import train
@@ -58,8 +59,8 @@ def key(r: dict) -> tuple:
 def one_run(job: dict) -> dict:
     """Train one configuration into ``job["path"]`` and summarise its scalars."""
     torch.set_num_threads(1)
-    cfg = from_flat({**TASK_DEFAULTS["ising"], "task": "ising", "eval_inverted": True,
-                     "grads": False, **{k: job[k] for k in FIELDS}})
+    cfg = resolve({"task": "ising", "eval_inverted": True, "grads": False,
+                   **{k: job[k] for k in FIELDS}})
     t0 = time.perf_counter()
     train(cfg, job["path"], force=True, quiet=True)
     seconds = time.perf_counter() - t0

@@ -7,8 +7,8 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def fast_run(tmp_path_factory):
-    """The fast grokking recipe (MEASURED.md): (a+b) mod 41, frac 0.5, MLP emb 32 → 128 ReLU,
-    AdamW lr 1e-2, wd 1; 1500 steps, a checkpoint every 10. Trained once per test session."""
+    """The fast grokking recipe (README, "Benchmarks"): (a+b) mod 41, frac 0.5, MLP emb 32 → 128
+    ReLU, AdamW lr 1e-2, wd 1; 1500 steps, a checkpoint every 10. Trained once per test session."""
     from grokscan.train import train
 
     path = tmp_path_factory.mktemp("runs") / "fast.h5"
@@ -20,7 +20,7 @@ def fast_run(tmp_path_factory):
 def analysed(fast_run, tmp_path_factory):
     """Every metric family on every third checkpoint of ``fast_run`` (51 checkpoints, the
     expensive families on the default subset): (out_dir, summary)."""
-    from grokscan.analyze import Options, analyze
+    from grokscan.analysis import Options, analyze
 
     out = tmp_path_factory.mktemp("analysed")
     before = fast_run.read_bytes()
@@ -30,10 +30,11 @@ def analysed(fast_run, tmp_path_factory):
 
 
 def fast_config(**train_kw):
-    from grokscan.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+    from grokscan.config import ModelConfig, RunConfig, TrainConfig
+    from grokscan.tasks.modular import ModularConfig
 
     return RunConfig(
-        TaskConfig(ops=("add",), p=41, frac=0.5),
+        ModularConfig(ops=("add",), p=41, frac=0.5),
         ModelConfig(d_embed=32, width=128),
         TrainConfig(**{"steps": 1500, "every": 10, **train_kw}),
     )

@@ -1,8 +1,9 @@
 """The look every report figure shares: one seaborn theme, one palette, the event markers, and a
 grid of time series that most figures are made of.
 
-Figures are ``matplotlib.figure.Figure`` objects created without pyplot, so drawing one leaves
-no global state behind; the Agg backend renders them (PNG, PDF, and the GIF frames).
+Figures are ``matplotlib.figure.Figure`` objects created without pyplot, each with its own Agg
+canvas, so drawing one leaves no global state behind (a notebook's backend is not touched);
+Agg renders them (PNG, PDF, and the GIF frames).
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import functools
 from collections.abc import Mapping
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import numpy as np
+import seaborn as sns
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 # One theme for every figure: seaborn's "paper" context scaled up a little, a white grid.
 RC = {
@@ -61,6 +60,7 @@ def styled(fn):
 def new_figure(nrows: int, ncols: int, *, height: float, width: float = WIDTH, **kw):
     """A constrained-layout Figure and its axes array (always 2-D)."""
     fig = Figure(figsize=(width, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)  # its own canvas: saving and animating need no pyplot backend
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 

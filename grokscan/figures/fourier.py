@@ -1,5 +1,6 @@
-"""Fourier figures (REFERENCE.md §2): the spectrum of the embedding over training, the scalar
-measures of that spectrum, the neurons' 2-D spectrum, and the restricted and excluded loss."""
+"""Fourier figures (Nanda et al., arXiv:2301.05217; Furuta et al., arXiv:2402.16726): the
+spectrum of the embedding over training, the scalar measures of that spectrum, the neurons' 2-D
+spectrum, and the restricted and excluded loss."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Embedding geometry (REFERENCE.md §3): the constellation of residue vectors, its animation,
-cosine-similarity matrices and the histogram of embedding entries."""
+"""Embedding geometry (arXiv:2507.11645; Nanda et al., arXiv:2301.05217): the constellation of
+residue vectors, its animation, cosine-similarity matrices and the histogram of embedding
+entries."""
 
 from __future__ import annotations
 

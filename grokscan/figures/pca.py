@@ -1,6 +1,6 @@
-"""PCA figures (REFERENCE.md §4): layer activations coloured by class, per-sample gradients
-(correct against misclassified), their 90 %-variance dimension, and the last layer's
-"even against odd" principal-component planes."""
+"""PCA figures (Hutchison & Yevick, arXiv:2510.25966; Salah & Yevick, arXiv:2411.05353): layer
+activations coloured by class, per-sample gradients (correct against misclassified), their
+90 %-variance dimension, and the last layer's "even against odd" principal-component planes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Weight statistics, dropout and output figures (REFERENCE.md §3, §5): weight entropy,
+"""Weight statistics, dropout and output figures (arXiv:2411.05353, 2507.11645, 2510.25966):
+weight entropy,
 norm, inactive units and sparsity against step; variance under dropout; the Dropout
 Robustness Curve; the softmax gap of the Ising paper."""
 

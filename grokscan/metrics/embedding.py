@@ -1,6 +1,6 @@
 """Embedding geometry: cosine-similarity matrix, its circulant share and bands, bimodality.
 
-REFERENCE.md §3, after Salah & Yevick (arXiv:2507.11645): the cosine-similarity matrix of the
+After Salah & Yevick (arXiv:2507.11645): the cosine-similarity matrix of the
 embedding vectors (Eq. 2) is random at initialisation, shows co-diagonal bands when train
 accuracy saturates and full structure after grokking; the histogram of embedding entries turns
 from one Gaussian into two symmetric peaks (≈ ±0.4). For a+b, a learned Fourier embedding

@@ -1,4 +1,4 @@
-"""Fourier progress measures (REFERENCE.md §2): bases over the additive group Z_P and the
+"""Fourier progress measures: bases over the additive group Z_P and the
 multiplicative group Z_P^*, norms of weights and activations in them, and the measures built on
 those norms (Nanda et al. 2023, arXiv:2301.05217; Furuta et al., arXiv:2402.16726).
 
@@ -65,7 +65,7 @@ def additive_basis(p: int) -> np.ndarray:
 
 
 def multiplicative_basis(p: int) -> np.ndarray:
-    """The Fourier basis over Z_p^*, cyclic of order p-1 (REFERENCE.md §2), shape (p-1, p).
+    """The Fourier basis over Z_p^*, cyclic of order p-1, shape (p-1, p).
 
     Residue t = g^i (g the smallest primitive root) gets column t of row r equal to the additive
     basis of Z_{p-1} at i: rows are the constant and cos/sin(2πk·log_g(t)/(p-1)) in basis order.
@@ -113,7 +113,8 @@ def _check_basis(basis, n_residues: int, what: str) -> np.ndarray:
 
 
 def fourier_norms(W, basis) -> np.ndarray:
-    """The norm of each Fourier component of per-residue vectors (REFERENCE.md §2).
+    """The norm of each Fourier component of per-residue vectors (Nanda et al.,
+    arXiv:2301.05217 §4).
 
     W: ndarray of shape (..., p, d), one row per residue (e.g. the embedding W_E of shape
     (d_vocab, d_model) with the rows of non-residue tokens dropped: ``W_E[..., :p, :]``; a
@@ -222,7 +223,7 @@ def gini(norms) -> np.ndarray:
     """Gini coefficient of the non-constant norms: mean_ij |x_i - x_j| / (2 mean x).
 
     norms: shape (..., n) in basis order; the n-1 non-constant entries are used. Returns shape
-    (...), in [0, 1 - 1/(n-1)]; rises as the spectrum becomes sparse (REFERENCE.md §2).
+    (...), in [0, 1 - 1/(n-1)]; rises as the spectrum becomes sparse.
     """
     x = np.sort(_norms(norms)[..., 1:], axis=-1)
     m = x.shape[-1]
@@ -237,7 +238,7 @@ def spectral_entropy(norms) -> np.ndarray:
 
     norms: shape (..., n) in basis order. With q_r = x_r² / Σ x², returns -Σ q_r log q_r, shape
     (...), in [0, log(n-1)]: log(n-1) for a flat (white-noise) spectrum, falling as a few
-    frequencies take over (REFERENCE.md §2).
+    frequencies take over.
     """
     x2 = _norms(norms)[..., 1:] ** 2
     q = _ratio(x2, x2.sum(-1, keepdims=True))

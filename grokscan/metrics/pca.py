@@ -1,6 +1,6 @@
 """Principal components of activations, per-sample gradients and last-layer weights.
 
-REFERENCE.md §4: layer activations and per-sample gradients projected on their top principal
+Layer activations and per-sample gradients projected on their top principal
 components (Hutchison & Yevick, arXiv:2510.25966, Figs. 14, 16-18), the number of components
 that explain 90 % of the variance (their Fig. 15), and the last layer's rows as P points on
 PC pairs (0, 1), (2, 3), (4, 5) (Salah & Yevick, arXiv:2411.05353 §3.3-3.4).
@@ -193,8 +193,8 @@ def frequency_plane(W, k: int, *, order=None) -> np.ndarray:
     Fourier coefficients of the rows); they are orthonormalised (Gram-Schmidt, C_k first) and
     the centred rows projected on them. For rows W[q] = r·(cos θ_q, sin θ_q, 0, ...) the
     result is exactly r·(cos θ_q, sin θ_q); in general the points lie near a circle at angles
-    θ_q up to a global rotation and reflection. This is the "cleaner" picture REFERENCE.md §4
-    recommends over PC pairs, whose near-degenerate eigenvalues can mix frequencies.
+    θ_q up to a global rotation and reflection. Salah & Yevick (arXiv:2411.05353 §3.4) note
+    that near-degenerate eigenvalues can mix frequencies within a PC pair; this plane does not.
 
     ``order``: optional index array of length n; rows are taken as W[order] and q runs over
     positions 0..n-1 with θ_q = 2πkq/n. For a multiplicative task pass the discrete-log order

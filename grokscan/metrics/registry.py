@@ -1,4 +1,4 @@
-"""The registry of metric functions (STYLE.md 2).
+"""The registry of metric functions.
 
 Every metric is a small numpy function: arrays in, arrays or floats out; no torch, no files, no
 plotting. A metric is batched over leading axes: it takes ``x`` of shape ``(..., *core)`` and
@@ -44,7 +44,7 @@ def register(
 
 
 def check_array(x, *, min_ndim: int, name: str = "x", finite: bool = True) -> np.ndarray:
-    """Validate a metric input once, at the boundary (STYLE.md 7).
+    """Validate a metric input once, at the boundary.
 
     Returns ``x`` as a floating ndarray (float32 stays float32, everything else becomes float64).
     Raises GrokscanError naming the argument, what was expected and what arrived.

@@ -1,8 +1,8 @@
 """Weight statistics: entropy, periodic autocorrelation, norm, sparsity; dead units; softmax gap.
 
-REFERENCE.md §3 (weight entropy and autocorrelation, Salah & Yevick, arXiv:2411.05353 §3.6 and
-Eq. 7; inactive neurons, arXiv:2507.11645; weight norm and small-weight fraction) and §5 (the
-softmax gap of Hutchison & Yevick, arXiv:2510.25966). Every function is batched over leading
+Weight entropy and autocorrelation (Salah & Yevick, arXiv:2411.05353 §3.6 and Eq. 7); inactive
+neurons (arXiv:2507.11645); weight norm and small-weight fraction, and the softmax gap
+(Hutchison & Yevick, arXiv:2510.25966). Every function is batched over leading
 axes (a checkpoint axis, usually); a layer is the trailing ``core_ndim`` axes (2 for a weight
 matrix; pass ``core_ndim=1`` for a bias vector).
 """
@@ -88,7 +88,7 @@ def weight_norm(W, *, core_ndim: int = 2) -> np.ndarray:
 
 @register("sparsity/small_weights", core_ndim=2, example_shape=(16, 8))
 def small_weight_fraction(W, *, tol: float = 0.01, core_ndim: int = 2) -> np.ndarray:
-    """Fraction of a layer's weights with |w| < tol (REFERENCE.md §3, from the Ising paper).
+    """Fraction of a layer's weights with |w| < tol (Hutchison & Yevick, arXiv:2510.25966).
 
     W: (..., *layer). Returns (...).
     """

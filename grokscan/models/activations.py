@@ -1,4 +1,5 @@
-"""Activation functions (REFERENCE.md §6); ``ACTIVATIONS`` lists the `--activation` names."""
+"""Activation functions (Salah & Yevick, arXiv:2411.05353 §2; Yevick, arXiv:2403.19896);
+``ACTIVATIONS`` lists the `--activation` names."""
 
 from __future__ import annotations
 

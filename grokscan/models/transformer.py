@@ -1,4 +1,4 @@
-"""Nanda et al.'s one-layer transformer (REFERENCE.md §1): token and position embeddings,
+"""Nanda et al.'s one-layer transformer (arXiv:2301.05217 §3): token and position embeddings,
 attention and a ReLU MLP per block, no LayerNorm, logits read at the last position.
 
 Parameter names follow TransformerLens: ``embed.W_E`` (n_vocab, d_model), ``pos_embed.W_pos``

@@ -4,43 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from functools import cached_property
 
-import h5py
 import numpy as np
 
+from grokscan import tasks
 from grokscan.config import RunConfig
-from grokscan.errors import FileFormatError
-from grokscan.store.writer import FORMAT, VERSION
+from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.store._format import CHECKPOINTS, open_checked, text
 
-
-def open_h5(path, what: str = "a grokscan checkpoint file") -> h5py.File:
-    """Open an HDF5 file read-only (SWMR when the file allows it), or raise FileFormatError with
-    a one-line message that names the file and what is wrong."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileFormatError(f"{path}: no such file (expected {what})")
-    if os.path.isdir(path):
-        raise FileFormatError(f"{path} is a directory (expected {what})")
-    try:
-        is_h5 = h5py.is_hdf5(path)
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot read ({e})") from None
-    if not is_h5:
-        raise FileFormatError(f"{path} is not an HDF5 file (expected {what})")
-    errors = []
-    # A plain open checks the file's length against the superblock (it catches truncation);
-    # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it.
-    for kw in ({}, {"libver": "latest", "swmr": True}):
-        try:
-            return h5py.File(path, "r", **kw)
-        except OSError as e:
-            msg = str(e)
-            if "truncated" in msg:
-                detail = msg[msg.index("truncated"):].rstrip(")")
-                raise FileFormatError(f"{path} is truncated ({detail})") from None
-            errors.append(msg)
-    msg = errors[0]
-    raise FileFormatError(f"{path}: HDF5 cannot open it ({msg})") from None
+VERSIONS = (1,)  # the checkpoint format versions this grokscan reads
 
 
 class Run:
@@ -52,7 +25,8 @@ class Run:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        self.f = open_h5(self.path)
+        self.f, self.version = open_checked(self.path, CHECKPOINTS, VERSIONS,
+                                            "a grokscan checkpoint file")
         try:
             self._validate()
             self.refresh()
@@ -65,20 +39,6 @@ class Run:
 
     def _validate(self):
         f, path = self.f, self.path
-        fmt = f.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode()
-        if fmt != FORMAT:
-            raise FileFormatError(
-                f"{path} is not a grokscan checkpoint file: expected the root attribute "
-                f"format = {FORMAT!r}, got {fmt!r}"
-            )
-        version = int(f.attrs.get("format_version", -1))
-        if version != VERSION:
-            raise FileFormatError(
-                f"{path} has checkpoint format version {version}; this grokscan reads version "
-                f"{VERSION}"
-            )
         for key in ("steps", "params", "scalars", "task"):
             if key not in f:
                 raise FileFormatError(f"{path}: missing /{key} (the file is incomplete)")
@@ -88,10 +48,16 @@ class Run:
                 raise FileFormatError(f"{path}: missing dataset /params/{name}")
 
     # --- metadata ----------------------------------------------------------------------------
-    @property
+    @cached_property
     def config(self) -> RunConfig | None:
-        text = self.f.attrs["config"]
-        return None if text == "null" else RunConfig.from_json(text)
+        """The run's configuration, checked (None for a Recorder given none)."""
+        raw = text(self.f.attrs.get("config", "null"))
+        if raw == "null":
+            return None
+        try:
+            return RunConfig.from_json(raw)
+        except GrokscanError as e:
+            raise FileFormatError(f"{self.path}: the config attribute is unreadable: {e}") from None
 
     @property
     def residue_vectors(self) -> list[dict]:
@@ -108,13 +74,13 @@ class Run:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.f["params"][name].shape[1:]
 
-    @property
-    def task(self) -> dict:
-        """The task group: attributes and small datasets, as a dict of numpy values."""
-        g = self.f["task"]
-        out = {k: (json.loads(v) if k == "ops" else v) for k, v in g.attrs.items()}
-        out.update({k: g[k][()] for k in g})
-        return out
+    @cached_property
+    def task(self):
+        """The task the run trained on (a :class:`grokscan.tasks.TaskData`), read from
+        ``/task`` and checked against the config."""
+        cfg = self.config
+        return tasks.read(self.f["task"], cfg.task if cfg is not None else None,
+                          f"{self.path}: /task")
 
     # --- checkpoints ---------------------------------------------------------------------------
     def refresh(self) -> int:

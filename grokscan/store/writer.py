@@ -22,12 +22,13 @@ import h5py
 import numpy as np
 import torch
 
-import grokscan
+from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
+from grokscan.store._format import CHECKPOINTS
+from grokscan.tasks.custom import CustomData
 
-FORMAT = "grokscan-checkpoints"
-VERSION = 1
+VERSION = 1  # the checkpoint format version written (store/SCHEMA.md)
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,11 @@ class Recorder:
     """Write checkpoints of ``model`` to ``path``.
 
     model: any torch.nn.Module; its named parameters become ``/params/<name>`` (and
-    ``/grads/<name>`` from each parameter's ``.grad``). task: a ModularData, or a dict of
-    numpy arrays stored under ``/task`` (may be None). config: the RunConfig (grokscan's own
-    models) or None. residue_vectors / neuron_logit_map: where analysis finds the per-residue
-    vectors and the neuron-logit map; taken from the model when it provides them.
+    ``/grads/<name>`` from each parameter's ``.grad``). task: a task's data (grokscan.tasks,
+    e.g. a ``ModularData``), or a dict of numpy arrays stored under ``/task`` (may be None).
+    config: the RunConfig (grokscan's own models) or None. residue_vectors / neuron_logit_map:
+    where analysis finds the per-residue vectors and the neuron-logit map; taken from the model
+    when it provides them.
     """
 
     def __init__(self, path, model: torch.nn.Module, *, task=None, config: RunConfig | None = None,
@@ -83,9 +85,9 @@ class Recorder:
         self._scalars: list[str] | None = None
         self.f = h5py.File(path, "w", libver="latest")
         f = self.f
-        f.attrs["format"] = FORMAT
+        f.attrs["format"] = CHECKPOINTS
         f.attrs["format_version"] = VERSION
-        f.attrs["grokscan_version"] = grokscan.__version__
+        f.attrs["grokscan_version"] = __version__
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs["schedule"] = json.dumps(self.schedule.__dict__)
         rv = residue_vectors if residue_vectors is not None else (
@@ -239,24 +241,12 @@ def _append(ds, n: int, value) -> None:
 
 
 def _write_task(g, task) -> None:
+    """A task's data (:class:`grokscan.tasks.TaskData`), or the user's arrays, under /task."""
     if task is None:
-        g.attrs["kind"] = "none"
-        return
-    if isinstance(task, dict):
-        g.attrs["kind"] = "custom"
-        for k, v in task.items():
-            g.create_dataset(k, data=np.asarray(v))
-        return
-    if hasattr(task, "write_to"):
-        task.write_to(g)
-        return
-    # a ModularData
-    g.attrs["kind"] = "modular"
-    g.attrs["p"] = task.p
-    g.attrs["ops"] = json.dumps(list(task.ops))
-    g.create_dataset("examples", data=task.examples.astype(np.int32))
-    g.create_dataset("labels", data=task.labels.astype(np.int32))
-    g.create_dataset("train", data=task.train)
+        task = CustomData(kind="none")
+    elif isinstance(task, dict):
+        task = CustomData(dict(task))
+    task.write(g)
 
 
 def _flatten_optimizer(opt, params: dict) -> tuple[np.ndarray, list]:

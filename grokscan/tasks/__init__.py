@@ -1,1 +1,41 @@
-"""Tasks: modular arithmetic (modular.py) and Ising lattices (ising.py)."""
+"""Tasks: the registry. Each entry satisfies :class:`grokscan.tasks.base.Task`; a new task is
+one module here and one line below (see base.py for what a task provides)."""
+
+from __future__ import annotations
+
+from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.tasks import custom, modular
+from grokscan.tasks import ising as _ising
+from grokscan.tasks.base import Residues, Split, Task, TaskData
+
+TASKS: dict[str, Task] = {
+    "modular": modular.TASK,
+    "ising": _ising.TASK,
+    "custom": custom.TASK,
+}
+TRAINABLE = tuple(k for k, t in TASKS.items() if t.Config is not None)
+
+
+def get(kind: str) -> Task:
+    """The task of that kind; a GrokscanError listing the kinds otherwise."""
+    if kind not in TASKS or TASKS[kind].Config is None:
+        raise GrokscanError(f"unknown task {kind!r}; expected one of: {', '.join(TRAINABLE)}")
+    return TASKS[kind]
+
+
+def read(group, cfg, where: str) -> TaskData:
+    """The task in the ``/task`` group of a checkpoint file, read and checked by its kind."""
+    kind = group.attrs.get("kind")
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    if kind == "none":
+        kind = "custom"
+    if kind not in TASKS:
+        raise FileFormatError(f"{where}: unknown task kind {kind!r}; this grokscan reads "
+                              f"{', '.join(TASKS)}")
+    if cfg is not None and getattr(cfg, "kind", kind) != kind and kind != "custom":
+        raise FileFormatError(f"{where} holds a {kind} task, but the run's config says "
+                              f"{cfg.kind}")
+    return TASKS[kind].read(group, cfg if kind != "custom" else None, where)
+
+
+__all__ = ["TASKS", "TRAINABLE", "Residues", "Split", "Task", "TaskData", "get", "read"]

@@ -1,19 +1,23 @@
-"""Modular arithmetic tasks (REFERENCE.md §1): the operation registry, the examples, the split.
+"""Modular arithmetic (Power et al. 2022, arXiv:2201.02177; the operations of Furuta et al.,
+arXiv:2402.16726 §3): the operation registry, the examples, the split, and the task.
 
 An example is a triple (a, op, b) with label q = op(a, b) mod P. Operation names use x for a and
-y for b: ``x2+xy+y2`` is a² + ab + b². ``grokscan ops`` lists them all.
+y for b: ``x2+xy+y2`` is a² + ab + b². ``grokscan ops`` lists them all. Division and, on Z_P^*,
+multiplication need P prime (a field; a cyclic group of order P − 1).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from grokscan.config import TaskConfig
-from grokscan.errors import GrokscanError
+from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.groups import is_prime
+from grokscan.settings import Settings, setting
+from grokscan.tasks.base import Residues, Split, read_array
 
 
 def _pow(x: np.ndarray, n: int, p: int) -> np.ndarray:
@@ -32,24 +36,25 @@ def _pow(x: np.ndarray, n: int, p: int) -> np.ndarray:
 class Operation:
     name: str
     fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (a, b, p) -> unreduced result
-    family: str  # elementary, linear, univariate, cross, powers, factorisable
+    category: str  # elementary, linear, univariate, cross, powers, factorisable
     group: str = "additive"  # the group whose Fourier basis suits it: additive, multiplicative
     needs_prime: bool = False  # defined only for prime P (division needs a field)
     b_nonzero: bool = False  # b = 0 is excluded (division)
+    b_sign: int = 0  # ±1 when the label is a ∘ b^(±1) in ``group`` (add, sub, mul, div), else 0
 
 
 OPS: dict[str, Operation] = {}
 
 
-def _op(name, fn, family, **kw):
-    OPS[name] = Operation(name, fn, family, **kw)
+def _op(name, fn, category, **kw):
+    OPS[name] = Operation(name, fn, category, **kw)
 
 
-_op("add", lambda a, b, p: a + b, "elementary")
-_op("sub", lambda a, b, p: a - b, "elementary")
-_op("mul", lambda a, b, p: a * b, "elementary", group="multiplicative")
+_op("add", lambda a, b, p: a + b, "elementary", b_sign=1)
+_op("sub", lambda a, b, p: a - b, "elementary", b_sign=-1)
+_op("mul", lambda a, b, p: a * b, "elementary", group="multiplicative", b_sign=1)
 _op("div", lambda a, b, p: a * _pow(b, p - 2, p), "elementary", group="multiplicative",
-    needs_prime=True, b_nonzero=True)
+    needs_prime=True, b_nonzero=True, b_sign=-1)
 for _s, _sign in (("+", 1), ("-", -1)):
     _op(f"2x{_s}y", lambda a, b, p, s=_sign: 2 * a + s * b, "linear")
     _op(f"2x{_s}3y", lambda a, b, p, s=_sign: 2 * a + s * 3 * b, "linear")
@@ -76,30 +81,19 @@ def apply(op: str, a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ModularData:
-    """The full example table of a modular task and its split.
-
-    examples: int64 array of shape (n, 3), rows (a, op_index, b); labels: shape (n,);
-    train: bool mask of shape (n,). Token ids: residues 0..P-1, operation i is P + i,
-    '=' is P + n_ops.
-    """
-
-    p: int
-    ops: tuple[str, ...]
-    examples: np.ndarray
-    labels: np.ndarray
-    train: np.ndarray
-
-    @property
-    def n_vocab(self) -> int:
-        return self.p + len(self.ops) + 1
-
-    @property
-    def n_classes(self) -> int:
-        return self.p
+class ModularConfig(Settings):
+    section = "task"
+    kind: str = setting("modular", "the task", flag="task")
+    ops: tuple = setting(("add",), "an operation, or several comma-separated for one "
+                         "multi-task model (grokscan ops lists them)", flag="op")
+    p: int = setting(97, "the modulus P", min=2, max=4096)
+    frac: float = setting(0.3, "train fraction of the (a, b) pairs of each operation",
+                          min=0, max=1, min_open=True, max_open=True)
+    exclude_zero: bool = setting(False, "operands from Z_P^* = 1..P-1 (for mul and div; "
+                                 "needs P prime)")
 
 
-def validate(cfg: TaskConfig) -> None:
+def validate(cfg: ModularConfig) -> None:
     """Raise GrokscanError for a task that cannot be built, with what was expected."""
     unknown = [o for o in cfg.ops if o not in OPS]
     if unknown:
@@ -110,10 +104,6 @@ def validate(cfg: TaskConfig) -> None:
         raise GrokscanError("expected at least one operation, got none")
     if len(set(cfg.ops)) != len(cfg.ops):
         raise GrokscanError(f"operations repeat in {','.join(cfg.ops)}")
-    if cfg.p < 2:
-        raise GrokscanError(f"the modulus P must be at least 2, got P = {cfg.p}")
-    if not 0 < cfg.frac < 1:
-        raise GrokscanError(f"--frac must lie strictly between 0 and 1, got {cfg.frac}")
     for name in cfg.ops:
         op = OPS[name]
         if (op.needs_prime or (cfg.exclude_zero and op.group == "multiplicative")) and not (
@@ -125,7 +115,15 @@ def validate(cfg: TaskConfig) -> None:
             )
 
 
-def make_data(cfg: TaskConfig, seed: int) -> ModularData:
+def operands(cfg: ModularConfig, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every (a, b) pair of operation ``op``, a-major: a and b of shape (n,)."""
+    lo_a = 1 if cfg.exclude_zero else 0
+    lo_b = 1 if (cfg.exclude_zero or OPS[op].b_nonzero) else 0
+    a, b = np.meshgrid(np.arange(lo_a, cfg.p), np.arange(lo_b, cfg.p), indexing="ij")
+    return a.ravel(), b.ravel()
+
+
+def make_data(cfg: ModularConfig, seed: int) -> ModularData:
     """All (a, op, b) examples and a split drawn from ``seed``, separately per operation so that
     every operation gets the fraction ``cfg.frac`` of its pairs for training."""
     validate(cfg)
@@ -133,11 +131,7 @@ def make_data(cfg: TaskConfig, seed: int) -> ModularData:
     rng = np.random.default_rng(seed)
     rows, labels, train = [], [], []
     for i, name in enumerate(cfg.ops):
-        op = OPS[name]
-        lo_a = 1 if cfg.exclude_zero else 0
-        lo_b = 1 if (cfg.exclude_zero or op.b_nonzero) else 0
-        a, b = np.meshgrid(np.arange(lo_a, p), np.arange(lo_b, p), indexing="ij")
-        a, b = a.ravel(), b.ravel()
+        a, b = operands(cfg, name)
         n = a.size
         n_train = int(round(cfg.frac * n))
         if n_train < p:
@@ -155,14 +149,145 @@ def make_data(cfg: TaskConfig, seed: int) -> ModularData:
         labels.append(apply(name, a, b, p))
         train.append(mask)
     return ModularData(p, tuple(cfg.ops), np.concatenate(rows), np.concatenate(labels),
-                       np.concatenate(train))
+                       np.concatenate(train), cfg.frac)
 
 
-def tokens(data: ModularData, *, with_op: bool | None = None, with_eq: bool = True) -> np.ndarray:
-    """Token sequences (n, T): [a, b, =] for one operation, [a, op, b, =] for several."""
-    a, o, b = data.examples.T
-    with_op = len(data.ops) > 1 if with_op is None else with_op
-    cols = [a] + ([data.p + o] if with_op else []) + [b]
-    if with_eq:
-        cols.append(np.full_like(a, data.p + len(data.ops)))
-    return np.stack(cols, axis=1)
+@dataclass(frozen=True)
+class ModularData:
+    """The full example table of a modular task and its split (a :class:`TaskData`).
+
+    examples: int64 array of shape (n, 3), rows (a, op_index, b); labels: shape (n,);
+    train: bool mask of shape (n,). Token ids: residues 0..P-1, operation i is P + i,
+    '=' is P + n_ops.
+    """
+
+    p: int
+    ops: tuple[str, ...]
+    examples: np.ndarray
+    labels: np.ndarray
+    train: np.ndarray
+    frac: float | None = None  # the train fraction asked for (None: not known)
+
+    kind = "modular"
+    class_label = "answer c"
+    class_names = None
+
+    @property
+    def n_vocab(self) -> int:
+        return self.p + len(self.ops) + 1
+
+    @property
+    def n_classes(self) -> int:
+        return self.p
+
+    def tokens(self, rows: np.ndarray | None = None, *, with_eq: bool = True) -> np.ndarray:
+        """Token sequences (n, T) of the examples (or of ``rows``, (n, 3) triples): [a, b, =]
+        for one operation, [a, op, b, =] for several; without '=' for the MLP."""
+        a, o, b = (self.examples if rows is None else rows).T
+        cols = [a] + ([self.p + o] if len(self.ops) > 1 else []) + [b]
+        if with_eq:
+            cols.append(np.full_like(a, self.p + len(self.ops)))
+        return np.stack(cols, axis=1).astype(np.int64)
+
+    def split(self, model: str) -> Split:
+        x = self.tokens(with_eq=model == "transformer")
+        y = self.labels.astype(np.int64)
+        tr = self.train
+        return Split(x[tr], y[tr], x[~tr], y[~tr], self.n_vocab, self.p, self.n_classes)
+
+    @property
+    def residues(self) -> Residues:
+        p = self.p
+        groups = {op: ("multiplicative" if OPS[op].group == "multiplicative" and is_prime(p)
+                       else "additive") for op in self.ops}
+        phase = {op: (OPS[op].group, OPS[op].b_sign) for op in self.ops if OPS[op].b_sign}
+        return Residues(p, self.ops, groups, phase, self._grid_rows(), self._grid_inputs)
+
+    def _grid_rows(self) -> dict:
+        p, ex = self.p, self.examples
+        out = {}
+        for i, op in enumerate(self.ops):
+            rows = ex[:, 1] == i
+            idx = ex[rows, 0] * p + ex[rows, 2]
+            tr, te = np.zeros(p * p, bool), np.zeros(p * p, bool)
+            lab = np.zeros(p * p, np.int64)
+            tr[idx[self.train[rows]]] = True
+            te[idx[~self.train[rows]]] = True
+            lab[idx] = self.labels[rows]
+            out[op] = (tr, te, lab)
+        return out
+
+    def _grid_inputs(self, op: str, model: str) -> np.ndarray:
+        a, b = np.divmod(np.arange(self.p * self.p), self.p)
+        rows = np.stack([a, np.full_like(a, self.ops.index(op)), b], axis=1)
+        return self.tokens(rows, with_eq=model == "transformer")
+
+    def write(self, g) -> None:
+        g.attrs["kind"] = "modular"
+        g.attrs["p"] = self.p
+        g.attrs["ops"] = json.dumps(list(self.ops))
+        g.create_dataset("examples", data=self.examples.astype(np.int32))
+        g.create_dataset("labels", data=self.labels.astype(np.int32))
+        g.create_dataset("train", data=self.train)
+
+    def summary(self) -> dict:
+        return {"kind": "modular", "p": self.p, "ops": list(self.ops),
+                "n_examples": int(len(self.labels)), "n_train": int(self.train.sum())}
+
+    def describe(self) -> str:
+        ops = self.ops[0] if len(self.ops) == 1 else f"{', '.join(self.ops)} (one multi-task model)"
+        frac = f"train fraction {self.frac:g}" if self.frac else \
+            f"{int(self.train.sum())} of {len(self.train)} examples for training"
+        return f"{ops} mod {self.p}, {frac}"
+
+
+def _read(group, cfg: ModularConfig | None, where: str) -> ModularData:
+    """The modular task of a checkpoint file (store/SCHEMA.md), checked against the config and
+    against arithmetic: every label is op(a, b) mod P."""
+    try:
+        p = int(group.attrs["p"])
+        ops = tuple(json.loads(group.attrs["ops"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{where}: the modular task's attributes p and ops are missing "
+                              f"or unreadable ({e})") from None
+    unknown = [o for o in ops if o not in OPS]
+    if not ops or unknown or not 2 <= p <= 4096:
+        raise FileFormatError(f"{where}: a modular task with P = {p} and operations {ops}; "
+                              f"expected 2 ≤ P ≤ 4096 and operations of `grokscan ops`")
+    if cfg is not None and (cfg.p, tuple(cfg.ops)) != (p, ops):
+        raise FileFormatError(f"{where}: the data are {','.join(ops)} mod {p}, but the run's "
+                              f"config says {','.join(cfg.ops)} mod {cfg.p}")
+    n_max = len(ops) * p * p
+    ex = read_array(group, "examples", where, shape=(None, 3), limit=3 * n_max)
+    labels = read_array(group, "labels", where, shape=(len(ex),), limit=n_max)
+    train = read_array(group, "train", where, shape=(len(ex),), limit=n_max).astype(bool)
+    ex = ex.astype(np.int64)
+    a, o, b = ex.T
+    if len(ex) and (a.min() < 0 or a.max() >= p or b.min() < 0 or b.max() >= p
+                    or o.min() < 0 or o.max() >= len(ops)):
+        raise FileFormatError(f"{where}/examples: operands outside 0..{p - 1} or operation "
+                              f"indices outside 0..{len(ops) - 1}")
+    want = np.empty(len(ex), np.int64)
+    for i, op in enumerate(ops):
+        want[o == i] = apply(op, a[o == i], b[o == i], p)
+    if not np.array_equal(want, labels):
+        bad = int(np.flatnonzero(want != labels)[0])
+        raise FileFormatError(f"{where}/labels: row {bad} is {labels[bad]}, but "
+                              f"{ops[o[bad]]}({a[bad]}, {b[bad]}) mod {p} = {want[bad]}")
+    return ModularData(p, ops, ex, labels.astype(np.int64), train,
+                       cfg.frac if cfg is not None else None)
+
+
+class ModularTask:
+    kind = "modular"
+    Config = ModularConfig
+    defaults: dict = {}
+
+    @staticmethod
+    def make(cfg: ModularConfig, seed: int) -> ModularData:
+        return make_data(cfg, seed)
+
+    read = staticmethod(_read)
+
+
+TASK = ModularTask()

@@ -1,4 +1,4 @@
-"""One common check for every registered metric (STYLE.md 2)."""
+"""One common check for every registered metric."""
 
 import numpy as np
 import pytest

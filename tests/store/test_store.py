@@ -56,7 +56,7 @@ def test_recorder_in_a_handwritten_loop(tmp_path):
             np.testing.assert_array_equal(run.param("W", i), w.numpy())
             np.testing.assert_array_equal(run.grad("W", i), g.numpy())
             assert run.scalars["train_loss"][i] == loss
-        assert run.config is None and run.task["kind"] == "custom"
+        assert run.config is None and run.task.kind == "custom"
         np.testing.assert_array_equal(run.param("W", [1, 3])[1], expected[15][0].numpy())
     d = describe(path)
     assert d["n_checkpoints"] == 7 and d["params"]["W"] == [5, 3] and d["n_params"] == 23

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from grokscan.cli.ising import ising
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.ising_cli import ising
 from grokscan.tasks import ising as lib
 
 
@@ -248,7 +248,7 @@ def test_foreign_hdf5_and_unknown_version(tmp_path, small_file):
     q.write_bytes(small_file.read_bytes())
     with h5py.File(q, "a") as f:
         f.attrs["format_version"] = 99
-    with pytest.raises(FileFormatError, match="format_version 99"):
+    with pytest.raises(FileFormatError, match="format version 99; this grokscan reads version 1"):
         lib.load_ising(q)
     with h5py.File(q, "a") as f:
         f.attrs["format_version"] = lib.FORMAT_VERSION

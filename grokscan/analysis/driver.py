@@ -1,0 +1,216 @@
+"""``grokscan analyze``: stream the checkpoints of a run through the metric families and write
+OUT/metrics.h5 and OUT/metrics.csv (layout: store/SCHEMA.md, "The metrics file").
+
+Checkpoints are read in blocks: the weight-only families run batched over a block (one FFT or
+matmul for all of its checkpoints), the replayed ones evaluate the model once per checkpoint
+(on the full (a, b) grid of each operation, or on the whole data set), sharing the outputs
+(grokscan/analysis/families/). Memory is bounded by the block, not by the run. The expensive
+families run on a subset of the checkpoints (:func:`grokscan.analysis.setup.expensive_subset`).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from grokscan.analysis.families import FAMILIES, GROUP_ATTRS, Setup
+from grokscan.analysis.families.replayed import Checkpoint
+from grokscan.analysis.replay import replay
+from grokscan.analysis.setup import BASES, Options, make_setup
+from grokscan.errors import GrokscanError
+from grokscan.store.metrics import MetricsWriter, write_csv
+from grokscan.store.reader import Run
+
+
+def parse_steps(text: str | None) -> tuple[int | None, int | None]:
+    """'A:B', 'A:' or ':B' -> (A, B)."""
+    if not text:
+        return (None, None)
+    try:
+        a, b = text.split(":")
+        return (int(a) if a else None, int(b) if b else None)
+    except ValueError:
+        raise GrokscanError(
+            f"--steps: expected A:B, A: or :B with integers, got {text!r}") from None
+
+
+def _data_inputs(setup: Setup, rp) -> torch.Tensor:
+    """The model inputs of the data rows of ``setup``: the grid rows of each operation that are
+    examples (modular), or the train then the test inputs."""
+    if setup.ops:
+        return torch.cat([rp.grid(op)[torch.from_numpy(tr | te)]
+                          for op, (tr, te, _) in setup.grid_masks.items()])
+    return torch.cat([rp.inputs("train"), rp.inputs("test")])
+
+
+def _stack(rows: list[dict | None]) -> dict[str, np.ndarray]:
+    """Per-checkpoint results (None where a family did not run) -> arrays with a leading
+    checkpoint axis, NaN in the rows that did not run."""
+    done = [r for r in rows if r is not None]
+    if not done:
+        return {}
+    if len(done) == len(rows):
+        return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in done[0]}
+    out = {}
+    for k, v in done[0].items():
+        v = np.asarray(v)
+        out[k] = np.full((len(rows), *v.shape), np.nan)
+        for j, r in enumerate(rows):
+            if r is not None:
+                out[k][j] = r[k]
+    return out
+
+
+def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None) -> dict:
+    """Every selected family on the checkpoints ``idx`` of the run: {"family/name": array}.
+    ``run``: the file, already open (the serial path reuses it); by default opened here."""
+    if run is None:
+        with Run(setup.path) as run:
+            return _compute_block(setup, idx, run)
+    params = {k: run.param(k, idx) for k in run.param_names}
+    steps = run.steps[idx]
+    for k, v in params.items():
+        bad = ~np.isfinite(v.reshape(len(v), -1)).all(-1)
+        if bad.any():
+            raise GrokscanError(f"{setup.path}: parameter {k} holds NaN or inf at step "
+                                f"{steps[np.argmax(bad)]}")
+    out = {}
+    for name in setup.families:
+        fam = FAMILIES[name]
+        if not fam.replay:
+            out.update({f"{name}/{k}": v for k, v in fam.fn(setup, params).items()})
+    replayed = [f for f in setup.families if FAMILIES[f].replay]
+    if replayed:
+        rp = replay(run)
+        x = _data_inputs(setup, rp)
+        rows = {name: [] for name in replayed}
+        for j, i in enumerate(idx):
+            rp.load({k: v[j] for k, v in params.items()}, step=int(steps[j]))
+            ck = Checkpoint(setup, rp, x, int(steps[j]))
+            for name in replayed:
+                fam = FAMILIES[name]
+                run_it = not fam.expensive or int(i) in setup.subset
+                rows[name].append(fam.fn(setup, ck) if run_it else None)
+        for name in replayed:
+            out.update({f"{name}/{k}": v for k, v in _stack(rows[name]).items()})
+    return out
+
+
+def _worker(args):
+    # The processes are the parallelism: one thread each for torch and for numpy's BLAS
+    # (oversubscribed threads made the per-sample-gradient PCA ~3x slower under load).
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        return _compute_block(*args)
+
+
+def _check(path, out_dir, opts: Options) -> None:
+    unknown = [f for f in opts.families if f not in FAMILIES]
+    if unknown:
+        raise GrokscanError(f"unknown metric family {unknown[0]!r}; expected one of: "
+                            f"{', '.join(FAMILIES)}")
+    if opts.basis not in BASES:
+        raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
+    if opts.every < 1 or opts.jobs < 1:
+        raise GrokscanError("--every and --jobs must be at least 1")
+    outputs = [os.path.join(out_dir, n) for n in ("metrics.h5", "metrics.h5.tmp", "metrics.csv")]
+    if any(os.path.realpath(path) == os.path.realpath(o) for o in outputs):
+        raise GrokscanError(f"{path} would be overwritten by the analysis written to {out_dir}; "
+                            "choose another -o folder")
+    opts.settings.check()
+
+
+def _selection(run: Run, opts: Options) -> np.ndarray:
+    lo, hi = opts.steps
+    sel = np.flatnonzero((run.steps >= (lo if lo is not None else -1))
+                         & (run.steps <= (hi if hi is not None else run.steps.max(initial=0))))
+    sel = sel[:: opts.every]
+    if not sel.size:
+        raise GrokscanError(f"{run.path}: no checkpoint in the selected steps "
+                            f"(the file holds steps {run.steps.min(initial=0)}.."
+                            f"{run.steps.max(initial=0)})")
+    return sel
+
+
+def analyze(path, out_dir, opts: Options | None = None) -> dict:
+    """Analyse the checkpoints of ``path`` into ``out_dir``; returns a summary dict.
+
+    The checkpoint file is opened read-only; a file that training is still writing is analysed
+    up to the checkpoints present when analysis starts.
+    """
+    opts = opts or Options()
+    _check(path, out_dir, opts)
+    with Run(path) as run:
+        sel = _selection(run, opts)
+        setup, left_out = make_setup(run, opts, sel)
+        header = _header(run, setup, sel, left_out)
+    os.makedirs(out_dir, exist_ok=True)
+    blocks = [sel[i: i + opts.block] for i in range(0, len(sel), opts.block)]
+    h5_path = os.path.join(out_dir, "metrics.h5")
+    bar = tqdm(total=len(sel), disable=opts.quiet, unit="ckpt", desc="analyze")
+    try:
+        with MetricsWriter(h5_path, **header) as writer:
+            for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs)):
+                writer.write(res, len(b))
+                bar.update(len(b))
+    finally:
+        bar.close()
+    csv_path = os.path.join(out_dir, "metrics.csv")
+    write_csv(h5_path, csv_path)
+    return {"metrics_h5": h5_path, "metrics_csv": csv_path, "n_checkpoints": len(sel),
+            "families": list(setup.families), "left_out": left_out, "basis": setup.basis,
+            "key_freqs": setup.key_freqs, "subset": len(setup.subset)}
+
+
+def _results(setup: Setup, blocks: list, path, jobs: int):
+    """The metrics of each block, in order: in ``jobs`` worker processes, or here."""
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            yield from pool.map(_worker, [(setup, b) for b in blocks])
+        return
+    with Run(path) as run:
+        for b in blocks:
+            yield _compute_block(setup, b, run)
+
+
+def _header(run: Run, setup: Setup, sel: np.ndarray, left_out: dict) -> dict:
+    """What the metrics file holds besides the metrics: the run, the task, what was computed."""
+    task = run.task
+    groups = {}
+    for name in setup.families:
+        attrs = {"doc": FAMILIES[name].doc, **GROUP_ATTRS.get(name, {})}
+        if FAMILIES[name].expensive:
+            attrs["computed_steps"] = np.sort([run.steps[i] for i in sel
+                                               if int(i) in setup.subset]).astype(np.int64)
+        groups[name] = attrs
+    order = setup.order()
+    if "pca/last_layer" in setup.families:
+        op_order = setup.order(setup.op_basis[setup.ops[0]])
+        groups["pca/last_layer"]["plane_freqs"] = setup.key_freqs.get(setup.ops[0], [])
+        if op_order is not None:
+            groups["pca/last_layer"]["plane_order"] = op_order.tolist()
+    if "embedding/constellation" in setup.families:
+        groups["embedding/constellation"].update(
+            residues=setup.residues_shown().tolist(), plane_freqs=setup.plane_keys,
+            fixed_freq=setup.plane_keys[0] if setup.plane_keys else 0,
+            order="discrete-log" if order is not None else "natural")
+    samples = {}
+    if setup.pick is not None:  # the sample of the activation PCA, for colouring by class
+        samples = {"index": setup.pick, "label": setup.data_label[setup.pick],
+                   "train": setup.data_train[setup.pick]}
+    attrs = {"source": run.path, "config": run.f.attrs["config"],
+             "families": list(setup.families), "left_out": left_out, "basis": setup.basis,
+             "op_basis": setup.op_basis, "p": setup.p, "ops": list(setup.ops),
+             "key_freqs": setup.key_freqs,
+             "task": {"kind": task.kind, "line": task.describe(),
+                      "class_label": task.class_label, "class_names": task.class_names}}
+    scalars = run.scalars
+    return {"attrs": attrs, "steps": run.steps[sel], "scalars": {k: v[sel] for k, v in
+                                                                 scalars.items()},
+            "run_steps": run.steps, "run_scalars": scalars, "samples": samples,
+            "groups": groups}

@@ -1,0 +1,71 @@
+"""The metric families of ``grokscan analyze``: what each computes, and what it needs.
+
+Two kinds: weight-only families (weights.py) take the parameters of a block of checkpoints and
+compute every measure batched over the block; replayed families (replayed.py) take one
+:class:`~grokscan.analysis.families.replayed.Checkpoint`, the model rebuilt with that
+checkpoint's weights. Each family declares what it needs of the run (``Family.needs``, the
+names in base.py); the driver runs the ones the run allows and says why it left out the others.
+A family with SUBSET in its needs (per-sample gradients, Monte-Carlo dropout) runs only on
+the checkpoints in ``Setup.subset``; its rows are NaN elsewhere.
+"""
+
+from __future__ import annotations
+
+from grokscan.analysis.families import replayed as r
+from grokscan.analysis.families import weights as w
+from grokscan.analysis.families.base import (
+    LOGIT_MAP,
+    REPLAY,
+    RESIDUE_VECTORS,
+    RESIDUES,
+    SUBSET,
+    Family,
+    Settings,
+    Setup,
+    basis_matrix,
+    neuron_logit_matrix,
+    residue_matrix,
+)
+
+
+def _family(fn, *needs: str, doc: str) -> Family:
+    return Family(fn, frozenset(needs), doc)
+
+
+EMBEDDING = (RESIDUES, RESIDUE_VECTORS)
+
+FAMILIES: dict[str, Family] = {
+    "fourier": _family(w.fourier_family, *EMBEDDING, LOGIT_MAP,
+                       doc="Fourier norms, FFD, FCR, Gini, entropy"),
+    "neurons": _family(r.neurons_family, RESIDUES, REPLAY,
+                       doc="per-neuron 2-D spectrum (Nanda)"),
+    "freqloss": _family(r.freqloss_family, RESIDUES, REPLAY,
+                        doc="restricted and excluded loss (Nanda)"),
+    "norms": _family(w.norms_family, doc="weight norm per layer and total"),
+    "pca/activations": _family(r.activations_family, REPLAY,
+                               doc="hidden activations on their top principal components"),
+    "pca/gradients": _family(r.gradients_family, REPLAY, SUBSET,
+                             doc="per-sample gradients: PCA and 90 % dimension, train/test"),
+    "pca/last_layer": _family(w.last_layer_family, RESIDUES, LOGIT_MAP,
+                              doc="last-layer rows on PC pairs and key-frequency planes"),
+    "entropy/weights": _family(w.weight_entropy_family,
+                               doc="weight entropy per matrix, last-layer autocorrelation"),
+    "embedding/cosine": _family(w.cosine_family, *EMBEDDING,
+                                doc="cosine-similarity matrix, circulant share, band contrast"),
+    "embedding/bimodality": _family(w.bimodality_family, *EMBEDDING,
+                                    doc="embedding entries: bimodality coefficient, two modes"),
+    "embedding/constellation": _family(w.constellation_family, *EMBEDDING,
+                                       doc="residue vectors on their PCs and frequency planes"),
+    "sparsity": _family(r.sparsity_family, REPLAY,
+                        doc="inactive units, small weights, softmax gap"),
+    "dropout/variance": _family(r.dropout_variance_family, REPLAY, SUBSET,
+                                doc="test-accuracy variance over Monte-Carlo dropout passes"),
+    "dropout/drc": _family(r.drc_family, REPLAY, SUBSET,
+                           doc="Dropout Robustness Curve, rates 0.0-0.9, and its area"),
+}
+
+GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)}}
+
+__all__ = ["FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "REPLAY", "RESIDUES", "RESIDUE_VECTORS",
+           "SUBSET", "Family", "Settings", "Setup", "basis_matrix", "neuron_logit_matrix",
+           "residue_matrix"]

@@ -1,0 +1,180 @@
+"""The setup of an analysis: which families a run allows (and why the others are left out),
+the task's groups and Fourier bases, the data's labels and the fixed sample picks, the key
+frequencies and constellation planes of the final checkpoint, the subset of checkpoints for the
+expensive families. Computed once; every block of checkpoints shares it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from grokscan.analysis.families import (
+    FAMILIES,
+    LOGIT_MAP,
+    REPLAY,
+    RESIDUE_VECTORS,
+    RESIDUES,
+    Settings,
+    Setup,
+    basis_matrix,
+    residue_matrix,
+)
+from grokscan.errors import GrokscanError
+from grokscan.groups import is_prime
+from grokscan.metrics import fourier as fm
+from grokscan.metrics import pca as pm
+from grokscan.store.reader import Run
+
+BASES = ("auto", "additive", "multiplicative")
+N_PLANES = 3  # constellation planes: the strongest key frequencies of the final embedding
+NEEDS_ORDER = (RESIDUES, REPLAY, RESIDUE_VECTORS, LOGIT_MAP)
+
+
+@dataclass(frozen=True)
+class Options:
+    families: tuple[str, ...] = tuple(FAMILIES)
+    basis: str = "auto"
+    every: int = 1  # analyse every K-th checkpoint
+    steps: tuple[int | None, int | None] = (None, None)  # inclusive step range
+    jobs: int = 1
+    block: int = 64  # checkpoints per block
+    subset: int = 24  # checkpoints for the expensive families; 0 = all
+    settings: Settings = field(default_factory=Settings)
+    quiet: bool = False
+
+
+def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarray:
+    """Indices (sorted, distinct) of about ``size`` of ``n`` checkpoints for the expensive
+    families: half spread evenly over the run, half evenly over the cumulative change of
+    test accuracy, so that they are denser where test accuracy moves. The first and last
+    checkpoints are always in. ``size`` 0, or at least n, gives all."""
+    if size <= 0 or size >= n:
+        return np.arange(n)
+    moves = test_acc is not None and len(test_acc) == n and bool(np.isfinite(test_acc).all())
+    moved = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(test_acc)))]) if moves else [0.0]
+    n_even = max(2, size - size // 2 if moved[-1] > 0 else size)
+    picks = [np.linspace(0, n - 1, n_even).round().astype(int)]
+    if moved[-1] > 0:
+        levels = np.linspace(0, moved[-1], size // 2 + 2)[1:-1]
+        picks.append(np.searchsorted(moved, levels).clip(0, n - 1))
+    return np.unique(np.concatenate(picks))
+
+
+def missing(run: Run) -> dict[str, str]:
+    """What this run lacks of the families' needs: {need: why not}."""
+    out = {}
+    task = run.task
+    if task.residues is None:
+        out[RESIDUES] = f"the {task.kind} task has no residues mod P"
+    if not run.residue_vectors:
+        out[RESIDUE_VECTORS] = "the file names no per-residue vectors (residue_vectors)"
+    if not run.neuron_logit_map:
+        out[LOGIT_MAP] = "the file names no neuron-logit map (neuron_logit_map)"
+    if run.config is None:
+        out[REPLAY] = "the file has no config, so grokscan cannot rebuild the model"
+    elif task.kind == "custom":
+        out[REPLAY] = "the task was recorded as arrays, so grokscan cannot rebuild the inputs"
+    return out
+
+
+def choose(run: Run, asked: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The asked families this run allows, and {family: why not} for the others (the most
+    basic lack first: no residues before no residue vectors)."""
+    lacks = missing(run)
+    chosen, left_out = [], {}
+    for name in asked:
+        why = [lacks[n] for n in NEEDS_ORDER if n in FAMILIES[name].needs and n in lacks]
+        if why:
+            left_out[name] = why[0]
+        else:
+            chosen.append(name)
+    if not chosen:
+        reasons = "; ".join(f"{k}: {v}" for k, v in left_out.items())
+        raise GrokscanError(f"{run.path}: none of the asked metric families can run on this "
+                            f"file ({reasons})")
+    return tuple(chosen), left_out
+
+
+def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[str, str]]:
+    """The Setup of analysing the checkpoints ``sel`` of ``run``, and the families left out."""
+    families, left_out = choose(run, opts.families)
+    cfg = run.config
+    beta = cfg.train.beta if cfg is not None else 1.0
+    res = run.task.residues
+    if res is None:
+        setup = Setup(run.path, 0, (), "additive", {}, [], run.neuron_logit_map, beta=beta,
+                      families=families, settings=opts.settings)
+    else:
+        setup = _residue_setup(run, opts, res, families, beta)
+    if any(FAMILIES[f].replay for f in families):
+        setup = _with_data(run, setup, sel, opts.subset)
+    return setup, left_out
+
+
+def _residue_setup(run: Run, opts: Options, res, families, beta: float) -> Setup:
+    p, ops = res.p, res.ops
+    if opts.basis == "multiplicative" and not is_prime(p):
+        raise GrokscanError(f"--basis multiplicative needs a prime modulus, got P = {p}")
+    op_basis = {op: res.groups[op] if opts.basis == "auto" else opts.basis for op in ops}
+    basis = opts.basis if opts.basis != "auto" else (
+        "multiplicative" if all(b == "multiplicative" for b in op_basis.values()) else "additive")
+    setup = Setup(run.path, p, ops, basis, op_basis, run.residue_vectors, run.neuron_logit_map,
+                  n_classes=p, beta=beta, grid_masks=dict(res.grid_rows), phase=dict(res.phase),
+                  families=families, settings=opts.settings)
+    if run.n and setup.residue_vectors:
+        _final_frequencies(run, setup)
+    return setup
+
+
+def _final_frequencies(run: Run, setup: Setup) -> None:
+    """The key frequencies of the final checkpoint per operation's basis (freqloss, the
+    last-layer planes), and the constellation's planes: the strongest frequencies of the
+    final embedding, and the fixed plane of the first of them."""
+    names = {r["param"] for r in setup.residue_vectors}
+    last = {k: run.param(k, [run.n - 1]) for k in names}
+    W = residue_matrix(setup, last)
+    for op in setup.ops:
+        norms = fm.fourier_norms(W, basis_matrix(setup.op_basis[op], setup.p))[0]
+        mask = fm.key_frequency_mask(norms, cover=0.8)
+        setup.key_freqs[op] = [int(k) + 1 for k in np.flatnonzero(mask)]
+    keys, _ = fm.key_frequencies(fm.fourier_norms(W, basis_matrix(setup.basis, setup.p)))
+    setup.plane_keys = [int(k) for k in keys[0] if k > 0][:N_PLANES]
+    E = W[0][setup.residues_shown()].astype(np.float64)
+    final = E - E.mean(axis=0)
+    if setup.plane_keys:
+        k, n = setup.plane_keys[0], len(E)
+        theta = 2 * np.pi * k * np.arange(n) / n
+        setup.fixed_axes, _ = np.linalg.qr(np.stack([np.cos(theta) @ final,
+                                                     np.sin(theta) @ final], 1))
+    else:
+        setup.fixed_axes = pm.pca(final, 2).components.T
+
+
+def _with_data(run: Run, setup: Setup, sel: np.ndarray, size: int) -> Setup:
+    """Fill in the data rows (labels, train flags), the sample picks and the expensive subset
+    of the replayed families."""
+    from grokscan.analysis.replay import replay
+
+    rp = replay(run)
+    s = setup.settings
+    if setup.ops:
+        label = np.concatenate([lab[tr | te] for tr, te, lab in setup.grid_masks.values()])
+        train = np.concatenate([tr[tr | te] for tr, te, _ in setup.grid_masks.values()])
+    else:
+        label = np.concatenate([rp.split.y_train, rp.split.y_test]).astype(np.int64)
+        train = np.arange(len(label)) < len(rp.split.y_train)
+    rng = np.random.default_rng(0)
+
+    def draw(rows: np.ndarray, k: int) -> np.ndarray:
+        return np.sort(rng.choice(rows, k, replace=False)) if 0 < k < len(rows) else rows
+
+    every = np.arange(len(label))
+    grad_pick = np.concatenate([draw(every[train], s.grad_samples),
+                                draw(every[~train], s.grad_samples)])
+    test_acc = run.scalars.get("test_acc")
+    subset = expensive_subset(None if test_acc is None else test_acc[sel], len(sel), size)
+    return replace(setup, n_classes=setup.n_classes or rp.cfg.model.n_classes,
+                   data_label=label, data_train=train, pick=draw(every, s.samples),
+                   grad_pick=grad_pick, mc_pick=draw(every[~train], s.dropout_samples),
+                   subset=frozenset(int(i) for i in sel[subset]))

@@ -1,0 +1,122 @@
+"""`grokscan analyze`, `grokscan report`, `grokscan metrics`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder: metrics.h5 and metrics.csv.")
+@click.option("--metrics", "families", help="Comma-separated metric families (default: all "
+              "that the run allows; `grokscan metrics` lists them).")
+@click.option("--basis", type=click.Choice(["auto", "additive", "multiplicative"]),
+              default="auto", show_default=True,
+              help="Fourier basis; auto takes the operation's group.")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Analyse every K-th checkpoint.")
+@click.option("--steps", "step_range", metavar="A:B", help="Only checkpoints with A ≤ step ≤ B.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes.")
+@click.option("--subset", type=click.IntRange(min=0), default=24, show_default=True,
+              help="Checkpoints for the expensive families (per-sample gradients, Monte-Carlo "
+              "dropout), spread over the run and denser where test accuracy moves; 0 = all.")
+@click.option("--samples", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Examples in the activation PCA (drawn once, the same at every checkpoint).")
+@click.option("--grad-samples", type=click.IntRange(min=2), default=128, show_default=True,
+              help="Train and test examples each for the per-sample gradients.")
+@click.option("--dropout-rate", type=click.FloatRange(0, 1, max_open=True), default=0.3,
+              show_default=True, help="Rate of the Monte-Carlo dropout passes "
+              "(dropout/variance).")
+@click.option("--dropout-passes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Monte-Carlo dropout passes per checkpoint.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
+@click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, samples,
+            grad_samples, dropout_rate, dropout_passes, report, pdf, quiet):
+    """Replay the checkpoints of a run and compute the progress measures.
+
+    Writes OUT/metrics.h5 (every metric per checkpoint, arrays included) and OUT/metrics.csv
+    (one row per checkpoint, one column per scalar metric), then the figure report
+    OUT/report.html with OUT/figures/ (unless --no-report). The checkpoint file is only read.
+
+    \b
+    grokscan analyze run.h5 -o out/
+    grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
+    """
+    from grokscan.analysis import Options, Settings, analyze, parse_steps
+
+    chosen = tuple(f.strip() for f in families.split(",")) if families else None
+    settings = Settings(samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
+                        dropout_passes=dropout_passes)
+    opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
+                   subset=subset, settings=settings, quiet=quiet,
+                   **({"families": chosen} if chosen else {}))
+    summary = analyze(path, out_dir, opts)
+    for name, why in summary["left_out"].items():
+        click.echo(f"left out {name}: {why}", err=True)
+    if not quiet:
+        basis_note = f"; {summary['basis']} basis" if summary["key_freqs"] else ""
+        click.echo(f"{summary['n_checkpoints']} checkpoints analysed "
+                   f"({', '.join(summary['families'])}{basis_note}): "
+                   f"{summary['metrics_h5']}, {summary['metrics_csv']}", err=True)
+    if report:
+        _render(out_dir, pdf=pdf, quiet=quiet)
+
+
+def _render(out_dir, *, pdf: bool, quiet: bool) -> None:
+    from grokscan.report import render
+
+    result = render(out_dir, pdf=pdf, quiet=quiet)
+    if not quiet:
+        click.echo(f"report: {result['html']} ({len(result['figures'])} figure files in "
+                   f"{os.path.join(out_dir, 'figures')})", err=True)
+
+
+@click.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--pdf", is_flag=True, help="Save every figure as PDF too.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def report(out_dir, pdf, quiet):
+    """Draw the figure report of an analysed run from OUT/metrics.h5, without recomputing.
+
+    Writes OUT/report.html, one self-contained page (images embedded; it opens from disk with
+    no server or network), and OUT/figures/<name>.png (and .pdf with --pdf; the embedding
+    constellation over training as .gif). Sections whose metrics were not computed are left
+    out. Only OUT/metrics.h5 is read: the checkpoint file may be gone.
+
+    \b
+    grokscan report out/
+    grokscan report out/ --pdf
+    """
+    _render(out_dir, pdf=pdf, quiet=quiet)
+
+
+@click.command("metrics")
+def list_metrics():
+    """List the metric families of `analyze` and the registered metric functions.
+
+    \b
+    grokscan metrics
+    """
+    from grokscan.analysis import FAMILIES
+    from grokscan.metrics import METRICS
+
+    notes = {"replay": "replays the model", "subset": "on a subset of the checkpoints",
+             "residues": "needs residues mod P", "residue_vectors": "needs the per-residue "
+             "vectors", "logit_map": "needs the neuron-logit map"}
+    width = max(map(len, FAMILIES))
+    for name, fam in FAMILIES.items():
+        needs = [notes[n] for n in sorted(fam.needs)]
+        click.echo(f"{name:<{width}}  {fam.doc}" + (f"  ({'; '.join(needs)})" if needs else ""))
+    click.echo("\nmetric functions (grokscan.metrics.METRICS):")
+    for name in sorted(METRICS):
+        click.echo(f"  {name}")
+
+
+COMMANDS = (analyze, report, list_metrics)

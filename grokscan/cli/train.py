@@ -1,0 +1,175 @@
+"""`grokscan train`, `grokscan info`, `grokscan ops`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from grokscan.cli._click import LazyOptions
+
+TRAIN_HELP = """Train a model and record dense checkpoints to one HDF5 file.
+
+    With no options: addition mod 97, train fraction 0.3, MLP (embedding 128 → 512 ReLU → 97),
+    AdamW lr 1e-2, weight decay 1, 2000 full-batch steps, a checkpoint every 20 steps. With
+    --task ising: the network of Hutchison & Yevick on data/ising8.h5 (64 spins → 4 × 48 ReLU,
+    no biases, init × 7 → 4 energy classes), Adam lr 5e-4, L2 weight decay 5e-4, 20000
+    full-batch steps. Every option is also a key of a --config TOML file (`d-embed = 64`,
+    `grads = false`); options given on the command line win.
+
+    \b
+    grokscan train -o run.h5
+    grokscan train -o mul.h5 --op mul --p 59 --frac 0.5 --every 10
+    grokscan train -o tf.h5 --model transformer --lr 1e-3 --p 59 --frac 0.5
+    grokscan train -o run.h5 --resume --steps 4000
+    grokscan train -o ising.h5 --task ising --beta 0.5 --eval-inverted
+    """
+
+
+def setting_options() -> list[click.Option]:
+    """One click option per setting of every trainable task, the model and the training
+    (grokscan/settings.py), each with default None so that a --config file and the task's own
+    defaults can fill in; the help shows the default."""
+    from grokscan import tasks
+    from grokscan.config import ModelConfig, TrainConfig
+    from grokscan.settings import options
+
+    seen: dict[str, click.Option] = {}
+    classes = [tasks.TASKS[k].Config for k in tasks.TRAINABLE] + [ModelConfig, TrainConfig]
+    for cls in classes:
+        for key, f in options(cls).items():
+            if key not in seen:
+                seen[key] = _option(key, f)
+    return list(seen.values())
+
+
+def _option(key: str, f) -> click.Option:
+    from grokscan import tasks
+    from grokscan.settings import value_type
+
+    name = "--" + key.replace("_", "-")
+    m, t = f.metadata, value_type(f)
+    defaults = {kind: tasks.TASKS[kind].defaults[f.name] for kind in tasks.TRAINABLE
+                if f.name in tasks.TASKS[kind].defaults}
+    shown = ", ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    extra = "".join(f"; {kind}: {v}" for kind, v in defaults.items())
+    help_text = f"{m['help'][0].upper()}{m['help'][1:]}. [default: {shown}{extra}]"
+    if key == "task":
+        return click.Option([name], type=click.Choice(list(tasks.TRAINABLE)),
+                            help=f"The task. [default: {tasks.TRAINABLE[0]}]")
+    if t is bool:
+        return click.Option([f"{name}/--no-{name[2:]}"], default=None, help=help_text)
+    return click.Option([name], type=_click_type(f, t), help=help_text)
+
+
+def _click_type(f, t):
+    m = f.metadata
+    if m.get("choices"):
+        return click.Choice(list(m["choices"]))
+    if t in (int, float) and (m.get("min") is not None or m.get("max") is not None):
+        rng = click.IntRange if t is int else click.FloatRange
+        return rng(min=m.get("min"), max=m.get("max"), min_open=m.get("min_open", False),
+                   max_open=m.get("max_open", False))
+    if t is str and f.name == "data":
+        return click.Path(dir_okay=False)
+    return {int: int, float: float}.get(t, str)
+
+
+def load_toml(path: str) -> dict:
+    """The keys of a --config TOML file, flat (tables [task], [model], [train] are merged)."""
+    import tomllib
+
+    from grokscan.errors import GrokscanError
+
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise GrokscanError(f"{path}: cannot read the TOML config ({e})") from None
+    flat = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            flat.update(v)
+        else:
+            flat[k] = v
+    return flat
+
+
+@click.command(cls=LazyOptions, options=setting_options, at=1, help=TRAIN_HELP)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="The checkpoint file to write.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A TOML file with the same keys as these options (the options win).")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint"
+              " (its own settings; --steps and --stop-when-grokked may change).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train(out, config_file, threads, resume, force, quiet, **options):
+    import torch
+
+    from grokscan.config import resolve
+    from grokscan.train import saved_config
+    from grokscan.train import train as run_training
+
+    values = load_toml(config_file) if config_file else {}
+    values.update({k: v for k, v in options.items() if v is not None})
+    if resume and "steps" not in values:  # the run's own length, whatever its task's default
+        values["steps"] = saved_config(out).train.steps
+    cfg = resolve(values)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        result = run_training(cfg, out, force=force, resume=resume, quiet=quiet)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the checkpoints written so far are in {out} "
+                   "(continue with --resume)", err=True)
+        sys.exit(130)
+    if not quiet:
+        how = "stopped early" if result.stopped_early else "done"
+        click.echo(f"{how}: {result.n_checkpoints} checkpoints, last step {result.last_step}, "
+                   f"in {out}", err=True)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(path, as_json):
+    """What a checkpoint file holds: config, checkpoints, parameters, accuracy crossings.
+
+    \b
+    grokscan info run.h5
+    grokscan info run.h5 --json
+    """
+    from grokscan.info import describe, format_text
+
+    d = describe(path)
+    click.echo(json.dumps(d, indent=1) if as_json else format_text(d))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ops(as_json):
+    """List the modular operations by category.
+
+    \b
+    grokscan ops
+    """
+    from grokscan.tasks.modular import OPS
+
+    if as_json:
+        click.echo(json.dumps({k: {"category": o.category, "group": o.group,
+                                   "needs_prime": o.needs_prime} for k, o in OPS.items()}))
+        return
+    categories: dict[str, list[str]] = {}
+    for name, op in OPS.items():
+        categories.setdefault(op.category, []).append(name)
+    for cat, names in categories.items():
+        click.echo(f"{cat:<13} {'  '.join(names)}")
+    click.echo("(x is a, y is b; x2 is a², (x+y)3 is (a+b)³. mul and div use the multiplicative "
+               "Fourier basis.)")
+
+
+COMMANDS = (train, info, ops)

@@ -1,0 +1,125 @@
+"""What the report's sections share: the page context, figure items, the event markers and the
+moments a figure shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grokscan import groups
+from grokscan.store.metrics import MetricsFile
+from grokscan.summary import first_crossing
+
+GIF_FRAMES, GIF_FPS = 48, 8  # the constellation animation: frames spread over the run, speed
+
+def finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    """Boolean mask over the first axis: the rows where every given array is finite throughout
+    (subset families hold NaN on the checkpoints they were not computed on)."""
+    mask = None
+    for a in arrays:
+        a = np.asarray(a, dtype=float)
+        ok = np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        mask = ok if mask is None else mask & ok
+    return mask
+
+
+@dataclass
+class Item:
+    name: str  # stable file name under OUT/figures/, without extension
+    title: str
+    caption: str  # plain text: what is plotted, the paper, what to look for
+    draw: Callable  # () -> Figure or FuncAnimation
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    """What the sections of one report share: the metrics file and the event markers; each
+    section that has nothing to show adds (its title, why) to ``left_out``."""
+
+    m: MetricsFile
+    markers: dict  # event -> step or None (figures._style.EVENTS)
+    left_out: list = field(default_factory=list)  # (section title, reason)
+
+
+def event_markers(m: MetricsFile) -> dict:
+    """The steps of memorisation (train accuracy first ≥ 0.99), of the grokking onset (the
+    hook for an onset detector: None until one writes its result), and of grokking (test
+    accuracy first ≥ 0.99); the distance between the first and the last is
+    ``grokscan.summary.grokking_delay``."""
+    s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
+    return {
+        "memorisation": first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None,
+        "onset": None,
+        "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None,
+    }
+
+
+def moments(steps, markers: dict, n: int, valid=None) -> np.ndarray:
+    """Indices of ``n`` checkpoints that tell the story: initialisation, memorisation, half-way
+    to grokking, grokking, the end (as many of those as exist and ``n`` allows; then, one at a
+    time, the row farthest in steps from those chosen), restricted to the ``valid`` rows (a
+    boolean mask) of a subset family. Returns ascending distinct row indices."""
+    steps = np.asarray(steps)
+    rows = np.flatnonzero(np.ones(len(steps), bool) if valid is None else valid)
+    if not rows.size:
+        return rows
+    mem, grok = markers.get("memorisation"), markers.get("grokking")
+    targets = [steps[rows[0]], steps[rows[-1]]]
+    if n >= 4:
+        targets += [t for t in (mem, grok) if t is not None]
+    if n >= 5 and mem is not None and grok is not None:
+        targets.append((mem + grok) / 2)
+    if n == 3 and (grok is not None or mem is not None):
+        targets.append(grok if grok is not None else mem)
+    chosen = {int(rows[np.argmin(np.abs(steps[rows] - t))]) for t in targets}
+    while len(chosen) < min(n, len(rows)):  # fill in: the valid row farthest from the chosen
+        picked = np.array(sorted(chosen))
+        gap = np.abs(steps[rows][:, None] - steps[picked][None, :]).min(axis=1)
+        chosen.add(int(rows[np.argmax(gap)]))
+    return np.array(sorted(chosen))
+
+
+def at_moments(m: MetricsFile, paths: list[str], markers: dict, n: int):
+    """(idx, [rows of each path at idx]) for ``n`` moments (:func:`moments`). Only those rows
+    are read when they are finite (a family computed at every checkpoint); for a subset family
+    the moments are taken among the rows it was computed on."""
+    idx = moments(m.steps, markers, n)
+    arrays = [m.rows(p, idx) for p in paths]
+    if not finite_rows(*arrays).all():
+        valid = finite_rows(*(m.get(p) for p in paths))
+        if valid.any():
+            idx = moments(m.steps, markers, n, valid=valid)
+            arrays = [m.rows(p, idx) for p in paths]
+    return idx, arrays
+
+
+def sfx(m: MetricsFile, op: str) -> str:
+    return f"_{op}" if len(m.ops) > 1 else ""
+
+
+def ops_of(m: MetricsFile) -> list[str]:
+    return list(m.ops) if m.ops else [""]
+
+
+def op_title(m: MetricsFile, op: str) -> str:
+    return f" ({op})" if len(m.ops) > 1 else ""
+
+
+def discrete_log_order(m: MetricsFile) -> np.ndarray | None:
+    """Residues g^0, g^1, ... (0 left out) when the embedding was analysed in the
+    multiplicative basis (mul, div): in that order a·b's structure is that of a cyclic group,
+    as a+b's is in the natural order. Otherwise None."""
+    if m.basis == "multiplicative" and m.p > 2:
+        return groups.discrete_log_order(m.p)
+    return None
+
+

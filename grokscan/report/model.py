@@ -1,0 +1,186 @@
+"""The report's sections on any task: training curves, principal components of activations
+and gradients, weight statistics and dropout, the softmax outputs."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from grokscan import figures as F
+from grokscan.errors import FileFormatError
+from grokscan.report.base import Item, Page, Section, at_moments, finite_rows, moments
+
+
+def training_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("training", "Training curves")
+    if any(k.endswith(("_loss", "_acc")) for k in m.scalars):
+        sec.items.append(Item(
+            "training_curves", "Loss and accuracy",
+            "Loss (log scale) and accuracy of each split at every analysed checkpoint. "
+            "Grokking (Power et al. 2022) is the long plateau of test accuracy after training "
+            "accuracy has saturated; the dashed line marks memorisation (train accuracy ≥ 0.99)"
+            " and the dash-dotted line grokking (test accuracy ≥ 0.99), and the same lines "
+            "mark every figure against step below.",
+            lambda: F.training_curves(m.steps, m.scalars, markers=mk)))
+    return sec
+
+
+def pca_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("pca", "Principal components of activations and gradients")
+    ga = "metrics/pca/activations"
+    layers = [n for n in m.names(ga) if re.fullmatch(r"coords_h\d+", n)]
+    labels = m.f.get("samples/label")
+    if layers and labels is not None:
+        def activations():
+            idx, coords = at_moments(m, [f"{ga}/{n}" for n in layers], mk, 4)
+            if coords[0].shape[1] != labels.shape[0]:
+                raise FileFormatError(f"{m.path}: /samples/label has {labels.shape[0]} samples "
+                                      f"but /{ga}/{layers[0]} has {coords[0].shape[1]}")
+            return F.activation_pca(np.stack(coords), labels[()], steps=m.steps[idx].tolist(),
+                                    layers=[f"hidden layer {n[len('coords_h'):]}" for n in layers])
+
+        by = m.task.get("class_label") or "class"
+        sec.items.append(Item(
+            "activation_pca", "PCA of hidden-layer activations",
+            "Each sample's activation vector in each hidden layer, projected on its top two "
+            f"principal components and coloured by {by}, at four moments (Hutchison & Yevick, "
+            "arXiv:2510.25966, Figs. 16–18). While the network memorises the classes overlap; "
+            "class clusters form as grokking proceeds.", activations))
+    gg = "metrics/pca/gradients"
+    if m.has(f"{gg}/coords") and m.has(f"{gg}/correct"):
+        def gradients():
+            xy, ok = m.get(f"{gg}/coords"), m.get(f"{gg}/correct")
+            tr = m.get(f"{gg}/is_train")
+            # a row is drawn if any sample has coordinates and a correct/misclassified flag
+            valid = (np.isfinite(xy).all(axis=2) & np.isfinite(ok)).any(axis=1)
+            idx = moments(m.steps, mk, 4, valid=valid)
+            lab = m.get(f"{gg}/label") if m.has(f"{gg}/label") else None
+            lab = None if lab is None or not valid.any() else lab[np.flatnonzero(valid)[0]]
+            return F.gradient_pca(xy[idx], ok[idx], steps=m.steps[idx].tolist(),
+                                  is_train=None if tr is None else tr[idx], labels=lab)
+
+        coords = m.get(f"{gg}/coords")
+        if np.isfinite(coords).all(axis=2).any():
+            sec.items.append(Item(
+                "gradient_pca", "PCA of per-sample gradients",
+                "The gradient of each sample's loss with respect to all weight matrices, "
+                "flattened and projected on its top two principal components, at four "
+                "checkpoints where it was computed (Hutchison & Yevick, arXiv:2510.25966, "
+                "Fig. 14); blue: correctly classified, vermilion: misclassified; dots train, "
+                "crosses test (for a few classes, a second row colours them by class). "
+                "Misclassified samples form lines away from the centre, correct ones gather "
+                "near it.", gradients))
+    dims = {s: f"{gg}/dim90_{s}" for s in ("train", "test") if m.has(f"{gg}/dim90_{s}")}
+    if dims:
+        data = {s: m.get(p) for s, p in dims.items()}
+        if any(np.isfinite(v).any() for v in data.values()):
+            sec.items.append(Item(
+                "gradient_dimension", "Dimension of the per-sample gradients",
+                "The number of principal components that explain 90 % of the variance of the "
+                "per-sample gradients of train and of test samples, on the checkpoints where it "
+                "was computed (Hutchison & Yevick, arXiv:2510.25966, Fig. 15).",
+                lambda: F.gradient_dimension(m.steps, data, markers=mk)))
+    return sec
+
+
+def weights_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("weights", "Weights, sparsity and dropout")
+    panels, parts = {}, []
+    ent = "metrics/entropy/weights"
+    entropy = {n: f"{ent}/{n}" for n in m.names(ent) if not n.startswith("autocorr")}
+    if entropy:
+        panels["weight entropy"] = entropy
+        parts.append("the entropy of each weight matrix's normalised weights (Salah & Yevick, "
+                     "arXiv:2411.05353 §3.6: it falls as training accuracy rises, rises during "
+                     "grokking and falls after)")
+    norms = {n: f"metrics/norms/norm/{n}" for n in m.names("metrics/norms/norm")}
+    if m.has("metrics/norms/total"):
+        norms["all"] = "metrics/norms/total"
+    elif "weight_norm" in m.scalars:
+        norms["all"] = "scalars/weight_norm"
+    if norms:
+        panels["weight norm (L2)"] = norms
+        parts.append("the L2 norm of each parameter and of all (weight decay shrinks it once "
+                     "a general solution takes over)")
+    inactive = {f"hidden {n[len('inactive_h'):]}": f"metrics/sparsity/{n}"
+                for n in m.names("metrics/sparsity") if re.fullmatch(r"inactive_h\d+", n)}
+    if inactive:
+        panels["inactive units (share)"] = inactive
+        parts.append("the share of hidden units inactive on every input (arXiv:2507.11645: it "
+                     "falls while the network memorises, then rises)")
+    small = {n: f"metrics/sparsity/small/{n}" for n in m.names("metrics/sparsity/small")}
+    if small:
+        panels["small weights |w| < 0.01 (share)"] = small
+        parts.append("the share of weights with |w| < 0.01 in each matrix (Hutchison & Yevick, "
+                     "arXiv:2510.25966)")
+    peak = next((p for p in ("metrics/entropy/autocorr_peak",
+                             "metrics/entropy/weights/autocorr_peak") if m.has(p)), None)
+    if peak:
+        panels["weight autocorrelation peak"] = {"last layer": peak}
+        parts.append("the largest periodic autocorrelation of the weights into each output "
+                     "node, averaged over nodes (arXiv:2411.05353, Eq. 7)")
+    if panels:
+        caption = ("Against step: " + "; ".join(parts) + ". Each panel shows one curve per "
+                   "layer, with the event markers of the training curves.")
+        sec.items.append(Item(
+            "weight_statistics", "Weight statistics", caption,
+            lambda: F.weight_statistics(m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
+                                                  for t, c in panels.items()}, markers=mk)))
+    gv = "metrics/dropout/variance"
+    if m.has(f"{gv}/variance"):
+        var, mean = m.get(f"{gv}/variance"), m.get(f"{gv}/mean")
+        if np.isfinite(var).any():
+            sec.items.append(Item(
+                "dropout_variance", "Variance under dropout",
+                "Test accuracy over repeated stochastic forward passes with dropout active at "
+                "frozen weights: its variance and its mean, on the checkpoints where it was "
+                "computed (Salah & Yevick, arXiv:2507.11645). The variance is near zero while "
+                "the network memorises, peaks at the onset of generalisation and falls back "
+                "after.",
+                lambda: F.dropout_variance(m.steps, var, mean if mean is not None
+                                           else np.full(m.n, np.nan), markers=mk)))
+    gd = "metrics/dropout/drc"
+    if m.has(f"{gd}/accuracy"):
+        acc = m.get(f"{gd}/accuracy")
+        valid = finite_rows(acc)
+        if valid.any():
+            rates = m.attr(gd, "rates")
+            rates = np.arange(acc.shape[1]) / 10 if rates is None else np.ravel(rates)
+
+            def drc():
+                idx = moments(m.steps, mk, 6, valid=valid)
+                return F.dropout_robustness(rates, acc[idx], steps=m.steps[idx].tolist())
+
+            sec.items.append(Item(
+                "dropout_robustness", "Dropout Robustness Curve",
+                "Test accuracy against the dropout rate applied at inference, at up to six "
+                "checkpoints from early (light) to late (dark): the Dropout Robustness Curve of "
+                "Salah & Yevick (arXiv:2507.11645). While the network memorises the curve is "
+                "flat near chance; after grokking accuracy is unaffected below a rate of about "
+                "0.2 and holds until about 0.5.", drc))
+    return sec
+
+
+def output_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("output", "Softmax outputs")
+    if m.has("metrics/sparsity/softmax_gap"):
+        gap = m.get("metrics/sparsity/softmax_gap")
+        per = m.get("metrics/sparsity/softmax_gap_class")
+        # a legend per class when the task names its classes (a few of them)
+        names = m.task.get("class_names") if per is not None else None
+        if names is not None and len(names) != per.shape[1]:
+            names = None
+        sec.items.append(Item(
+            "softmax_gap", "Softmax gap",
+            "The mean over samples of P_max − P_second, the gap between the two largest "
+            "softmax probabilities, over all samples and per class (Hutchison & Yevick, "
+            "arXiv:2510.25966). In the paper the gap dips during grokking.",
+            lambda: F.softmax_gap(m.steps, gap, per, markers=mk, class_names=names)))
+    return sec
+
+

@@ -1,0 +1,263 @@
+"""The report's sections on a task with residues mod P: the Fourier representation, the
+embedding constellations and geometry, the last layer's principal components."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grokscan import figures as F
+from grokscan.metrics import fourier as fm
+from grokscan.report.base import (
+    GIF_FPS,
+    GIF_FRAMES,
+    Item,
+    Page,
+    Section,
+    at_moments,
+    discrete_log_order,
+    finite_rows,
+    op_title,
+    ops_of,
+    sfx,
+)
+from grokscan.store.metrics import MetricsFile
+
+
+def fourier_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("fourier", "Fourier representation")
+    g = "metrics/fourier"
+    if m.has(f"{g}/norms_embed"):
+        panels = {f"embedding ({m.basis} basis)": f"{g}/norms_embed",
+                  "neuron-logit map W_L": f"{g}/norms_logit"}
+        panels = {t: p for t, p in panels.items() if m.has(p)}
+        sec.items.append(Item(
+            "fourier_heatmap", "Fourier norms over training",
+            f"The norm of each Fourier frequency k of the per-residue embedding vectors (and of "
+            f"the neuron-logit map W_L), one column per checkpoint, in the {m.basis} basis "
+            "(Nanda et al. 2023, arXiv:2301.05217). Memorisation spreads the norm over all "
+            "frequencies; generalisation concentrates it on a few key frequencies, which "
+            "remain as bright rows while the rest fade.",
+            lambda: F.fourier_heatmap(m.steps, {t: np.sqrt(fm.frequency_power(m.get(p)))
+                                                for t, p in panels.items()}, markers=mk)))
+        names = {"FFD (Fourier frequency density)": "ffd", "FCR (Fourier coefficient ratio)": "fcr",
+                 "Gini coefficient": "gini", "spectral entropy": "entropy"}
+        measures = {}
+        for title, key in names.items():
+            curves = {lab: f"{g}/{key}_{tag}" for lab, tag in
+                      (("embedding", "embed"), ("neuron-logit map", "logit"))}
+            curves = {lab: p for lab, p in curves.items() if m.has(p)}
+            if curves:
+                measures[title] = curves
+        if measures:
+            sec.items.append(Item(
+                "fourier_measures", "Sparsity of the Fourier spectrum",
+                "Four summaries of the spectra above: FFD, the share of cos and sin components "
+                "above half the largest (Furuta et al., arXiv:2402.16726, Eq. 5); FCR, the mean "
+                "cos/sin balance min(μ/ν, ν/μ) (Eq. 6); the Gini coefficient; and the spectral "
+                "entropy. A sparse Fourier solution shows as FFD and entropy falling and Gini "
+                "rising; Furuta et al. find that FFD tracks the grokking of addition and FCR "
+                "that of multiplication.",
+                lambda: F.fourier_measures(
+                    m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
+                              for t, c in measures.items()}, markers=mk)))
+    for op in ops_of(m):
+        path = f"metrics/neurons/mean_power{sfx(m, op)}"
+        if m.has(path):
+            sec.items.append(_neuron_item(page, path, op))
+    for op in ops_of(m):
+        suffix = sfx(m, op)
+        keys = [f"{kind}_{split}" for kind in ("loss", "restricted", "excluded")
+                for split in ("train", "test")]
+        paths = {k: f"metrics/freqloss/{k}{suffix}" for k in keys}
+        paths = {k: p for k, p in paths.items() if m.has(p)}
+        if paths:
+            freqs = m.key_freqs.get(op) if op else None
+            sec.items.append(Item(
+                f"frequency_loss{suffix}", f"Restricted and excluded loss{op_title(m, op)}",
+                "Nanda et al.'s restricted loss (the logits keep only their key-frequency "
+                "components cos and sin of w_k(a+b−c)) and excluded loss (those components "
+                "removed), beside the plain train and test loss on the same samples"
+                + (f"; key frequencies {', '.join(map(str, freqs))}" if freqs else "") + ". "
+                "The restricted loss falls before the test loss does, and the excluded train "
+                "loss rises during the clean-up phase, as the memorising solution is removed.",
+                lambda paths=paths: F.frequency_loss(
+                    m.steps, {k: m.get(p) for k, p in paths.items()}, markers=mk)))
+    return sec
+
+
+def _neuron_item(page: Page, path: str, op: str) -> Item:
+    m, mk = page.m, page.markers
+
+    def draw():
+        mem = mk.get("memorisation")
+        i0 = int(np.argmin(np.abs(m.steps - mem))) if mem is not None else 0
+        idx = np.unique([i0, m.n - 1])
+        power = m.rows(path, idx)
+        if not finite_rows(power).all():  # computed on some checkpoints only
+            ok = np.flatnonzero(finite_rows(m.get(path)))
+            idx = np.unique([ok[np.argmin(np.abs(ok - i0))], ok[-1]])
+            power = m.rows(path, idx)
+        after = "after grokking" if mk.get("grokking") is not None else "at the end"
+        before = "at memorisation" if mem is not None else "at the start"
+        return F.neuron_spectrum(power[0], power[-1], steps=(m.steps[idx[0]], m.steps[idx[-1]]),
+                                 labels=(before, after))
+
+    return Item(
+        f"neuron_spectrum{sfx(m, op)}", f"Neuron-activation spectrum{op_title(m, op)}",
+        "The 2-D Fourier power of each hidden neuron's activation over all inputs (a, b), "
+        "averaged over neurons, at memorisation and at the end of the run (Nanda et al. 2023). "
+        "While the network memorises the power is spread like white noise; after grokking it "
+        "sits on a few key frequencies, which show as bright points.", draw)
+
+
+def constellation_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("constellation", "Embedding constellations")
+    g = "metrics/embedding/constellation"
+    if not m.has(f"{g}/pca"):
+        if m.version == 1 and m.p:  # version 1 drew these from the checkpoint file
+            page.left_out.append((sec.title, "this metrics file (format version 1) holds no "
+                                  "constellation; analyse the run again to draw it"))
+        return sec
+    residues = np.asarray(m.attr(g, "residues", list(range(m.p))), dtype=int)
+    keys = [int(k) for k in m.attr(g, "plane_freqs", [])]
+    paths = [f"{g}/pca"] + ([f"{g}/planes"] if keys and m.has(f"{g}/planes") else [])
+    idx, arrays = at_moments(m, paths, mk, 5)
+    order = discrete_log_order(m)
+
+    def static():
+        coords = [arrays[0]] + ([arrays[1][:, j] for j in range(len(keys))] if len(arrays) > 1
+                                else [])
+        projections = ["PC 2 against PC 1"] + [f"plane of k = {k}" for k in keys][
+            : len(coords) - 1]
+        return F.constellation(np.stack(coords), steps=m.steps[idx].tolist(),
+                               projections=projections, residues=residues)
+
+    dlog = (" Residues are in discrete-log order, 0 left out, since the operation lives on "
+            "the multiplicative group." if order is not None else "")
+    sec.items.append(Item(
+        "constellation", "Constellation of the residue embeddings",
+        f"The embedding vectors of the {len(residues)} residues projected on their top two "
+        "principal components (first row) and on the plane of each of the strongest key "
+        "frequencies k of the final embedding, spanned by the cos and sin Fourier directions "
+        "(further rows), at five moments from initialisation to the end; colour and number "
+        "give the residue. A random cloud turns into points on a circle ordered by k·t mod P "
+        "as frequency k is learned (the constellation picture of the algebra-de-grok tool; "
+        "Nanda et al. 2023)." + dlog, static))
+    if m.has(f"{g}/fixed"):
+        sec.items.append(_animation_item(m, g, residues))
+    return sec
+
+
+def _animation_item(m: MetricsFile, g: str, residues: np.ndarray) -> Item:
+    k = int(m.attr(g, "fixed_freq", 0))
+    frames = np.unique(np.linspace(0, m.n - 1, min(GIF_FRAMES, m.n)).round().astype(int))
+    n = len(residues)
+
+    def animation():
+        xy = m.rows(f"{g}/fixed", frames)
+        hue = (k * np.arange(n)) % n if k else None
+        title = f"plane of k = {k} at the end (colour: {k}·t)" if k else "final PC 1–2"
+        return F.constellation_animation(xy, steps=m.steps[frames].tolist(), title=title,
+                                         hue=hue, fps=GIF_FPS)
+
+    return Item(
+        "constellation_animation", "The constellation over the whole run",
+        f"The same vectors at {len(frames)} checkpoints spread over the run, all projected on "
+        + (f"the plane of the strongest key frequency k = {k} of the final embedding "
+           f"and coloured by {k}·t mod {n}, so that the learned circle "
+           "ends as a colour wheel" if k else
+           "the top two principal components of the final embedding")
+        + "; the directions are fixed, so what moves between frames is the vectors, not the "
+        "axes. Each frame is rescaled to fit (its half-width is in the title).",
+        animation)
+
+
+def geometry_section(page: Page) -> Section:
+    m, mk = page.m, page.markers
+    sec = Section("geometry", "Embedding geometry")
+    order = discrete_log_order(m)
+    cos_path = "metrics/embedding/cosine/matrix"
+    if m.has(cos_path):
+        def cosine():
+            idx, (C,) = at_moments(m, [cos_path], mk, 4)
+            if order is not None and C.shape[-1] >= m.p:
+                C = C[:, order[:, None], order[None, :]]
+            return F.cosine_matrices(C, steps=m.steps[idx].tolist(), axis_label=(
+                "residue (discrete-log order)" if order is not None else "residue"))
+
+        sec.items.append(Item(
+            "cosine_similarity", "Cosine similarity of the embedding vectors",
+            "The cosine-similarity matrix C(A, B) = A·B / (‖A‖ ‖B‖) of the residues' embedding "
+            "vectors (Salah & Yevick, arXiv:2507.11645, Eq. 2) at initialisation, memorisation,"
+            " grokking and the end. It is random at initialisation, shows co-diagonal bands "
+            "when training accuracy saturates, and full structure after grokking (a circulant "
+            "matrix for a+b" + (", here in discrete-log order for a·b" if order is not None
+                                else "") + ").", cosine))
+    g = "metrics/embedding/bimodality"
+    if m.has(f"{g}/hist") and m.has(f"{g}/hist_edges"):
+        def histograms():
+            idx, (h, e) = at_moments(m, [f"{g}/hist", f"{g}/hist_edges"], mk, 4)
+            return F.embedding_histograms(h, e, steps=m.steps[idx].tolist())
+
+        sec.items.append(Item(
+            "embedding_histograms", "Histogram of embedding entries",
+            "The distribution of all embedding entries at the same four moments, as densities "
+            "(arXiv:2507.11645). The paper finds one Gaussian at initialisation turning into "
+            "two symmetric peaks (near ±0.4 there) by the end of grokking, whatever the "
+            "initialisation.", histograms))
+    panels = {}
+    for title, path in (("circulant share of C", "metrics/embedding/cosine/circulant_share"),
+                        ("band contrast of C", "metrics/embedding/cosine/band_contrast"),
+                        ("bimodality coefficient", f"{g}/coefficient")):
+        if m.has(path):
+            panels[title] = {title: path}
+    modes = {lab: f"{g}/{k}" for lab, k in (("low mode", "mode_low"), ("high mode", "mode_high"))
+             if m.has(f"{g}/{k}")}
+    if modes:
+        panels["two-mode fit: means"] = modes
+    if panels:
+        sec.items.append(Item(
+            "embedding_structure", "Embedding structure against step",
+            "The two figures above as numbers against step: the share of the cosine "
+            "matrix's variance that the best circulant explains and the contrast of its "
+            "strongest band (in standard deviations of the rest), which rise as the bands of "
+            "arXiv:2507.11645 appear. Sarle's bimodality coefficient of the embedding entries "
+            "(above 5/9 suggests two modes; a Gaussian gives about 1/3) and the means of a "
+            "two-component mixture fitted to them follow the histogram's split into two peaks.",
+            lambda: F.embedding_structure(
+                m.steps, {t: {lab: m.get(p) for lab, p in c.items()} for t, c in panels.items()},
+                markers=mk)))
+    return sec
+
+
+def last_layer_section(page: Page) -> Section:
+    m = page.m
+    sec = Section("last_layer", "Last-layer principal components")
+    g = "metrics/pca/last_layer"
+    if m.has(f"{g}/pairs"):
+        pairs = m.get(f"{g}/pairs")
+        ok = np.flatnonzero(finite_rows(pairs))
+        if ok.size:
+            i = ok[-1]
+            evr = m.get(f"{g}/evr")
+            planes = m.get(f"{g}/planes")
+            freqs = m.attr(g, "plane_freqs")
+            freqs = None if freqs is None else [int(k) for k in np.ravel(freqs)]
+            use_planes = planes is not None and freqs and len(freqs) == planes.shape[1]
+            sec.items.append(Item(
+                "last_layer_pca", "Even against odd: the last layer's PC planes",
+                "The rows of the last layer's weight matrix, one point per output class, on "
+                "its principal-component pairs PC0–PC1, PC2–PC3 and PC4–PC5 and on the plane "
+                "of each learned frequency, at the last checkpoint (Salah & Yevick, "
+                "arXiv:2411.05353 §3.3–3.4). A frequency k coprime to P draws a circle of P "
+                "points; if gcd(k, P) = d > 1 the points fall into P/d clusters of d points, "
+                "which reads off a factor of P.",
+                lambda: F.last_layer_pca(
+                    pairs[i], evr[i] if evr is not None else np.full(6, np.nan),
+                    step=int(m.steps[i]), planes=planes[i] if use_planes else None,
+                    plane_freqs=freqs if use_planes else None)))
+    return sec
+
+

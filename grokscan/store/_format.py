@@ -1,0 +1,83 @@
+"""The one way grokscan opens an HDF5 file it reads: the file checked, then its format and
+version, each problem a FileFormatError whose one line names the file and what is wrong.
+
+grokscan writes three kinds of file, each with root attributes ``format`` and
+``format_version`` (store/SCHEMA.md, tasks/ising/ISING_DATA.md): checkpoints, metrics and Ising
+data sets. A reader says which format and which versions it reads.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+
+from grokscan.errors import FileFormatError
+
+CHECKPOINTS = "grokscan-checkpoints"
+METRICS = "grokscan-metrics"
+ISING_DATA = "grokscan-ising"
+
+
+def open_h5(path, what: str) -> h5py.File:
+    """Open an HDF5 file read-only (SWMR when the file allows it), or raise FileFormatError
+    with a one-line message that names the file and what is wrong; ``what`` says what was
+    expected ("a grokscan checkpoint file")."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileFormatError(f"{path}: no such file (expected {what})")
+    if os.path.isdir(path):
+        raise FileFormatError(f"{path} is a directory (expected {what})")
+    try:
+        is_h5 = h5py.is_hdf5(path)
+    except OSError as e:
+        raise FileFormatError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not is_h5:
+        raise FileFormatError(f"{path} is not an HDF5 file (expected {what})")
+    errors = []
+    # A plain open checks the file's length against the superblock (it catches truncation);
+    # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it.
+    for kw in ({}, {"libver": "latest", "swmr": True}):
+        try:
+            return h5py.File(path, "r", **kw)
+        except OSError as e:
+            msg = str(e)
+            if "truncated" in msg:
+                detail = msg[msg.index("truncated"):].rstrip(")")
+                raise FileFormatError(f"{path} is truncated ({detail})") from None
+            errors.append(msg)
+    raise FileFormatError(f"{path}: HDF5 cannot open it ({errors[0]})") from None
+
+
+def text(value) -> str:
+    """An HDF5 string attribute as str ('' for None)."""
+    return value.decode() if isinstance(value, bytes) else ("" if value is None else str(value))
+
+
+def check_format(f: h5py.File, path, fmt: str, versions: tuple[int, ...], what: str) -> int:
+    """The file's format version, after checking that its ``format`` attribute is ``fmt`` and
+    its version one of ``versions``; a FileFormatError naming the file otherwise."""
+    found = f.attrs.get("format")
+    if text(found) != fmt:
+        shown = "missing" if found is None else repr(text(found))
+        raise FileFormatError(f"{path} is not {what}: expected the root attribute format = "
+                              f"{fmt!r}, found {shown}")
+    try:
+        version = int(f.attrs.get("format_version"))
+    except (TypeError, ValueError):
+        version = None
+    if version not in versions:
+        reads = " or ".join(map(str, versions))
+        raise FileFormatError(f"{path} has {fmt} format version {version}; this grokscan "
+                              f"reads version {reads}")
+    return version
+
+
+def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[h5py.File, int]:
+    """:func:`open_h5` then :func:`check_format`; the file is closed again on an error."""
+    f = open_h5(path, what)
+    try:
+        return f, check_format(f, os.fspath(path), fmt, versions, what)
+    except BaseException:
+        f.close()
+        raise

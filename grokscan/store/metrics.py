@@ -1,0 +1,253 @@
+"""The metrics file, OUT/metrics.h5 (store/SCHEMA.md, "The metrics file"): its writer, which
+``grokscan analyze`` streams blocks of checkpoints into, and its reader, which the report and
+``grokscan info`` use. Version 2 is written; versions 1 and 2 are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+
+import h5py
+import numpy as np
+
+from grokscan._version import __version__
+from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.store._format import METRICS, open_checked, text
+
+VERSION = 2
+VERSIONS = (1, 2)
+
+
+class MetricsWriter:
+    """Writes OUT/metrics.h5 under a temporary name, renamed into place by ``close()`` when
+    every row was written; ``abort()`` (or a ``with`` block left by an error) removes it.
+
+    attrs: the root attributes (other than numbers and text, stored as JSON text); steps,
+    scalars: the analysed checkpoints; run_steps, run_scalars: every checkpoint of the run; samples:
+    ``/samples/<name>`` arrays; groups: {family: group attributes} (numpy arrays as they are,
+    other than text as JSON text).
+    """
+
+    def __init__(self, path, *, attrs: dict, steps, scalars: dict, run_steps, run_scalars: dict,
+                 samples: dict, groups: dict):
+        self.path = os.fspath(path)
+        self.tmp = self.path + ".tmp"
+        self.f = h5py.File(self.tmp, "w")
+        self.n, self.total = 0, len(steps)
+        self.datasets: dict[str, h5py.Dataset] = {}
+        f = self.f
+        f.attrs.update({"format": METRICS, "format_version": VERSION,
+                        "grokscan_version": __version__})
+        f.attrs.update({k: v if isinstance(v, (str, int, float)) else json.dumps(v)
+                        for k, v in attrs.items()})
+        f["steps"] = np.asarray(steps, np.int64)
+        for k, v in scalars.items():
+            f[f"scalars/{k}"] = v
+        f["run/steps"] = np.asarray(run_steps, np.int64)
+        for k, v in run_scalars.items():
+            f[f"run/scalars/{k}"] = v
+        for k, v in samples.items():
+            f[f"samples/{k}"] = v
+        for name, group_attrs in groups.items():
+            g = f.require_group(f"metrics/{name}")
+            g.attrs.update({k: v if isinstance(v, (str, np.ndarray)) else json.dumps(v)
+                            for k, v in group_attrs.items()})
+
+    def write(self, block: dict[str, np.ndarray], n_block: int) -> None:
+        """Append the rows of one block: {"family/name": (n_block, ...)}."""
+        for key, value in block.items():
+            if key not in self.datasets:
+                # rows a subset family does not compute stay NaN
+                fill = np.nan if value.dtype.kind == "f" else None
+                self.datasets[key] = self.f.create_dataset(
+                    f"metrics/{key}", shape=(self.total, *value.shape[1:]), dtype=value.dtype,
+                    fillvalue=fill)
+            self.datasets[key][self.n: self.n + n_block] = value
+        self.n += n_block
+
+    def close(self) -> None:
+        """Publish the file if complete; otherwise remove the partial one."""
+        self.f.close()
+        if self.n == self.total:
+            os.replace(self.tmp, self.path)
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_csv(h5_path: str, csv_path: str) -> None:
+    """One row per analysed checkpoint: step, the recorded scalars, every scalar metric;
+    written under a temporary name and renamed when complete."""
+    with h5py.File(h5_path, "r") as f:
+        cols = {"step": f["steps"][()]}
+        cols.update({k: f["scalars"][k][()] for k in sorted(f["scalars"])})
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim == 1:
+                cols[name] = obj[()]
+
+        if "metrics" in f:
+            f["metrics"].visititems(visit)
+    tmp = csv_path + ".tmp"
+    try:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(list(cols))
+            for row in zip(*cols.values()):
+                w.writerow([int(v) if isinstance(v, np.integer) else f"{v:.8g}" for v in row])
+        os.replace(tmp, csv_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _json(f: h5py.File, name: str, default):
+    raw = text(f.attrs.get(name))
+    return json.loads(raw) if raw else default
+
+
+class MetricsFile:
+    """OUT/metrics.h5, opened read-only and validated once (format, version, steps, scalars).
+
+    ``get(path)`` returns a dataset as an array, or None when it is absent; a dataset whose
+    first axis is not one row per analysed step is refused with its path. ``run_steps`` and
+    ``run_scalars`` are those of every checkpoint of the run (of the analysed ones for a
+    version-1 file, which did not store them).
+    """
+
+    def __init__(self, out_dir):
+        out_dir = os.fspath(out_dir)
+        self.path = os.path.join(out_dir, "metrics.h5")
+        if not os.path.isdir(out_dir):
+            raise GrokscanError(f"{out_dir}: no such folder (expected the output folder of "
+                                "`grokscan analyze`)")
+        if not os.path.exists(self.path):
+            raise GrokscanError(f"{out_dir} holds no metrics.h5 (make it with `grokscan analyze "
+                                f"run.h5 -o {out_dir}`)")
+        self.f, self.version = open_checked(self.path, METRICS, VERSIONS,
+                                            "a grokscan metrics file")
+        try:
+            self._validate()
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            self.f.close()
+            raise FileFormatError(f"{self.path} is damaged: {e}") from None
+        except BaseException:
+            self.f.close()
+            raise
+
+    def _validate(self):
+        f, path = self.f, self.path
+        for key in ("steps", "scalars"):
+            if key not in f:
+                raise FileFormatError(f"{path}: missing /{key} (the file is incomplete)")
+        self.steps = f["steps"][()].astype(np.int64)
+        self.n = len(self.steps)
+        if not self.n:
+            raise FileFormatError(f"{path}: /steps is empty (no checkpoint was analysed)")
+        self.scalars = {k: self.get(f"scalars/{k}") for k in sorted(f["scalars"])}
+        if "run" in f:
+            self.run_steps = f["run/steps"][()].astype(np.int64)
+            self.run_scalars = {k: f["run/scalars"][k][()] for k in sorted(f["run/scalars"])}
+            if any(len(v) != len(self.run_steps) for v in self.run_scalars.values()):
+                raise FileFormatError(f"{path}: /run/scalars and /run/steps differ in length")
+        else:
+            self.run_steps, self.run_scalars = self.steps, self.scalars
+        try:
+            self.config = _json(f, "config", None)
+            self.key_freqs = _json(f, "key_freqs", {})
+            self.op_basis = _json(f, "op_basis", {})
+            self.ops = _json(f, "ops", [])
+            self.families = _json(f, "families", [])
+            self.left_out = _json(f, "left_out", {})
+            self.task = _json(f, "task", None) or _task_v1(self.config, int(f.attrs.get("p", 0)))
+        except json.JSONDecodeError as e:
+            raise FileFormatError(f"{path}: an attribute is not valid JSON ({e})") from None
+        self.p = int(f.attrs.get("p", 0))
+        self.basis = text(f.attrs.get("basis", "additive"))
+        self.source = text(f.attrs.get("source", ""))
+
+    @property
+    def task_kind(self) -> str:
+        return self.task.get("kind", "unknown")
+
+    def has(self, path: str) -> bool:
+        return isinstance(self.f.get(path), h5py.Dataset)
+
+    def _dataset(self, path: str) -> h5py.Dataset | None:
+        ds = self.f.get(path)
+        if not isinstance(ds, h5py.Dataset):
+            return None
+        if ds.ndim == 0 or ds.shape[0] != self.n:
+            raise FileFormatError(f"{self.path}: /{path} has shape {ds.shape}; expected one row "
+                                  f"per analysed step ({self.n})")
+        return ds
+
+    def get(self, path: str) -> np.ndarray | None:
+        ds = self._dataset(path)
+        return None if ds is None else ds[()]
+
+    def rows(self, path: str, idx) -> np.ndarray:
+        """Rows ``idx`` (ascending, distinct) of a per-step dataset, reading only those."""
+        return self._dataset(path)[np.asarray(idx, dtype=np.int64)]
+
+    def names(self, group: str) -> list[str]:
+        """The datasets directly in ``group`` (none if absent), in natural order (h2 < h10)."""
+        g = self.f.get(group)
+        if not isinstance(g, h5py.Group):
+            return []
+        keys = [k for k in g if isinstance(g[k], h5py.Dataset)]
+        return sorted(keys, key=lambda s: [int(t) if t.isdigit() else t
+                                           for t in re.split(r"(\d+)", s)])
+
+    def attr(self, group: str, name: str, default=None):
+        """A group attribute, JSON-decoded when it is text."""
+        g = self.f.get(group)
+        value = default if g is None else g.attrs.get(name, default)
+        if isinstance(value, (str, bytes)):
+            try:
+                return json.loads(text(value))
+            except json.JSONDecodeError:
+                return text(value)
+        return value
+
+    def close(self):
+        if self.f.id.valid:
+            self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _task_v1(config: dict | None, p: int) -> dict:
+    """The task description of a version-1 file, which stored only the run's config."""
+    t = (config or {}).get("task", {})
+    kind = t.get("kind", "modular" if p else "unknown")
+    if kind == "ising":
+        return {"kind": "ising", "line": "Ising energy classes", "class_label": "energy class",
+                "class_names": None}
+    if kind == "modular" and t.get("ops"):
+        ops = list(t["ops"])
+        what = ops[0] if len(ops) == 1 else f"{', '.join(ops)} (one multi-task model)"
+        return {"kind": "modular", "line": f"{what} mod {t.get('p')}, train fraction "
+                f"{t.get('frac')}", "class_label": "answer c", "class_names": None}
+    return {"kind": kind, "line": "", "class_label": "class", "class_names": None}

@@ -1,0 +1,159 @@
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import fast_config
+
+from grokscan.analysis import FAMILIES, Options, analyze
+from grokscan.analysis.families import Settings
+from grokscan.errors import GrokscanError
+from grokscan.store.reader import Run
+from grokscan.summary import first_crossing
+from grokscan.train import train
+
+
+def test_metrics_file_and_csv(analysed):
+    out, summary = analysed
+    with h5py.File(out / "metrics.h5") as f:
+        assert f.attrs["format"] == "grokscan-metrics" and f.attrs["format_version"] == 2
+        n = len(f["steps"])
+        assert n == 51 and summary["n_checkpoints"] == 51
+        assert f["metrics/fourier/norms_embed"].shape == (n, 41)
+        assert f["metrics/neurons/dominant_freq"].shape == (n, 128)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) == 51 and rows[1]["step"] == "30"
+    assert {"test_acc", "fourier/ffd_embed", "freqloss/restricted_train",
+            "neurons/well_explained", "norms/total"} <= set(rows[0])
+
+
+def test_grokking_shows_in_the_fourier_measures(analysed):
+    out, _ = analysed
+    with h5py.File(out / "metrics.h5") as f:
+        m = {k: f["metrics/fourier"][k][()] for k in f["metrics/fourier"]}
+        steps, test_acc = f["steps"][()], f["scalars/test_acc"][()]
+        restricted = f["metrics/freqloss/restricted_train"][()]
+        well = f["metrics/neurons/well_explained"][()]
+        total = f["metrics/norms/total"][()]
+        weight_norm = f["scalars/weight_norm"][()]
+    assert m["ffd_embed"][-1] < m["ffd_embed"][0] - 0.3  # the spectrum sparsifies
+    assert m["gini_embed"][-1] > m["gini_embed"][0] + 0.2
+    assert m["entropy_embed"][-1] < m["entropy_embed"][0]
+    # five key frequencies of 20 carry most of the squared norm, up from a quarter at init
+    assert m["key_fraction_embed"][-1] > 0.5 > 0.3 > m["key_fraction_embed"][0]
+    assert well[-1] > 0.3 and well[0] == 0
+    # the restricted loss falls below its initial value before test accuracy reaches 0.9
+    t90 = first_crossing(steps, test_acc, 0.9)
+    below = steps[np.argmax(restricted < 0.5 * restricted[0])]
+    assert below < t90, (below, t90)
+    np.testing.assert_allclose(total, weight_norm, rtol=1e-5)  # two computations agree
+
+
+def test_subsets_jobs_and_families(fast_run, tmp_path):
+    analyze(fast_run, tmp_path / "a", Options(families=("fourier", "norms"), every=10,
+                                              steps=(100, 600), quiet=True, block=4))
+    analyze(fast_run, tmp_path / "b", Options(families=("fourier", "norms"), every=10,
+                                              steps=(100, 600), quiet=True, jobs=2, block=2))
+    with h5py.File(tmp_path / "a/metrics.h5") as a, h5py.File(tmp_path / "b/metrics.h5") as b:
+        assert list(a["steps"]) == [100, 200, 300, 400, 500, 600]
+        assert "neurons" not in a["metrics"]
+        for k in a["metrics/fourier"]:
+            # one matrix product per block: the block size moves float32 rounding only
+            np.testing.assert_allclose(a["metrics/fourier"][k], b["metrics/fourier"][k],
+                                       rtol=1e-6)
+
+
+def test_multiplication_uses_the_multiplicative_basis(tmp_path):
+    cfg = fast_config(steps=20, every=10)
+    cfg = type(cfg)(task=type(cfg.task)(ops=("mul",), p=23, frac=0.5), model=cfg.model,
+                    train=cfg.train)
+    train(cfg, tmp_path / "mul.h5", quiet=True)
+    s = analyze(tmp_path / "mul.h5", tmp_path / "o", Options(quiet=True))
+    assert s["basis"] == "multiplicative"
+    with h5py.File(tmp_path / "o/metrics.h5") as f:
+        assert f["metrics/fourier/norms_embed"].shape == (3, 22)
+        assert "restricted_train" in f["metrics/freqloss"]
+
+
+def test_bad_requests(fast_run, tmp_path):
+    with pytest.raises(GrokscanError, match="unknown metric family 'fft'"):
+        analyze(fast_run, tmp_path, Options(families=("fft",)))
+    with pytest.raises(GrokscanError, match="no checkpoint in the selected steps"):
+        analyze(fast_run, tmp_path, Options(steps=(5000, 6000)))
+    with pytest.raises(GrokscanError, match=r"--dropout-rate: expected 0 <= rate < 1, got 1.5"):
+        analyze(fast_run, tmp_path, Options(settings=Settings(dropout_rate=1.5)))
+    with pytest.raises(GrokscanError, match=r"--grad-samples: expected at least 2, got 1"):
+        analyze(fast_run, tmp_path, Options(settings=Settings(grad_samples=1)))
+    with pytest.raises(GrokscanError, match="multiplicative needs a prime"):
+        bad = tmp_path / "c.h5"
+        cfg = fast_config(steps=2, every=1)
+        cfg = type(cfg)(task=type(cfg.task)(ops=("add",), p=22, frac=0.5), model=cfg.model,
+                        train=cfg.train)
+        train(cfg, bad, quiet=True)
+        analyze(bad, tmp_path / "o", Options(basis="multiplicative"))
+
+
+def test_nan_weights_are_refused_with_the_step(fast_run, tmp_path):
+    bad = tmp_path / "nan.h5"
+    bad.write_bytes(fast_run.read_bytes())
+    with h5py.File(bad, "r+") as f:
+        w = f["params/hidden.0.W"]
+        row = w[3]
+        row[0, 0] = np.nan
+        w[3] = row
+    with pytest.raises(GrokscanError, match=r"hidden.0.W holds NaN or inf at step 30"):
+        analyze(bad, tmp_path / "o", Options(families=("norms",), quiet=True))
+
+
+def test_every_family_is_computed(analysed):
+    out, summary = analysed
+    assert summary["families"] == list(FAMILIES)
+    with h5py.File(out / "metrics.h5") as f:
+        for name in FAMILIES:
+            assert len(f["metrics"][name]) > 0, name
+
+
+TRAINER = """
+import sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, sys.argv[2])
+from conftest import fast_config
+from grokscan.train import train
+train(fast_config(steps=100_000, every=10), sys.argv[1], quiet=True)
+"""
+
+
+def test_a_file_that_training_is_still_writing(tmp_path):
+    """SWMR: analysis covers the checkpoints present when it starts; training goes on."""
+    path = tmp_path / "live.h5"
+    proc = subprocess.Popen([sys.executable, "-c", TRAINER, str(path),
+                             str(Path(__file__).parents[1])])
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (path.exists() and _committed(path) >= 5):
+            time.sleep(0.2)
+        summary = analyze(path, tmp_path / "o", Options(families=("fourier", "norms"),
+                                                        quiet=True))
+        n = summary["n_checkpoints"]
+        time.sleep(1.0)
+        with Run(path) as run:
+            assert n >= 5 and run.n > n  # training went on while and after it was read
+            with h5py.File(tmp_path / "o/metrics.h5") as f:
+                np.testing.assert_array_equal(f["steps"][()], run.steps[:n])
+                np.testing.assert_allclose(f["metrics/norms/total"][()],
+                                           run.scalars["weight_norm"][:n], rtol=1e-5)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _committed(path) -> int:
+    try:
+        with Run(path) as run:
+            return run.n
+    except GrokscanError:  # created but not yet in SWMR mode
+        return 0

@@ -3,16 +3,14 @@ one module here and one line below (see base.py for what a task provides)."""
 
 from __future__ import annotations
 
+import importlib
+
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.tasks import custom, modular
-from grokscan.tasks import ising as _ising
 from grokscan.tasks.base import Residues, Split, Task, TaskData
 
-TASKS: dict[str, Task] = {
-    "modular": modular.TASK,
-    "ising": _ising.TASK,
-    "custom": custom.TASK,
-}
+# The task modules (grokscan/tasks/<name>.py or <name>/), each with a module-level TASK.
+MODULES = ("modular", "ising", "custom")
+TASKS: dict[str, Task] = {m: importlib.import_module(f"grokscan.tasks.{m}").TASK for m in MODULES}
 TRAINABLE = tuple(k for k, t in TASKS.items() if t.Config is not None)
 
 

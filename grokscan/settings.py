@@ -103,14 +103,15 @@ def describe_range(f: dataclasses.Field) -> str:
     """The range of a numeric field in words: "a number > 0", "an integer in [0, 1)"."""
     m = f.metadata
     what = "an integer" if value_type(f) is int else "a number"
-    lo, hi = m.get("min"), m.get("max")
+    lo, hi = (None if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+              for v in (m.get("min"), m.get("max")))
     if lo is not None and hi is not None:
-        return (f"{what} in {'(' if m.get('min_open') else '['}{lo:g}, {hi:g}"
+        return (f"{what} in {'(' if m.get('min_open') else '['}{lo}, {hi}"
                 f"{')' if m.get('max_open') else ']'}")
     if lo is not None:
-        return f"{what} {'>' if m.get('min_open') else '≥'} {lo:g}"
+        return f"{what} {'>' if m.get('min_open') else '≥'} {lo}"
     if hi is not None:
-        return f"{what} {'<' if m.get('max_open') else '≤'} {hi:g}"
+        return f"{what} {'<' if m.get('max_open') else '≤'} {hi}"
     return what
 
 

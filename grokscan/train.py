@@ -63,7 +63,8 @@ class _Session:
 
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float) -> tuple[float, float]:
     loss = F.cross_entropy(beta * logits, y).item()
-    acc = (logits.argmax(-1) == y).float().mean().item()
+    # the exact ratio: a float32 mean stores 54 of 60 as 0.8999999761581421, below 0.9
+    acc = (logits.argmax(-1) == y).sum().item() / len(y)
     return loss, acc
 
 

@@ -112,3 +112,17 @@ def test_config_of_an_earlier_file_with_the_retired_ising_test_key_still_loads()
     d["task"]["ising_test"] = "inverted"  # never written by a release; refused by name
     with pytest.raises(GrokscanError, match="task.ising_test = 'inverted' is not supported"):
         RunConfig.from_json(json.dumps(d))
+
+
+def test_accuracy_is_the_exact_ratio():
+    """54 of 60 correct is 0.9 exactly, so that a crossing of 0.9 is not missed."""
+    import torch
+
+    from grokscan.train import loss_and_accuracy
+
+    y = torch.zeros(60, dtype=torch.long)
+    logits = torch.zeros(60, 3)
+    logits[:54, 0] = 1.0  # correct
+    logits[54:, 1] = 1.0  # wrong
+    _, acc = loss_and_accuracy(logits, y, 1.0)
+    assert acc == 0.9 and first_crossing(np.array([0]), np.array([acc]), 0.9) == 0

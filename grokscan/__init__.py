@@ -1,14 +1,15 @@
 """grokscan: record dense checkpoints of small models learning modular arithmetic or Ising
 lattices, and measure the hidden reorganisation that precedes grokking.
 
-``Recorder`` and ``Schedule`` (grokscan.store.writer) need torch, ``Run`` (grokscan.store.reader)
-does not; each is imported when first used, so ``import grokscan`` is cheap.
+``Recorder``, ``Schedule`` and ``Layout`` (grokscan.store.writer) need torch, ``Run``
+(grokscan.store.reader) does not; each is imported when first used, so ``import grokscan`` is
+cheap.
 """
 
 from grokscan._version import __version__
 
 _LAZY = {"Recorder": "grokscan.store.writer", "Schedule": "grokscan.store.writer",
-         "Run": "grokscan.store.reader"}
+         "Layout": "grokscan.store.writer", "Run": "grokscan.store.reader"}
 
 
 def __getattr__(name: str):
@@ -19,4 +20,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'grokscan' has no attribute {name!r}")
 
 
-__all__ = ["Recorder", "Run", "Schedule", "__version__"]
+__all__ = ["Layout", "Recorder", "Run", "Schedule", "__version__"]

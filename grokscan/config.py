@@ -26,25 +26,23 @@ class ModelConfig(Settings):
                         flag="model", choices=("mlp", "transformer"))
     input: str = setting("concat", "MLP input: a shared embedding, concatenated or summed, or "
                          "one-hot (2P inputs)", choices=("concat", "sum", "onehot"))
-    d_embed: int = setting(128, "embedding size; d_model of the transformer", min=1,
-                           max=1 << 14)
-    width: int = setting(512, "hidden units per layer; d_mlp of the transformer", min=1,
-                         max=1 << 16)
-    depth: int = setting(1, "hidden layers; transformer blocks", min=1, max=64)
-    n_heads: int = setting(4, "transformer attention heads", min=1, max=256)
+    d_embed: int = setting(128, "embedding size; d_model of the transformer", range="[1, 16384]")
+    width: int = setting(512, "hidden units per layer; d_mlp of the transformer",
+                         range="[1, 65536]")
+    depth: int = setting(1, "hidden layers; transformer blocks", range="[1, 64]")
+    n_heads: int = setting(4, "transformer attention heads", range="[1, 256]")
     pos_embed: bool = setting(True, "transformer positional embedding (Furuta et al. drop it)")
     activation: str = setting("relu", "relu, gelu, square, quad (x + a·x²), abscube, cube, "
                               "signsquare, relu3 (ReLU + γ·a·|x|³, trainable)",
                               choices=("relu", "gelu", "square", "quad", "abscube", "cube",
                                        "signsquare", "relu3"))
     act_a: float = setting(0.1, "a of quad; γ of relu3")
-    dropout: float = setting(0.0, "dropout after each hidden layer", min=0, max=1,
-                             max_open=True)
+    dropout: float = setting(0.0, "dropout after each hidden layer", range="[0, 1)")
     bias: bool = setting(True, "biases on the hidden layers")
     init_scale: float = setting(1.0, "multiply every initial weight (the Ising paper: 7)",
-                                min=0, min_open=True)
-    d_in: int = setting(0, "input size of a float input (from the data)", cli=False, min=0)
-    n_classes: int = setting(0, "output classes (from the task)", cli=False, min=0)
+                                range="(0, )")
+    d_in: int = setting(0, "input size of a float input (from the data)", cli=False, range="[0, )")
+    n_classes: int = setting(0, "output classes (from the task)", cli=False, range="[0, )")
 
 
 @dataclass(frozen=True)
@@ -53,24 +51,23 @@ class TrainConfig(Settings):
     optimizer: str = setting("adamw", "adamw (decoupled weight decay) or adam (weight decay "
                              "as an L2 term in the gradient, torch.optim.Adam)",
                              choices=("adamw", "adam"))
-    lr: float = setting(1e-2, "learning rate", min=0, min_open=True)
-    wd: float = setting(1.0, "weight decay", min=0)
-    beta1: float = setting(0.9, "Adam β1", min=0, max=1, max_open=True)
-    beta2: float = setting(0.98, "Adam β2", min=0, max=1, max_open=True)
-    warmup: int = setting(10, "linear learning-rate warm-up steps", min=0)
-    batch_size: int = setting(0, "examples per step; 0 = full batch", min=0)
-    beta: float = setting(1.0, "softmax inverse temperature: the loss sees β·logits", min=0,
-                          min_open=True)
-    steps: int = setting(2000, "optimizer steps", min=0, max=10**9)
-    every: int = setting(20, "a checkpoint every N steps", min=1)
+    lr: float = setting(1e-2, "learning rate", range="(0, )")
+    wd: float = setting(1.0, "weight decay", range="[0, )")
+    beta1: float = setting(0.9, "Adam β1", range="[0, 1)")
+    beta2: float = setting(0.98, "Adam β2", range="[0, 1)")
+    warmup: int = setting(10, "linear learning-rate warm-up steps", range="[0, )")
+    batch_size: int = setting(0, "examples per step; 0 = full batch", range="[0, )")
+    beta: float = setting(1.0, "softmax inverse temperature: the loss sees β·logits", range="(0, )")
+    steps: int = setting(2000, "optimizer steps", range="[0, 1000000000]")
+    every: int = setting(20, "a checkpoint every N steps", range="[1, )")
     dense_until: int = setting(0, "before this step, a checkpoint every --dense-every steps "
-                               "(0: off)", min=0)
-    dense_every: int = setting(1, "the checkpoint interval before --dense-until", min=1)
-    seed: int = setting(0, "seed of the split, the initialisation and any sampling", min=0,
-                        max=2**63 - 1)
+                               "(0: off)", range="[0, )")
+    dense_every: int = setting(1, "the checkpoint interval before --dense-until", range="[1, )")
+    seed: int = setting(0, "seed of the split, the initialisation and any sampling",
+                        range="[0, 4294967295]")
     device: str = setting("cpu", "torch device (cpu, cuda, cuda:1, mps)")
     stop_when_grokked: int = setting(0, "stop N steps after test accuracy has stayed ≥ 0.99 "
-                                     "(0: off)", min=0)
+                                     "(0: off)", range="[0, )")
     grads: bool = setting(True, "record the full-batch training gradient at each checkpoint")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import field
 from typing import Any, ClassVar
 
@@ -19,17 +20,30 @@ from grokscan.errors import GrokscanError
 
 
 def setting(default, help: str, *, flag: str | None = None, type: type | None = None,
-            choices: tuple | None = None, min: float | None = None, max: float | None = None,
-            min_open: bool = False, max_open: bool = False, cli: bool = True):
+            choices: tuple | None = None, range: str | None = None, cli: bool = True):
     """A dataclass field with what an option needs: ``help`` (the default is appended),
     ``flag`` (the option's name, if not the field's), ``type`` (when the default is None),
-    ``choices`` and a range [``min``, ``max``] (open at either end with ``min_open`` /
-    ``max_open``). ``cli=False``: filled in by grokscan, not an option."""
-    meta = dict(help=help, flag=flag, type=type, choices=choices, min=min, max=max,
-                min_open=min_open, max_open=max_open, cli=cli)
+    ``choices``, and a ``range`` in interval notation: "[2, 4096]", "(0, 1)", "[0, )" (no
+    upper bound). ``cli=False``: filled in by grokscan, not an option."""
     if isinstance(default, (list, dict)):
         raise TypeError("settings are immutable: use a tuple")
+    meta = dict(help=help, flag=flag, type=type, choices=choices, cli=cli, **_interval(range))
     return field(default=default, metadata=meta)
+
+
+_INTERVAL = re.compile(r"^([\[(])\s*([-+0-9.e]*)\s*,\s*([-+0-9.e]*)\s*([\])])$")
+
+
+def _interval(text: str | None) -> dict:
+    """"[a, b)" -> {min: a, max: b, min_open: False, max_open: True}; empty bounds are None."""
+    if text is None:
+        return {}
+    m = _INTERVAL.match(text)
+    if not m:
+        raise ValueError(f"a range is written like [0, 1) or (0, ), got {text!r}")
+    lo, hi = (None if not v else float(v) if any(c in v for c in ".e") else int(v)
+              for v in m.group(2, 3))
+    return dict(min=lo, max=hi, min_open=m.group(1) == "(", max_open=m.group(4) == ")")
 
 
 def key(name: str) -> str:

@@ -2,6 +2,6 @@
 
 # importing the metric modules fills the registry
 from grokscan.metrics import embedding, fourier, pca, weights  # noqa: E402, F401, I001
-from grokscan.metrics.registry import METRICS, Metric, check_array, families, register
+from grokscan.metrics.registry import METRICS, Metric, check_array, register
 
-__all__ = ["METRICS", "Metric", "check_array", "families", "register"]
+__all__ = ["METRICS", "Metric", "check_array", "register"]

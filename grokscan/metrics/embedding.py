@@ -157,7 +157,7 @@ def bimodality_coefficient(x) -> np.ndarray:
     return (skew**2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3)))
 
 
-@register("embedding/bimodality", core_ndim=2, example_shape=(16, 8))
+@register("embedding/bimodality_coefficient", core_ndim=2, example_shape=(16, 8))
 def embedding_bimodality(E) -> np.ndarray:
     """:func:`bimodality_coefficient` of all entries of an embedding matrix E: (..., p, d).
 

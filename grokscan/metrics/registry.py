@@ -3,8 +3,9 @@
 Every metric is a small numpy function: arrays in, arrays or floats out; no torch, no files, no
 plotting. A metric is batched over leading axes: it takes ``x`` of shape ``(..., *core)`` and
 returns an array whose shape starts with the same leading axes. ``METRICS`` maps a name such as
-``fourier/gini`` to its :class:`Metric`; one parametrized test (tests/metrics/test_registry.py)
-runs every entry through the same checks.
+``fourier/gini`` to its :class:`Metric` (these are functions; the metric families of
+``grokscan analyze``, grokscan/analysis/families/, are built from them); one parametrized
+test (tests/metrics/test_registry.py) runs every entry through the same checks.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from grokscan.errors import GrokscanError
 
 @dataclass(frozen=True)
 class Metric:
-    name: str  # "<family>/<name>", e.g. "fourier/gini"
+    name: str  # "<topic>/<name>", e.g. "fourier/gini"
     fn: Callable[..., np.ndarray]  # fn(x, **kwargs) -> ndarray of shape (..., *out_core)
     core_ndim: int  # number of trailing axes of x the metric consumes
     example_shape: tuple[int, ...]  # a valid core shape, used by the common registry test
@@ -62,8 +63,3 @@ def check_array(x, *, min_ndim: int, name: str = "x", finite: bool = True) -> np
     if finite and not np.all(np.isfinite(a)):
         raise GrokscanError(f"{name}: expected finite values, found NaN or inf")
     return a
-
-
-def families() -> list[str]:
-    """The metric families (the part of each name before '/'), sorted."""
-    return sorted({m.split("/", 1)[0] for m in METRICS})

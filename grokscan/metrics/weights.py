@@ -21,7 +21,7 @@ def _layer(W, core_ndim: int) -> tuple[np.ndarray, np.ndarray]:
     return W, W.reshape(*W.shape[: W.ndim - core_ndim], -1)
 
 
-@register("entropy/weights", core_ndim=2, example_shape=(16, 8))
+@register("entropy/weight_entropy", core_ndim=2, example_shape=(16, 8))
 def weight_entropy(W, *, normalise: str = "abs", core_ndim: int = 2) -> np.ndarray:
     """Shannon entropy (nats) of a layer's weights read as a distribution.
 

@@ -87,8 +87,13 @@ def pca_section(page: Page) -> Section:
 
 
 def weights_section(page: Page) -> Section:
-    m, mk = page.m, page.markers
     sec = Section("weights", "Weights, sparsity and dropout")
+    sec.items += _weight_items(page) + _dropout_items(page)
+    return sec
+
+
+def _weight_items(page: Page) -> list[Item]:
+    m, mk = page.m, page.markers
     panels, parts = {}, []
     ent = "metrics/entropy/weights"
     entropy = {n: f"{ent}/{n}" for n in m.names(ent) if not n.startswith("autocorr")}
@@ -123,18 +128,23 @@ def weights_section(page: Page) -> Section:
         panels["weight autocorrelation peak"] = {"last layer": peak}
         parts.append("the largest periodic autocorrelation of the weights into each output "
                      "node, averaged over nodes (arXiv:2411.05353, Eq. 7)")
-    if panels:
-        caption = ("Against step: " + "; ".join(parts) + ". Each panel shows one curve per "
-                   "layer, with the event markers of the training curves.")
-        sec.items.append(Item(
-            "weight_statistics", "Weight statistics", caption,
-            lambda: F.weight_statistics(m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
-                                                  for t, c in panels.items()}, markers=mk)))
+    if not panels:
+        return []
+    caption = ("Against step: " + "; ".join(parts) + ". Each panel shows one curve per "
+               "layer, with the event markers of the training curves.")
+    return [Item("weight_statistics", "Weight statistics", caption,
+                 lambda: F.weight_statistics(m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
+                                                       for t, c in panels.items()}, markers=mk))]
+
+
+def _dropout_items(page: Page) -> list[Item]:
+    m, mk = page.m, page.markers
+    items = []
     gv = "metrics/dropout/variance"
     if m.has(f"{gv}/variance"):
         var, mean = m.get(f"{gv}/variance"), m.get(f"{gv}/mean")
         if np.isfinite(var).any():
-            sec.items.append(Item(
+            items.append(Item(
                 "dropout_variance", "Variance under dropout",
                 "Test accuracy over repeated stochastic forward passes with dropout active at "
                 "frozen weights: its variance and its mean, on the checkpoints where it was "
@@ -155,14 +165,14 @@ def weights_section(page: Page) -> Section:
                 idx = moments(m.steps, mk, 6, valid=valid)
                 return F.dropout_robustness(rates, acc[idx], steps=m.steps[idx].tolist())
 
-            sec.items.append(Item(
+            items.append(Item(
                 "dropout_robustness", "Dropout Robustness Curve",
                 "Test accuracy against the dropout rate applied at inference, at up to six "
                 "checkpoints from early (light) to late (dark): the Dropout Robustness Curve of "
                 "Salah & Yevick (arXiv:2507.11645). While the network memorises the curve is "
                 "flat near chance; after grokking accuracy is unaffected below a rate of about "
                 "0.2 and holds until about 0.5.", drc))
-    return sec
+    return items
 
 
 def output_section(page: Page) -> Section:

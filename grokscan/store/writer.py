@@ -60,21 +60,43 @@ def _resizable(group, name, shape, dtype, fill=0):
     )
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where analysis finds a model's per-residue vectors and its neuron-logit map
+    (store/SCHEMA.md, root attributes ``residue_vectors`` and ``neuron_logit_map``).
+
+    residue_vectors: dicts ``{"param", "start", "stop", "operand"}``: rows start:stop of that
+    parameter are the vectors of residues 0..P-1; neuron_logit_map: the parameter names whose
+    matrix product maps the last hidden layer to the logits. grokscan's own models provide
+    both (``Layout.of(model)``); for any other model, give them, or leave them empty and only
+    the measures that need neither apply.
+    """
+
+    residue_vectors: tuple = ()
+    neuron_logit_map: tuple = ()
+
+    @classmethod
+    def of(cls, model) -> Layout:
+        """The layout a model declares (``model.residue_vectors()``, ``neuron_logit_map()``),
+        empty where it declares none."""
+        rv = model.residue_vectors() if hasattr(model, "residue_vectors") else []
+        nl = model.neuron_logit_map() if hasattr(model, "neuron_logit_map") else []
+        return cls(tuple(rv), tuple(nl))
+
+
 class Recorder:
     """Write checkpoints of ``model`` to ``path``.
 
     model: any torch.nn.Module; its named parameters become ``/params/<name>`` (and
     ``/grads/<name>`` from each parameter's ``.grad``). task: a task's data (grokscan.tasks,
     e.g. a ``ModularData``), or a dict of numpy arrays stored under ``/task`` (may be None).
-    config: the RunConfig (grokscan's own models) or None. residue_vectors / neuron_logit_map:
-    where analysis finds the per-residue vectors and the neuron-logit map; taken from the model
-    when it provides them.
+    config: the RunConfig (grokscan's own models) or None. layout: where analysis finds the
+    per-residue vectors and the neuron-logit map (:class:`Layout`; by default the model's own).
     """
 
     def __init__(self, path, model: torch.nn.Module, *, task=None, config: RunConfig | None = None,
                  schedule: Schedule | None = None, grads: bool = True, force: bool = False,
-                 residue_vectors: list[dict] | None = None,
-                 neuron_logit_map: list[str] | None = None):
+                 layout: Layout | None = None):
         path = os.fspath(path)
         if os.path.exists(path) and not force:
             raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
@@ -90,12 +112,9 @@ class Recorder:
         f.attrs["grokscan_version"] = __version__
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs["schedule"] = json.dumps(self.schedule.__dict__)
-        rv = residue_vectors if residue_vectors is not None else (
-            model.residue_vectors() if hasattr(model, "residue_vectors") else [])
-        nl = neuron_logit_map if neuron_logit_map is not None else (
-            model.neuron_logit_map() if hasattr(model, "neuron_logit_map") else [])
-        f.attrs["residue_vectors"] = json.dumps(rv)
-        f.attrs["neuron_logit_map"] = json.dumps(nl)
+        layout = layout if layout is not None else Layout.of(model)
+        f.attrs["residue_vectors"] = json.dumps(list(layout.residue_vectors))
+        f.attrs["neuron_logit_map"] = json.dumps(list(layout.neuron_logit_map))
         f.attrs["param_names"] = json.dumps(list(self.params))
         _write_task(f.create_group("task"), task)
         _resizable(f, "steps", (), "i8", fill=-1)

@@ -86,9 +86,9 @@ class ModularConfig(Settings):
     kind: str = setting("modular", "the task", flag="task")
     ops: tuple = setting(("add",), "an operation, or several comma-separated for one "
                          "multi-task model (grokscan ops lists them)", flag="op")
-    p: int = setting(97, "the modulus P", min=2, max=4096)
+    p: int = setting(97, "the modulus P", range="[2, 4096]")
     frac: float = setting(0.3, "train fraction of the (a, b) pairs of each operation",
-                          min=0, max=1, min_open=True, max_open=True)
+                          range="(0, 1)")
     exclude_zero: bool = setting(False, "operands from Z_P^* = 1..P-1 (for mul and div; "
                                  "needs P prime)")
 

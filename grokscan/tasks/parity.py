@@ -6,9 +6,9 @@ later (Merrill et al. 2023, arXiv:2303.11873, on (n, k) = (40, 3)). The defaults
 1500 training examples and one hidden layer of 256 ReLU units under full-batch AdamW (lr 1e-2,
 weight decay 1), measured on one CPU thread, seeds 0-2: the training set is fitted by step
 40-60, test accuracy reaches 0.9 at steps 1180, 1400 and 200 (3000 steps, about 25 s). With
-1000 training examples 2 of 4 seeds had not reached 0.9 in 6000 steps; at 40 bits, none in 3000. The relevant bits S and
-both sets are drawn from the seed; the ``/task`` group stores them, so the file alone rebuilds
-the run.
+1000 training examples 2 of 4 seeds had not reached 0.9 in 6000 steps; at 40 bits, none in
+3000. The relevant bits S and both sets are drawn from the seed; the ``/task`` group stores
+them, so the file alone rebuilds the run.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from grokscan.tasks.base import Split, read_array
 class ParityConfig(Settings):
     section = "task"
     kind: str = setting("parity", "the task", flag="task")
-    n_bits: int = setting(30, "parity: bits per input", min=2, max=4096)
-    k: int = setting(3, "parity: relevant bits", min=1, max=4096)
-    n_train: int = setting(1500, "parity: training examples", min=2, max=1 << 22)
-    n_test: int = setting(1000, "parity: test examples", min=1, max=1 << 22)
+    n_bits: int = setting(30, "parity: bits per input", range="[2, 4096]")
+    k: int = setting(3, "parity: relevant bits", range="[1, 4096]")
+    n_train: int = setting(1500, "parity: training examples", range="[2, 4194304]")
+    n_test: int = setting(1000, "parity: test examples", range="[1, 4194304]")
 
 
 def _labels(x: np.ndarray, relevant: np.ndarray) -> np.ndarray:

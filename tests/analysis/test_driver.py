@@ -53,16 +53,34 @@ def test_grokking_shows_in_the_fourier_measures(analysed):
     np.testing.assert_allclose(total, weight_norm, rtol=1e-5)  # two computations agree
 
 
+def fft_norms(W: np.ndarray) -> np.ndarray:
+    """Norms of the Fourier components of per-residue vectors W (n, P, d), P odd, in the order
+    constant, cos 1, sin 1, cos 2, ... from numpy's FFT: Σ_t W_t cos(2πkt/P) = Re F_k and
+    Σ_t W_t sin(2πkt/P) = −Im F_k, scaled by the basis norms √(1/P) and √(2/P)."""
+    n, p, _ = W.shape
+    F = np.fft.fft(W.astype(np.float64), axis=1)
+    out = [np.linalg.norm(F[:, 0].real, axis=-1) / np.sqrt(p)]
+    for k in range(1, p // 2 + 1):
+        out += [np.linalg.norm(F[:, k].real, axis=-1) * np.sqrt(2 / p),
+                np.linalg.norm(F[:, k].imag, axis=-1) * np.sqrt(2 / p)]
+    return np.stack(out, axis=1)
+
+
 def test_subsets_jobs_and_families(fast_run, tmp_path):
     analyze(fast_run, tmp_path / "a", Options(families=("fourier", "norms"), every=10,
                                               steps=(100, 600), quiet=True, block=4))
     analyze(fast_run, tmp_path / "b", Options(families=("fourier", "norms"), every=10,
                                               steps=(100, 600), quiet=True, jobs=2, block=2))
-    with h5py.File(tmp_path / "a/metrics.h5") as a, h5py.File(tmp_path / "b/metrics.h5") as b:
+    with h5py.File(tmp_path / "a/metrics.h5") as a, h5py.File(tmp_path / "b/metrics.h5") as b, \
+            h5py.File(fast_run) as run:
         assert list(a["steps"]) == [100, 200, 300, 400, 500, 600]
         assert "neurons" not in a["metrics"]
+        rows = np.searchsorted(run["steps"][()], a["steps"][()])
+        W = run["params/embed.W_E"][rows][:, :41]  # the residues' rows of the embedding
+        np.testing.assert_allclose(a["metrics/fourier/norms_embed"][()], fft_norms(W),
+                                   rtol=1e-4, atol=1e-5)
         for k in a["metrics/fourier"]:
-            # one matrix product per block: the block size moves float32 rounding only
+            # worker processes and block sizes move float32 rounding only
             np.testing.assert_allclose(a["metrics/fourier"][k], b["metrics/fourier"][k],
                                        rtol=1e-6)
 
@@ -109,12 +127,35 @@ def test_nan_weights_are_refused_with_the_step(fast_run, tmp_path):
         analyze(bad, tmp_path / "o", Options(families=("norms",), quiet=True))
 
 
-def test_every_family_is_computed(analysed):
+def test_every_family_is_computed(analysed, fast_run):
+    """Every family wrote one row per analysed checkpoint, finite where it ran; two of them
+    checked against numbers computed here from the checkpoint file itself."""
     out, summary = analysed
-    assert summary["families"] == list(FAMILIES)
-    with h5py.File(out / "metrics.h5") as f:
-        for name in FAMILIES:
-            assert len(f["metrics"][name]) > 0, name
+    assert summary["families"] == list(FAMILIES) and summary["left_out"] == {}
+    with h5py.File(out / "metrics.h5") as f, h5py.File(fast_run) as run:
+        n = len(f["steps"])
+        computed = np.isin(f["steps"][()], f["metrics/dropout/variance"].attrs["computed_steps"])
+        for name, fam in FAMILIES.items():
+            group = f["metrics"][name]
+            datasets = [group[k] for k in _dataset_paths(group)]
+            assert datasets, name
+            for ds in datasets:
+                assert ds.shape[0] == n, ds.name
+                rows = ds[()][computed] if fam.expensive else ds[()]
+                assert np.isfinite(rows.astype(float)).all(), ds.name
+        rows = np.searchsorted(run["steps"][()], f["steps"][()])
+        sq = sum((run[f"params/{k}"][rows].astype(np.float64) ** 2).reshape(n, -1).sum(1)
+                 for k in run["params"])
+        np.testing.assert_allclose(f["metrics/norms/total"][()], np.sqrt(sq), rtol=1e-5)
+        W = run["params/embed.W_E"][rows][:, :41]
+        np.testing.assert_allclose(f["metrics/fourier/norms_embed"][()], fft_norms(W),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def _dataset_paths(group) -> list[str]:
+    out = []
+    group.visititems(lambda k, v: out.append(k) if isinstance(v, h5py.Dataset) else None)
+    return out
 
 
 TRAINER = """

@@ -72,8 +72,12 @@ def test_the_kept_run_file_gives_the_same_reading(trained):
     r2 = run("factor", last["path"], "--step", last["step"], "--json")
     assert r2.exit_code == 0, r2.output
     e = json.loads(r2.stdout)
+    # read from the file, the weights recorded at that step show what the search read off
+    # the model in training, and each pattern is residue classes by arithmetic
     assert e["step"] == last["step"] and e["factors"] == last["factors"]
     assert [x["residues"] for x in e["evidence"]] == [x["residues"] for x in last["evidence"]]
+    for x in e["evidence"]:
+        residue_classes(x, 20)
     text = run("factor", last["path"], "--step", last["step"])
     assert text.exit_code == 0
     assert "P = 20 = 2^2 · 5" in text.output and "residue classes mod" in text.output

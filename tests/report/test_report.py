@@ -336,7 +336,7 @@ def full(tmp_path_factory):
     return out, R.render(out, quiet=True, dpi=40)
 
 
-def test_every_figure_draws_from_the_full_metrics_file(full):
+def test_every_figure_draws_from_the_full_metrics_file(full, tmp_path):
     out, _ = full
     with MetricsFile(out) as m:
         ctx = Page(m, R.event_markers(m))
@@ -348,6 +348,9 @@ def test_every_figure_draws_from_the_full_metrics_file(full):
             fig = it.draw()
             if name == "constellation_animation":
                 assert isinstance(fig, FuncAnimation)
+                fig.save(tmp_path / "a.gif", writer=PillowWriter(fps=4), dpi=20)
+                with Image.open(tmp_path / "a.gif") as im:
+                    assert im.n_frames == N  # every analysed checkpoint is a frame
                 continue
             assert isinstance(fig, Figure) and drawn(fig), name
             assert len(re.findall(r"\. ", it.caption)) >= 1, name  # two or three sentences

@@ -1,0 +1,74 @@
+"""Files of earlier format versions, kept in tests/data/ (see its README), are read by this
+grokscan; a report is drawn from metrics.h5 alone."""
+
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from grokscan.analysis import Options, analyze
+from grokscan.cli import main
+from grokscan.errors import FileFormatError
+from grokscan.report import render
+from grokscan.store.metrics import MetricsFile
+from grokscan.store.reader import Run
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def test_a_version_1_checkpoint_file_is_read(tmp_path):
+    path = DATA / "checkpoints-v1.h5"
+    before = path.read_bytes()
+    with Run(path) as run, h5py.File(path, "r") as f:
+        assert run.version == 1 and f.attrs["grokscan_version"] == "0.1.0"
+        assert run.config.task.p == 13 and run.config.task.kind == "modular"
+        np.testing.assert_array_equal(run.steps, f["steps"][()])
+        np.testing.assert_array_equal(run.param("embed.W_E"), f["params/embed.W_E"][()])
+        task = run.task
+        a, b = task.examples[:, 0], task.examples[:, 2]
+        np.testing.assert_array_equal(task.labels, (a + b) % 13)
+    s = analyze(path, tmp_path / "out", Options(families=("fourier", "norms"), quiet=True))
+    assert s["n_checkpoints"] == 5
+    assert path.read_bytes() == before
+
+
+def test_a_version_1_metrics_file_is_read_and_drawn(tmp_path):
+    shutil.copy(DATA / "metrics-v1.h5", tmp_path / "metrics.h5")
+    with MetricsFile(tmp_path) as m, h5py.File(tmp_path / "metrics.h5", "r") as f:
+        assert m.version == 1 and m.n == 5
+        np.testing.assert_array_equal(m.steps, f["steps"][()])
+        # version 1 kept no scalars of the whole run: those of the analysed checkpoints stand in
+        np.testing.assert_array_equal(m.run_scalars["test_acc"], f["scalars/test_acc"][()])
+        assert m.task["kind"] == "modular" and "mod 13" in m.task["line"]
+    result = render(tmp_path, quiet=True, dpi=30)
+    assert "fourier" in result["sections"] and "constellation" not in result["sections"]
+    assert any("format version 1" in why for _, why in result["left_out"])
+
+
+def test_an_unknown_version_is_refused_in_one_line(tmp_path):
+    bad = tmp_path / "future.h5"
+    shutil.copy(DATA / "checkpoints-v1.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        f.attrs["format_version"] = 9
+    with pytest.raises(FileFormatError, match="grokscan-checkpoints format version 9; this "
+                                              "grokscan reads version 1"):
+        Run(bad)
+
+
+def test_the_report_needs_only_metrics_h5(fast_run, tmp_path):
+    run = tmp_path / "run.h5"
+    shutil.copy(fast_run, run)
+    out = tmp_path / "out"
+    analyze(run, out, Options(families=("fourier", "embedding/constellation", "norms"),
+                              every=15, quiet=True))
+    run.unlink()
+    r = CliRunner().invoke(main, ["report", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text()
+    assert 'id="constellation"' in page and 'id="constellation_animation"' in page
+    with h5py.File(out / "metrics.h5") as f:
+        pca = f["metrics/embedding/constellation/pca"][()]
+        assert pca.shape == (11, 41, 2) and np.isfinite(pca).all()

@@ -81,3 +81,48 @@ def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[
     except BaseException:
         f.close()
         raise
+
+
+class H5File:
+    """An open HDF5 file held as ``self.f``, closed by ``close()`` or at the end of a ``with``."""
+
+    f: h5py.File
+
+    def close(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Reader(H5File):
+    """A file of one of grokscan's formats, opened read-only and checked once: its format and
+    version (``FORMAT``, ``VERSIONS``), the groups it must hold (``REQUIRED``), then
+    ``_validate()``; any other error while checking is a FileFormatError "damaged"."""
+
+    FORMAT: str
+    VERSIONS: tuple[int, ...]
+    WHAT: str  # "a grokscan checkpoint file"
+    REQUIRED: tuple[str, ...] = ()
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.f, self.version = open_checked(self.path, self.FORMAT, self.VERSIONS, self.WHAT)
+        try:
+            for key in self.REQUIRED:
+                if key not in self.f:
+                    raise FileFormatError(f"{self.path}: missing /{key} (the file is incomplete)")
+            self._validate()
+        except (RuntimeError, OSError, KeyError, ValueError, TypeError) as e:
+            self.f.close()
+            raise FileFormatError(f"{self.path} is damaged: {e}") from None
+        except BaseException:
+            self.f.close()
+            raise
+
+    def _validate(self) -> None:
+        """What this format checks beyond the required groups."""

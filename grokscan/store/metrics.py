@@ -15,7 +15,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import METRICS, open_checked, text
+from grokscan.store._format import METRICS, Reader, text
 
 VERSION = 2
 VERSIONS = (1, 2)
@@ -123,7 +123,7 @@ def _json(f: h5py.File, name: str, default):
     return json.loads(raw) if raw else default
 
 
-class MetricsFile:
+class MetricsFile(Reader):
     """OUT/metrics.h5, opened read-only and validated once (format, version, steps, scalars).
 
     ``get(path)`` returns a dataset as an array, or None when it is absent; a dataset whose
@@ -131,6 +131,9 @@ class MetricsFile:
     ``run_scalars`` are those of every checkpoint of the run (of the analysed ones for a
     version-1 file, which did not store them).
     """
+
+    FORMAT, VERSIONS, WHAT = METRICS, VERSIONS, "a grokscan metrics file"
+    REQUIRED = ("steps", "scalars")
 
     def __init__(self, out_dir):
         out_dir = os.fspath(out_dir)
@@ -141,22 +144,10 @@ class MetricsFile:
         if not os.path.exists(self.path):
             raise GrokscanError(f"{out_dir} holds no metrics.h5 (make it with `grokscan analyze "
                                 f"run.h5 -o {out_dir}`)")
-        self.f, self.version = open_checked(self.path, METRICS, VERSIONS,
-                                            "a grokscan metrics file")
-        try:
-            self._validate()
-        except (KeyError, ValueError, TypeError, OSError) as e:
-            self.f.close()
-            raise FileFormatError(f"{self.path} is damaged: {e}") from None
-        except BaseException:
-            self.f.close()
-            raise
+        super().__init__(self.path)
 
     def _validate(self):
         f, path = self.f, self.path
-        for key in ("steps", "scalars"):
-            if key not in f:
-                raise FileFormatError(f"{path}: missing /{key} (the file is incomplete)")
         self.steps = f["steps"][()].astype(np.int64)
         self.n = len(self.steps)
         if not self.n:
@@ -226,17 +217,6 @@ class MetricsFile:
             except json.JSONDecodeError:
                 return text(value)
         return value
-
-    def close(self):
-        if self.f.id.valid:
-            self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def _task_v1(config: dict | None, p: int) -> dict:
     """The task description of a version-1 file, which stored only the run's config."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import cached_property
 
 import numpy as np
@@ -11,41 +10,28 @@ import numpy as np
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import CHECKPOINTS, open_checked, text
+from grokscan.store._format import CHECKPOINTS, Reader, text
 
 VERSIONS = (1,)  # the checkpoint format versions this grokscan reads
 
 
-class Run:
+class Run(Reader):
     """A checkpoint file, opened read-only.
 
     ``n`` is the number of committed checkpoints (rows whose step is written); every accessor
     returns those rows only. ``refresh()`` picks up checkpoints that a live writer added.
     """
 
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        self.f, self.version = open_checked(self.path, CHECKPOINTS, VERSIONS,
-                                            "a grokscan checkpoint file")
-        try:
-            self._validate()
-            self.refresh()
-        except (RuntimeError, OSError, KeyError, ValueError) as e:
-            self.f.close()
-            raise FileFormatError(f"{self.path} is damaged: {e}") from None
-        except Exception:
-            self.f.close()
-            raise
+    FORMAT, VERSIONS, WHAT = CHECKPOINTS, VERSIONS, "a grokscan checkpoint file"
+    REQUIRED = ("steps", "params", "scalars", "task")
 
     def _validate(self):
         f, path = self.f, self.path
-        for key in ("steps", "params", "scalars", "task"):
-            if key not in f:
-                raise FileFormatError(f"{path}: missing /{key} (the file is incomplete)")
         self.param_names: list[str] = json.loads(f.attrs["param_names"])
         for name in self.param_names:
             if name not in f["params"]:
                 raise FileFormatError(f"{path}: missing dataset /params/{name}")
+        self.refresh()
 
     # --- metadata ----------------------------------------------------------------------------
     @cached_property
@@ -131,16 +117,6 @@ class Run:
     def scalars(self) -> dict[str, np.ndarray]:
         g = self.f["scalars"]
         return {k: g[k][: self.n] for k in sorted(g)}
-
-    def close(self) -> None:
-        if self.f.id.valid:
-            self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"Run({self.path!r}, n={self.n})"

@@ -25,7 +25,7 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
-from grokscan.store._format import CHECKPOINTS
+from grokscan.store._format import CHECKPOINTS, H5File
 from grokscan.tasks.custom import CustomData
 
 VERSION = 1  # the checkpoint format version written (store/SCHEMA.md)
@@ -84,7 +84,7 @@ class Layout:
         return cls(tuple(rv), tuple(nl))
 
 
-class Recorder:
+class Recorder(H5File):
     """Write checkpoints of ``model`` to ``path``.
 
     model: any torch.nn.Module; its named parameters become ``/params/<name>`` (and
@@ -222,15 +222,6 @@ class Recorder:
         g["step"][0] = step
         self.f.flush()
 
-    def close(self) -> None:
-        if self.f.id.valid:
-            self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _open_for_append(path: str) -> h5py.File:

@@ -21,6 +21,8 @@ def describe(path) -> dict:
             "file_bytes": os.path.getsize(path),
             "format_version": run.version,
             "grokscan_version": str(run.f.attrs.get("grokscan_version", "")),
+            "writer": run.writer,
+            "crashed": run.crashed,
             "config": dataclasses.asdict(cfg) if cfg else None,
             "task": {**task.summary(), "line": task.describe()},
             "n_checkpoints": run.n,
@@ -38,6 +40,11 @@ def describe(path) -> dict:
 def format_text(d: dict) -> str:
     lines = [f"{d['path']}  ({d['file_bytes'] / 1e6:.1f} MB, format v{d['format_version']}, "
              f"grokscan {d['grokscan_version']})"]
+    if d["writer"]:
+        lines.append(f"live     being written by {d['writer']}")
+    if d["crashed"]:
+        lines.append("note     its writer was killed: HDF5 tools other than grokscan refuse it "
+                     f"until `grokscan repair {d['path']}` (or --resume) clears the flag")
     lines.append(f"task     {d['task']['line']}")
     cfg = d["config"]
     if cfg:

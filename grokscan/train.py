@@ -13,9 +13,9 @@ while they train.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.models import for_split
+from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
 
@@ -46,6 +47,15 @@ class TrainResult:
     n_checkpoints: int
     last_step: int
     stopped_early: bool  # by --stop-when-grokked or by on_checkpoint
+    added: int  # checkpoints this call wrote (0: a resume of a run already that long)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: ``n`` checkpoints of ``path`` are committed and kept."""
+
+    def __init__(self, path: str, n: int):
+        super().__init__(path, n)
+        self.path, self.n = path, n
 
 
 @dataclass
@@ -59,6 +69,8 @@ class _Session:
     batch_rng: torch.Generator
     rec: Recorder
     start: int
+    recorded: bool = False  # the checkpoint of step ``start`` is in the file already (resume)
+    grokked_since: int | None = None  # first step of the last stretch of test acc ≥ 0.99
 
 
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float) -> tuple[float, float]:
@@ -94,17 +106,61 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
     KeyboardInterrupt leaves every checkpoint written so far on disk.
     """
     path = os.fspath(path)
-    s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
-    bar = tqdm(total=s.cfg.train.steps, initial=s.start, disable=quiet, unit="step",
-               dynamic_ncols=True)
-    s.model.train()
-    try:
-        step, stopped = _loop(s, bar, on_checkpoint)
-    finally:
-        bar.close()
-        n = s.rec.n
+    check_device(cfg.train.device)
+    with deterministic(cfg.train.device):
+        s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
+        before = s.rec.n
+        if s.recorded and s.start >= s.cfg.train.steps:  # resumed: the run is that long
+            s.rec.close()
+            return TrainResult(path, s.rec.n, s.start, False, 0)
+        bar = tqdm(total=s.cfg.train.steps, initial=s.start, disable=quiet, unit="step",
+                   dynamic_ncols=True)
+        s.model.train()
+        try:
+            _, stopped = _loop(s, bar, on_checkpoint)
+        except KeyboardInterrupt:
+            s.rec.abort()  # every committed checkpoint stays
+            raise Interrupted(path, s.rec.n) from None
+        except BaseException:
+            s.rec.abort()
+            raise
+        finally:
+            bar.close()
         s.rec.close()
-    return TrainResult(path, n, step, stopped)
+    return TrainResult(path, s.rec.n, s.rec.last_step, stopped, s.rec.n - before)
+
+
+@contextmanager
+def deterministic(device: str):
+    """Deterministic torch algorithms while training (the embedding's backward pass is then
+    reproducible with several threads, and on this CPU faster too): the same seed gives the
+    same file, bitwise. The setting the caller had is restored after."""
+    before = torch.are_deterministic_algorithms_enabled()
+    # on CUDA some kernels have no deterministic version: warn there rather than fail
+    torch.use_deterministic_algorithms(True, warn_only=not device.startswith("cpu"))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def check_device(device: str) -> None:
+    """A GrokscanError unless ``device`` names a torch device this machine has."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise GrokscanError(f"--device: expected cpu, cuda, cuda:N or mps, got {device!r}"
+                            ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GrokscanError(f"--device {device}: this machine has no CUDA device (torch "
+                            f"{torch.__version__}); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise GrokscanError(f"--device {device}: this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise GrokscanError(f"--device {device}: MPS is not available here; use --device cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise GrokscanError(f"--device: expected cpu, cuda, cuda:N or mps, got {device!r}")
 
 
 def prepare(cfg: RunConfig):
@@ -136,9 +192,9 @@ def _loop(s: _Session, bar, on_checkpoint) -> tuple[int, bool]:
     # The training forward is the evaluation of the train set when it sees the whole set
     # deterministically; otherwise the train set is evaluated (and differentiated) separately.
     exact = full and s.cfg.model.dropout == 0
-    grokked_since, step = None, s.start
+    grokked_since, step = s.grokked_since, s.start
     for step in range(s.start, t.steps + 1):
-        due = s.rec.due(step) or step == t.steps
+        due = (s.rec.due(step) or step == t.steps) and not (s.recorded and step == s.start)
         rng_states = (torch.get_rng_state(), s.batch_rng.get_state()) if due else None
         for g in s.opt.param_groups:
             g["lr"] = t.lr * min(1.0, (step + 1) / max(t.warmup, 1))
@@ -189,13 +245,15 @@ def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
                    weight_norm=_weight_norm(model))
     for name, (x, y) in list(s.data.items())[2:]:
         scalars[f"{name}_loss"], scalars[f"{name}_acc"] = evaluate(model, x, y, t.beta)
-    _record(s.rec, model, step, scalars, grads)
+    # the resume state recorded with the checkpoint is that of the start of this iteration
     now = torch.get_rng_state(), s.batch_rng.get_state()
     torch.set_rng_state(rng_states[0])
     s.batch_rng.set_state(rng_states[1])
-    s.rec.save_state(step)
-    torch.set_rng_state(now[0])
-    s.batch_rng.set_state(now[1])
+    try:
+        _record(s.rec, model, step, scalars, grads)
+    finally:
+        torch.set_rng_state(now[0])
+        s.batch_rng.set_state(now[1])
     return scalars
 
 
@@ -255,40 +313,71 @@ def saved_config(path) -> RunConfig:
 
 
 def _resumed(path: str, override: RunConfig) -> _Session:
-    """Everything needed to continue the run in ``path`` from its latest resume state."""
-    with Run(path) as run:
-        cfg = run.config
-        if cfg is None:
-            raise GrokscanError(f"{path} was written by a Recorder without a config; "
-                                "it cannot be resumed by grokscan train")
-        if "resume" not in run.f or int(run.f["resume/step"][0]) < 0:
-            raise GrokscanError(f"{path} holds no resume state yet (fewer than 2 checkpoints)")
-        g = run.f["resume"]
-        step = int(g["step"][0])
-        rows = np.flatnonzero(run.steps == step)
-        if not rows.size:
-            raise GrokscanError(f"{path}: the resume step {step} has no checkpoint")
-        row = int(rows[0])
-        params = run.params_at(row)
-        flat = g["optimizer"][()]
-        layout = json.loads(bytes(g["layout"][()]).decode())
-        torch_rng = torch.from_numpy(g["torch_rng"][()])
-        batch_rng_state = torch.from_numpy(g["batch_rng"][()])
-        task = run.task
-    # the run's own settings, with the length and early stop the user asked for now
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, steps=override.train.steps, stop_when_grokked=override.train.stop_when_grokked))
-    split = task.split(cfg.model.kind)
-    cfg, model = for_split(cfg, split)
+    """Everything needed to continue the run in ``path`` from its last checkpoint. The lock is
+    taken first: no other process may write the file from now on."""
+    lock = WriterLock(path).acquire()
+    try:
+        with Run(path) as run:
+            cfg = run.config
+            if cfg is None:
+                raise GrokscanError(f"{path} was written by a Recorder without a config; "
+                                    "it cannot be resumed by grokscan train")
+            state = run.resume_state()
+            params = run.params_at(run.n - 1)
+            task = run.task
+            since = _grokked_since(run.steps, run.scalars.get("test_acc"))
+        steps = override.train.steps
+        if steps < state.step:
+            raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
+                                f"{steps} would end before it (give more steps; a resume "
+                                "never removes a checkpoint)")
+        # the run's own settings, with the length and early stop the user asked for now
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, steps=steps, stop_when_grokked=override.train.stop_when_grokked))
+        split = task.split(cfg.model.kind)
+        cfg, model = for_split(cfg, split)
+        opt, batch_rng = _restore(cfg, model, params, state, path)
+        rec = Recorder.reopen(path, model, schedule=_schedule(cfg), lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    rec.track(opt, batch_rng)
+    return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
+                    state.step, recorded=True, grokked_since=since)
+
+
+def _grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
+    """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
+    where --stop-when-grokked counts from, as if the run had not been interrupted."""
+    if test_acc is None or not len(test_acc) or test_acc[-1] < 0.99:
+        return None
+    below = np.flatnonzero(test_acc < 0.99)
+    return int(steps[below[-1] + 1]) if below.size else int(steps[0])
+
+
+def _restore(cfg: RunConfig, model, params: dict, state, path: str):
+    """Parameters, optimizer moments and generators as they were at the checkpoint."""
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if name not in params or tuple(params[name].shape) != tuple(p.shape):
+                found = params[name].shape if name in params else "nothing"
+                raise GrokscanError(f"{path}: /params/{name} holds {found}; the run's config "
+                                    f"builds {tuple(p.shape)}")
             p.copy_(torch.from_numpy(params[name]))
     opt = _optimizer(cfg, model)
-    restore_optimizer(opt, dict(model.named_parameters()), flat, layout)
+    named = dict(model.named_parameters())
+    for name, key, shape in state.layout:
+        want = () if key == "step" else tuple(named[name].shape) if name in named else None
+        if want is None or tuple(shape) != want:
+            raise GrokscanError(f"{path}: the resume state holds {name}.{key} of shape "
+                                f"{tuple(shape)}; the model's is {want}")
+    restore_optimizer(opt, named, state.optimizer, state.layout)
     batch_rng = torch.Generator()
-    if batch_rng_state.numel():
-        batch_rng.set_state(batch_rng_state)
-    torch.set_rng_state(torch_rng)
-    rec = Recorder.reopen(path, model, keep=row, schedule=_schedule(cfg))
-    rec.track(opt, batch_rng)
-    return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, step)
+    try:
+        if state.batch_rng.size:
+            batch_rng.set_state(torch.from_numpy(state.batch_rng))
+        torch.set_rng_state(torch.from_numpy(state.torch_rng))
+    except (RuntimeError, ValueError) as e:
+        raise GrokscanError(f"{path}: the resume state's generator state is unusable "
+                            f"({e})") from None
+    return opt, batch_rng

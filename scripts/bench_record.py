@@ -7,7 +7,7 @@ For two models, the default P = 97 MLP (add mod 97, frac 0.3, d_embed 128, width
   recorded  train(cfg, path, quiet=True, force=True), writing the HDF5 file (in a temporary
             directory).
   baseline  the same call with grokscan.train.Recorder replaced by NoWrite, whose record() and
-            save_state() return at once and which creates no file. The baseline includes model
+            track() return at once and which creates no file. The baseline includes model
             and data setup, every training step, and at every checkpoint step all that train()
             does besides writing: the train/test loss and accuracy, the weight norm, the saving
             and restoring of the random-generator states. It excludes the tensor->numpy copies
@@ -45,7 +45,7 @@ from grokscan.store.writer import Recorder, Schedule
 
 TARGETS = {10: 1.05, 1: 1.5}
 BASELINE = ("same train() call, training steps and evaluation schedule; Recorder.record and "
-            "save_state return at once (no file, no tensor->numpy copies, no HDF5)")
+            "track return at once (no file, no tensor->numpy copies, no HDF5)")
 
 
 class NoWrite(Recorder):
@@ -54,16 +54,18 @@ class NoWrite(Recorder):
     def __init__(self, path, model, *, schedule: Schedule | None = None, **_):
         self.path, self.model, self.schedule = os.fspath(path), model, schedule or Schedule()
         self.params = dict(model.named_parameters())
-        self.grads, self.n = False, 0
+        self.grads, self.n, self.last_step = False, 0, None
+
+    def track(self, optimizer, batch_rng=None) -> None:
+        return
 
     def record(self, step: int, **scalars: float) -> None:
-        self.n += 1
-
-    def save_state(self, step: int) -> None:
-        return
+        self.n, self.last_step = self.n + 1, step
 
     def close(self) -> None:
         return
+
+    abort = close
 
 
 def run_config(model: str, steps: int, every: int) -> RunConfig:

@@ -134,7 +134,7 @@ def test_config_grads_and_file_facts(runs):
     d = describe(runs["single"])
     assert d["path"] == os.fspath(runs["single"])
     assert d["file_bytes"] == os.path.getsize(runs["single"])
-    assert d["format_version"] == 1
+    assert d["format_version"] == 2
     assert d["grads"] is True and describe(runs["multi"])["grads"] is False
     cfg = d["config"]
     assert cfg["task"]["p"] == P and cfg["model"]["d_embed"] == D and cfg["model"]["width"] == W
@@ -180,7 +180,8 @@ def test_grokking_delay_line_only_when_known():
     d = {"path": "x.h5", "file_bytes": 2_500_000, "format_version": 1, "grokscan_version": "9",
          "task": {"line": "add mod 5, train fraction 0.5"}, "config": None,
          "n_checkpoints": 3, "steps": [0, 20], "grads": False, "n_params": 12345,
-         "params": {"w": [3, 4]}, "final": {}, "crossings": {}, "grokking_delay": None}
+         "params": {"w": [3, 4]}, "final": {}, "crossings": {}, "grokking_delay": None,
+         "writer": None, "crashed": False}
     text = format_text(d)
     assert text.splitlines()[0] == "x.h5  (2.5 MB, format v1, grokscan 9)"
     assert "parameters 12,345:" in text and "grokking delay" not in text

@@ -111,7 +111,7 @@ def train(out, config_file, threads, resume, force, quiet, **options):
     import torch
 
     from grokscan.config import resolve
-    from grokscan.train import saved_config
+    from grokscan.train import Interrupted, saved_config
     from grokscan.train import train as run_training
 
     values = load_toml(config_file) if config_file else {}
@@ -123,11 +123,19 @@ def train(out, config_file, threads, resume, force, quiet, **options):
         torch.set_num_threads(threads)
     try:
         result = run_training(cfg, out, force=force, resume=resume, quiet=quiet)
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the checkpoints written so far are in {out} "
-                   "(continue with --resume)", err=True)
+    except Interrupted as e:
+        click.echo(f"\ninterrupted: the {e.n} checkpoints written are in {out} (continue "
+                   "with --resume)" if e.n else "\ninterrupted before the first checkpoint: "
+                   f"nothing was written to {out}", err=True)
         sys.exit(130)
-    if not quiet:
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted before the first checkpoint: nothing was written to {out}",
+                   err=True)
+        sys.exit(130)
+    if result.added == 0:
+        click.echo(f"nothing to train: {out} already reaches step {result.last_step} "
+                   f"({result.n_checkpoints} checkpoints)", err=True)
+    elif not quiet:
         how = "stopped early" if result.stopped_early else "done"
         click.echo(f"{how}: {result.n_checkpoints} checkpoints, last step {result.last_step}, "
                    f"in {out}", err=True)
@@ -147,6 +155,27 @@ def info(path, as_json):
 
     d = describe(path)
     click.echo(json.dumps(d, indent=1) if as_json else format_text(d))
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+def repair(path):
+    """Let any HDF5 tool open a run file whose writer was killed.
+
+    A writer stopped by SIGKILL or a power cut leaves flags in the file's superblock that make
+    HDF5 tools other than grokscan refuse it ("file is already open for write"). This clears
+    them in place, as HDF5's own `h5clear -s` would; no checkpoint is touched. It refuses a
+    file that a live process is writing. `grokscan train --resume` does the same by itself.
+
+    \b
+    grokscan repair run.h5
+    """
+    from grokscan.store.writer import repair as clear
+
+    if clear(path):
+        click.echo(f"{path}: cleared the flags its killed writer left; it opens anywhere now")
+    else:
+        click.echo(f"{path}: nothing to repair (no writer flags set)")
 
 
 @click.command()
@@ -172,4 +201,4 @@ def ops(as_json):
                "Fourier basis.)")
 
 
-COMMANDS = (train, info, ops)
+COMMANDS = (train, info, repair, ops)

@@ -106,10 +106,13 @@ def _save(obj, fig_dir: str, name: str, *, pdf: bool, dpi: int):
     if isinstance(obj, FuncAnimation):
         path = os.path.join(fig_dir, name + ".gif")
         fig = obj._fig
-        with tempfile.TemporaryDirectory(dir=fig_dir) as tmp:  # renamed once complete
-            part = os.path.join(tmp, name + ".gif")
-            obj.save(part, writer=PillowWriter(fps=GIF_FPS), dpi=GIF_DPI)
-            os.replace(part, path)
+        try:
+            with tempfile.TemporaryDirectory(dir=fig_dir) as tmp:  # renamed once complete
+                part = os.path.join(tmp, name + ".gif")
+                obj.save(part, writer=PillowWriter(fps=GIF_FPS), dpi=GIF_DPI)
+                os.replace(part, path)
+        except OSError as e:
+            raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
         fig.clear()
         with open(path, "rb") as fh:
             return "image/gif", fh.read(), [path]
@@ -137,10 +140,10 @@ def save_figure(fig, path, *, dpi: int = DPI) -> None:
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     try:
-        _write_atomic(path, figure_bytes(fig, fmt, dpi=dpi))
-    except (OSError, ValueError) as e:
-        raise GrokscanError(f"{path}: cannot write the figure ({getattr(e, 'strerror', None) or e})"
-                            ) from None
+        data = figure_bytes(fig, fmt, dpi=dpi)
+    except ValueError as e:  # a format matplotlib does not write
+        raise GrokscanError(f"{path}: cannot write the figure ({e})") from None
+    _write_atomic(path, data)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -151,6 +154,8 @@ def _write_atomic(path: str, data: bytes) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
+    except OSError as e:
+        raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -12,7 +12,7 @@ import os
 
 import h5py
 
-from grokscan.errors import FileFormatError
+from grokscan.errors import FileFormatError, GrokscanError
 
 CHECKPOINTS = "grokscan-checkpoints"
 METRICS = "grokscan-metrics"
@@ -47,6 +47,21 @@ def open_h5(path, what: str) -> h5py.File:
                 raise FileFormatError(f"{path} is truncated ({detail})") from None
             errors.append(msg)
     raise FileFormatError(f"{path}: HDF5 cannot open it ({errors[0]})") from None
+
+
+def check_space(path, need: int) -> None:
+    """A GrokscanError, before anything is written, unless the file system of ``path`` has
+    room for ``need`` more bytes (and 1 MiB besides). HDF5 does not survive a full disk well
+    (its failed writes surface later, at a flush or a close), so grokscan looks first."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return  # no way to tell here: let the write itself report
+    free = st.f_bavail * st.f_frsize
+    if free < need + (1 << 20):
+        raise GrokscanError(f"{path}: no space left on the device ({free / 2**20:.1f} MiB free,"
+                            f" about {(need + (1 << 20)) / 2**20:.1f} MiB needed to write on)")
 
 
 def text(value) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import METRICS, Reader, text
+from grokscan.store._format import METRICS, Reader, check_space, text
 
 VERSION = 2
 VERSIONS = (1, 2)
@@ -58,6 +58,7 @@ class MetricsWriter:
 
     def write(self, block: dict[str, np.ndarray], n_block: int) -> None:
         """Append the rows of one block: {"family/name": (n_block, ...)}."""
+        check_space(self.tmp, sum(np.asarray(v).nbytes for v in block.values()))
         for key, value in block.items():
             if key not in self.datasets:
                 # rows a subset family does not compute stay NaN
@@ -106,6 +107,7 @@ def write_csv(h5_path: str, csv_path: str) -> None:
         if "metrics" in f:
             f["metrics"].visititems(visit)
     tmp = csv_path + ".tmp"
+    check_space(csv_path, 32 * len(cols) * len(cols["step"]))
     try:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)

@@ -1,18 +1,43 @@
-"""Run: read a checkpoint file (store/SCHEMA.md), read-only, also while training writes it."""
+"""Run: read a checkpoint file (store/SCHEMA.md), read-only, also while training writes it.
+
+Opening a file checks everything that can be checked without reading the checkpoints: the
+format and version, the config (against its settings' ranges) and the task (against the
+config, and its labels against their definition), the parameter datasets, the residue and
+logit layouts against the parameters' shapes, and that the committed steps increase. A file
+that fails is refused with one line that names it and what is wrong.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from functools import cached_property
 
+import h5py
 import numpy as np
 
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.store._format import CHECKPOINTS, Reader, text
+from grokscan.store._superblock import writer_flags
+from grokscan.store.lock import holder
 
-VERSIONS = (1,)  # the checkpoint format versions this grokscan reads
+VERSIONS = (1, 2)  # the checkpoint format versions this grokscan reads
+LIMIT = 1 << 31  # elements one checkpoint of one parameter may hold (8 GiB of float32)
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What continues a run exactly from its checkpoint at ``step``: the optimizer's state
+    (one float32 vector and its layout ``[[param, key, shape], ...]``) and the generators."""
+
+    step: int
+    optimizer: np.ndarray
+    layout: list
+    torch_rng: np.ndarray
+    batch_rng: np.ndarray
 
 
 class Run(Reader):
@@ -20,6 +45,8 @@ class Run(Reader):
 
     ``n`` is the number of committed checkpoints (rows whose step is written); every accessor
     returns those rows only. ``refresh()`` picks up checkpoints that a live writer added.
+    ``writer`` names the live process writing the file (None if none); ``crashed`` is True for
+    a file left open by a writer that was killed (see ``grokscan repair``).
     """
 
     FORMAT, VERSIONS, WHAT = CHECKPOINTS, VERSIONS, "a grokscan checkpoint file"
@@ -27,16 +54,27 @@ class Run(Reader):
 
     def _validate(self):
         f, path = self.f, self.path
-        self.param_names: list[str] = json.loads(f.attrs["param_names"])
+        try:
+            self.param_names: list[str] = json.loads(text(f.attrs["param_names"]))
+            self.residue_vectors: list[dict] = json.loads(text(f.attrs["residue_vectors"]))
+            self.neuron_logit_map: list[str] = json.loads(text(f.attrs["neuron_logit_map"]))
+        except (KeyError, ValueError) as e:
+            raise FileFormatError(f"{path}: a layout attribute is missing or not JSON "
+                                  f"({e})") from None
         for name in self.param_names:
-            if name not in f["params"]:
+            ds = f["params"].get(name)
+            if not isinstance(ds, h5py.Dataset):
                 raise FileFormatError(f"{path}: missing dataset /params/{name}")
+            if math.prod(ds.shape[1:]) > LIMIT:
+                raise FileFormatError(f"{path}: /params/{name} has shape {ds.shape}, more than "
+                                      f"{LIMIT} values a checkpoint")
+        self.config = self._config()
+        _check_layout(self)
         self.refresh()
+        self.writer = holder(path)
+        self.crashed = bool(f.swmr_mode and self.writer is None and writer_flags(path))
 
-    # --- metadata ----------------------------------------------------------------------------
-    @cached_property
-    def config(self) -> RunConfig | None:
-        """The run's configuration, checked (None for a Recorder given none)."""
+    def _config(self) -> RunConfig | None:
         raw = text(self.f.attrs.get("config", "null"))
         if raw == "null":
             return None
@@ -45,14 +83,7 @@ class Run(Reader):
         except GrokscanError as e:
             raise FileFormatError(f"{self.path}: the config attribute is unreadable: {e}") from None
 
-    @property
-    def residue_vectors(self) -> list[dict]:
-        return json.loads(self.f.attrs["residue_vectors"])
-
-    @property
-    def neuron_logit_map(self) -> list[str]:
-        return json.loads(self.f.attrs["neuron_logit_map"])
-
+    # --- metadata ----------------------------------------------------------------------------
     @property
     def has_grads(self) -> bool:
         return "grads" in self.f
@@ -80,8 +111,13 @@ class Run(Reader):
             ds.refresh()
         steps = f["steps"][: min(ds.shape[0] for ds in datasets)]
         bad = np.flatnonzero(steps < 0)  # rows resized but not yet committed
-        self.n = int(bad[0]) if bad.size else len(steps)
-        self.steps = steps[: self.n].astype(np.int64)
+        n = int(bad[0]) if bad.size else len(steps)
+        steps = steps[:n].astype(np.int64)
+        if n > 1 and not np.all(np.diff(steps) > 0):
+            i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
+            raise FileFormatError(f"{self.path}: /steps does not increase (step {steps[i + 1]} "
+                                  f"after {steps[i]}, checkpoint {i + 1})")
+        self.n, self.steps = n, steps
         return self.n
 
     def param(self, name: str, sel=slice(None)) -> np.ndarray:
@@ -118,5 +154,78 @@ class Run(Reader):
         g = self.f["scalars"]
         return {k: g[k][: self.n] for k in sorted(g)}
 
+    def resume_state(self) -> ResumeState:
+        """The state to resume from the last committed checkpoint, checked against the
+        parameters before its vectors are read; a GrokscanError saying why if there is none."""
+        return _resume_state(self)
+
     def __repr__(self) -> str:
         return f"Run({self.path!r}, n={self.n})"
+
+
+def _check_layout(run: Run) -> None:
+    """The residue vectors and the neuron-logit map name parameters the file has, with shapes
+    that fit: rows start:stop of a 2-D parameter, and matrices whose product is defined."""
+    path = run.path
+    shapes = {k: run.f["params"][k].shape[1:] for k in run.param_names}
+    for r in run.residue_vectors:
+        name = r.get("param") if isinstance(r, dict) else None
+        if name not in shapes:
+            raise FileFormatError(f"{path}: residue_vectors names the parameter {name!r}, which "
+                                  "the file does not hold")
+        start, stop, shape = r.get("start"), r.get("stop"), shapes[name]
+        if len(shape) != 2 or not (isinstance(start, int) and isinstance(stop, int)
+                                   and 0 <= start < stop <= shape[0]):
+            raise FileFormatError(f"{path}: residue_vectors takes rows {start}:{stop} of "
+                                  f"{name}, of shape {shape}; expected a range of its rows")
+    prev = None
+    for name in run.neuron_logit_map:
+        if name not in shapes:
+            raise FileFormatError(f"{path}: neuron_logit_map names the parameter {name!r}, "
+                                  "which the file does not hold")
+        shape = shapes[name]
+        if len(shape) != 2 or (prev is not None and prev[1] != shape[0]):
+            raise FileFormatError(f"{path}: neuron_logit_map multiplies {prev} by {name} of "
+                                  f"shape {shape}; the shapes do not compose")
+        prev = shape
+
+
+def _resume_state(run: Run) -> ResumeState:
+    f, path = run.f, run.path
+    if not run.n or "resume" not in f:
+        raise GrokscanError(f"{path} holds no resume state (written without an optimizer "
+                            "to track, or it has no checkpoint)")
+    last = int(run.steps[-1])
+    g = f["resume"]
+    slots = [g] if "step" in g else [g[s] for s in ("0", "1") if s in g]
+    for slot in slots:
+        if int(slot["step"][0]) == last:
+            return _read_state(run, slot, last)
+    found = ", ".join(str(int(s["step"][0])) for s in slots)
+    raise GrokscanError(f"{path}: no resume state of its last checkpoint (step {last}; the "
+                        f"file holds states of step {found}), so it cannot be continued exactly")
+
+
+def _read_state(run: Run, g, step: int) -> ResumeState:
+    where = f"{run.path}: {g.name}"
+    try:
+        layout = json.loads(bytes(g["layout"][()]).decode())
+        sizes = {}
+        for name, key, shape in layout:
+            if name not in run.param_names or not isinstance(key, str):
+                raise ValueError(f"unknown parameter {name!r}")
+            size = math.prod(shape)
+            if size > math.prod(run.shape(name)) and size > 1:
+                raise ValueError(f"{name}.{key} of shape {shape} is larger than the parameter")
+            sizes[(name, key)] = size
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise FileFormatError(f"{where}/layout is malformed ({e})") from None
+    ds = g["optimizer"]
+    if ds.shape != (sum(sizes.values()),):
+        raise FileFormatError(f"{where}/optimizer holds {ds.shape} values; its layout says "
+                              f"{sum(sizes.values())}")
+    rng = g["torch_rng"]
+    if rng.dtype != np.uint8 or rng.shape[0] > 1 << 16:
+        raise FileFormatError(f"{where}/torch_rng: expected a generator state (uint8), found "
+                              f"{rng.dtype} {rng.shape}")
+    return ResumeState(step, ds[()], layout, rng[()], g["batch_rng"][()])

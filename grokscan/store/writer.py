@@ -8,8 +8,17 @@
         opt.step(); opt.zero_grad()
     rec.close()
 
-Each checkpoint is written in one go and flushed; the step is written last, so that a reader
-(live, in SWMR mode, or after a crash) trusts exactly the rows whose step is there.
+What a user has is never lost or misread (store/SCHEMA.md, "Writing, and crashes"):
+
+- one writer per file: a lock beside it (store/lock.py), taken before anything is touched;
+- the file appears under its name only with its first checkpoint, written until then as
+  ``<name>.part``, so that a run killed at its start leaves the previous file (``--force``)
+  or nothing, never an empty run;
+- each checkpoint is written in one go, then the state to resume from it (in one of two
+  slots, the other still holding the previous checkpoint's), then its step, the commit marker,
+  then a flush: a reader (live, in SWMR mode, or after a crash) trusts exactly the rows whose
+  step is written, and every committed row can be resumed from;
+- a resume appends after the last committed checkpoint and never removes one.
 """
 
 from __future__ import annotations
@@ -25,10 +34,14 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
-from grokscan.store._format import CHECKPOINTS, H5File
+from grokscan.store._format import CHECKPOINTS, H5File, check_space
+from grokscan.store._superblock import clear_writer_flags, writer_flags
+from grokscan.store.lock import WriterLock
 from grokscan.tasks.custom import CustomData
 
-VERSION = 1  # the checkpoint format version written (store/SCHEMA.md)
+VERSION = 2  # the checkpoint format version written (store/SCHEMA.md)
+STATE = ("optimizer", "layout", "torch_rng", "batch_rng")  # a resume slot's vectors
+SLOTS = ("0", "1")  # checkpoint i keeps its resume state in slot i % 2
 
 
 @dataclass(frozen=True)
@@ -51,13 +64,6 @@ class Schedule:
         if step < self.dense_until and step % self.dense_every == 0:
             return True
         return step % self.every == 0
-
-
-def _resizable(group, name, shape, dtype, fill=0):
-    return group.create_dataset(
-        name, shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,),
-        dtype=dtype, fillvalue=fill,
-    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,13 @@ class Layout:
         return cls(tuple(rv), tuple(nl))
 
 
+def _resizable(group, name, shape, dtype, fill=0):
+    return group.create_dataset(
+        name, shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,),
+        dtype=dtype, fillvalue=fill,
+    )
+
+
 class Recorder(H5File):
     """Write checkpoints of ``model`` to ``path``.
 
@@ -98,46 +111,87 @@ class Recorder(H5File):
                  schedule: Schedule | None = None, grads: bool = True, force: bool = False,
                  layout: Layout | None = None):
         path = os.fspath(path)
-        if os.path.exists(path) and not force:
-            raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
-        self.path, self.model, self.schedule = path, model, schedule or Schedule()
+        self.lock = WriterLock(path).acquire()
+        self.path, self.part = path, path + ".part"
+        self._setup(model, schedule, grads, n=0, scalars=None)
+        try:
+            if os.path.exists(path) and not force:
+                raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
+            self.f = h5py.File(self.part, "w", libver="latest")
+            self._header(config, layout if layout is not None else Layout.of(model))
+            _write_task(self.f.create_group("task"), task)
+            _resizable(self.f, "steps", (), "i8", fill=-1)
+            for group in ("params", "grads") if grads else ("params",):
+                g = self.f.create_group(group)
+                for name, p in self.params.items():
+                    _resizable(g, name, tuple(p.shape), "f4")
+            self.f.create_group("scalars")
+        except BaseException as e:
+            self._abandon()
+            if isinstance(e, OSError):
+                raise GrokscanError(f"{self.part}: cannot create it ({e.strerror or e})") from None
+            raise
+
+    def _setup(self, model, schedule, grads: bool, *, n: int, scalars) -> None:
+        self.model, self.schedule = model, schedule or Schedule()
         self.params = dict(model.named_parameters())
-        self.grads = grads
-        self.n = 0  # committed checkpoints
-        self._scalars: list[str] | None = None
-        self.f = h5py.File(path, "w", libver="latest")
+        self.grads, self.n, self._scalars = grads, n, scalars
+        self.last_step: int | None = None
+        self._optimizer = self._batch_rng = None
+        self.f = None
+
+    def _header(self, config: RunConfig | None, layout: Layout) -> None:
         f = self.f
-        f.attrs["format"] = CHECKPOINTS
-        f.attrs["format_version"] = VERSION
-        f.attrs["grokscan_version"] = __version__
+        f.attrs.update(format=CHECKPOINTS, format_version=VERSION, grokscan_version=__version__,
+                       torch_version=str(torch.__version__), torch_threads=torch.get_num_threads(),
+                       deterministic=torch.are_deterministic_algorithms_enabled())
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs["schedule"] = json.dumps(self.schedule.__dict__)
-        layout = layout if layout is not None else Layout.of(model)
         f.attrs["residue_vectors"] = json.dumps(list(layout.residue_vectors))
         f.attrs["neuron_logit_map"] = json.dumps(list(layout.neuron_logit_map))
         f.attrs["param_names"] = json.dumps(list(self.params))
-        _write_task(f.create_group("task"), task)
-        _resizable(f, "steps", (), "i8", fill=-1)
-        for group in ("params", "grads") if grads else ("params",):
-            g = f.create_group(group)
-            for name, p in self.params.items():
-                _resizable(g, name, tuple(p.shape), "f4")
-        f.create_group("scalars")
 
     @classmethod
-    def reopen(cls, path, model: torch.nn.Module, *, keep: int, schedule: Schedule) -> Recorder:
-        """Append to an existing file after its first ``keep`` checkpoints (for --resume)."""
+    def reopen(cls, path, model: torch.nn.Module, *, schedule: Schedule,
+               lock: WriterLock | None = None) -> Recorder:
+        """Append to an existing checkpoint file after its last committed checkpoint (for
+        --resume). Rows a killed writer left half-written (no step) are dropped; no committed
+        checkpoint is. ``lock``: the writer's lock, if the caller already holds it."""
         self = cls.__new__(cls)
-        self.path, self.model, self.schedule = os.fspath(path), model, schedule
-        self.params = dict(model.named_parameters())
-        self.f = _open_for_append(self.path)
-        self.grads = "grads" in self.f
-        self._scalars = sorted(self.f["scalars"])
-        self.n = keep
-        for ds in self._rows():
-            ds.resize(keep, axis=0)
-        self.f.swmr_mode = True
+        path = os.fspath(path)
+        self.lock = lock or WriterLock(path).acquire()
+        self.path, self.part = path, None
+        try:
+            if writer_flags(path):  # left by a killed writer: the lock proves it is gone
+                clear_writer_flags(path)
+            f = h5py.File(path, "a", libver="latest")
+            steps = f["steps"][()]
+            bad = np.flatnonzero(steps < 0)
+            n = int(bad[0]) if bad.size else len(steps)
+            self._setup(model, schedule, "grads" in f, n=n, scalars=sorted(f["scalars"]) or None)
+            self.f = f
+            self.last_step = int(steps[n - 1]) if n else None
+            for ds in self._rows():
+                ds.resize(n, axis=0)
+            if self._scalars:
+                self._upgrade_resume_state()
+                f.swmr_mode = True
+        except BaseException as e:
+            self._abandon()
+            if isinstance(e, OSError):
+                raise GrokscanError(f"{path}: cannot open it to append ({e})") from None
+            raise
         return self
+
+    def _upgrade_resume_state(self) -> None:
+        """Files of format version 1 kept one resume state; this version keeps two slots."""
+        f = self.f
+        if f.attrs.get("format_version") == VERSION:
+            return
+        if "resume" in f:
+            del f["resume"]
+        self._create_slots()
+        f.attrs["format_version"] = VERSION
 
     def due(self, step: int) -> bool:
         return step in self.schedule
@@ -151,20 +205,46 @@ class Recorder(H5File):
         yield f["steps"]
 
     def record(self, step: int, **scalars: float) -> None:
-        """Append one checkpoint: the step, every parameter, its ``.grad``, and the scalars.
+        """Append one checkpoint: every parameter, its ``.grad``, the scalars, the resume state
+        (when ``track``ed), and last the step. The scalar names are fixed by the first call;
+        steps must increase. Call it when ``due(step)``."""
+        step = int(step)
+        if self.last_step is not None and step <= self.last_step:
+            raise GrokscanError(f"record(): steps must increase; got step {step} after "
+                                f"{self.last_step}")
+        if self._scalars is not None and sorted(scalars) != self._scalars:
+            raise GrokscanError(
+                f"record(): expected the scalars {self._scalars}, got {sorted(scalars)}")
+        try:
+            check_space(self.part or self.path, self._bytes())
+        except GrokscanError as e:
+            raise GrokscanError(f"{e}; the {self.n} checkpoints before step {step} are kept"
+                                ) from None
+        try:
+            self._write(step, scalars)
+        except (OSError, RuntimeError) as e:  # HDF5 reports a failed write as either
+            raise GrokscanError(f"{self.path}: cannot write the checkpoint of step {step} "
+                                f"({getattr(e, 'strerror', None) or e}); the {self.n} "
+                                "checkpoints before it are kept") from None
 
-        The scalar names are fixed by the first call. Call it when ``due(step)``.
-        """
+    def _bytes(self) -> int:
+        """About what one checkpoint adds to the file: parameters, gradients, the optimizer's
+        state, and room for the metadata."""
+        n = sum(p.numel() for p in self.params.values())
+        state = 0
+        if self._optimizer is not None:
+            state = sum(torch.as_tensor(v).numel() for st in self._optimizer.state.values()
+                        for v in st.values())
+        return 4 * (n * (2 if self.grads else 1) + state) + (256 << 10)
+
+    def _write(self, step: int, scalars: dict) -> None:
+        f, n = self.f, self.n
         if self._scalars is None:  # every dataset must exist before SWMR mode starts
             self._scalars = sorted(scalars)
             for name in self._scalars:
-                _resizable(self.f["scalars"], name, (), "f8", fill=np.nan)
-        elif sorted(scalars) != self._scalars:
-            raise GrokscanError(
-                f"record(): expected the scalars {self._scalars}, got {sorted(scalars)}"
-            )
-        n = self.n
-        f = self.f
+                _resizable(f["scalars"], name, (), "f8", fill=np.nan)
+            if self._optimizer is not None:
+                self._create_slots()
         with torch.no_grad():
             for name, p in self.params.items():
                 _append(f["params"][name], n, p.detach().cpu().numpy())
@@ -174,36 +254,37 @@ class Recorder(H5File):
                     _append(f["grads"][name], n, g)
         for name in self._scalars:
             _append(f["scalars"][name], n, float(scalars[name]))
-        _append(f["steps"], n, step)  # the commit marker, written last
-        self.n = n + 1
+        self._write_state(step, SLOTS[n % 2])
+        f.flush()  # every row and the state on disk before the step that commits them
+        _append(f["steps"], n, step)
         if not f.swmr_mode:
-            self._create_resume_datasets()
             f.swmr_mode = True
         f.flush()
+        self.n, self.last_step = n + 1, step
+        if self.part is not None:  # the first checkpoint: the file appears under its name
+            os.replace(self.part, self.path)
+            self.part = None
 
     # --- the state needed to resume: the optimizer's moments and the random generators -----
     # Their sizes are known only after the first optimizer step, and no dataset can be created
     # once SWMR mode is on, so each is a resizable 1-D vector created with the first checkpoint.
-    _optimizer = None
-    _batch_rng = None
-    _STATE = ("optimizer", "layout", "torch_rng", "batch_rng")
 
     def track(self, optimizer: torch.optim.Optimizer, batch_rng: torch.Generator | None = None):
-        """Keep the optimizer state (and a sampling generator) of the latest checkpoint in the
-        file, so that training can resume from it. Call before the first ``record``."""
+        """Keep, with every checkpoint, the optimizer state, the torch generator and a sampling
+        generator as they are when ``record`` is called, so that training can resume from
+        that checkpoint. Call before the first ``record``."""
         self._optimizer, self._batch_rng = optimizer, batch_rng
 
-    def _create_resume_datasets(self):
-        if self._optimizer is None:
-            return
-        g = self.f.create_group("resume")
-        for name in self._STATE:
-            g.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1 << 16,),
-                             dtype="f4" if name == "optimizer" else "u1")
-        g.create_dataset("step", data=np.array([-1], dtype=np.int64))
+    def _create_slots(self) -> None:
+        g = self.f.require_group("resume")
+        for slot in SLOTS:
+            s = g.create_group(slot)
+            for name in STATE:
+                s.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1 << 14,),
+                                 dtype="f4" if name == "optimizer" else "u1")
+            s.create_dataset("step", data=np.array([-1], dtype=np.int64))
 
-    def save_state(self, step: int) -> None:
-        """Write the resume state that goes with the checkpoint just recorded at ``step``."""
+    def _write_state(self, step: int, slot: str) -> None:
         if self._optimizer is None:
             return
         flat, layout = _flatten_optimizer(self._optimizer, self.params)
@@ -214,35 +295,59 @@ class Recorder(H5File):
             "torch_rng": torch.get_rng_state().numpy(),
             "batch_rng": np.frombuffer(bytes(rng), np.uint8),
         }
-        g = self.f["resume"]
-        g["step"][0] = -1  # the state is incomplete until the step is written again
+        g = self.f["resume"][slot]
+        g["step"][0] = -1  # the slot is incomplete until its step is written again
         for name, v in values.items():
             g[name].resize(len(v), axis=0)
             g[name][:] = v
         g["step"][0] = step
-        self.f.flush()
+
+    def abort(self) -> None:
+        """Close without raising (on the way out of an error or an interrupt): every committed
+        checkpoint stays; a ``.part`` that got none is removed; the lock is given up."""
+        self._abandon()
+
+    def __exit__(self, kind, *exc):
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def close(self) -> None:
+        """Close the file and give up the lock; a file that never got a checkpoint is
+        removed (its ``.part``), one that did keeps every committed checkpoint."""
+        try:
+            if self.f is not None and self.f.id.valid:
+                self.f.close()
+        except OSError as e:
+            raise GrokscanError(f"{self.path}: cannot close it ({e.strerror or e}); the "
+                                f"{self.n} checkpoints written are kept") from None
+        finally:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """Close quietly, remove a ``.part`` that holds no checkpoint, release the lock."""
+        try:
+            if getattr(self, "f", None) is not None and self.f.id.valid:
+                self.f.close()
+        except OSError:
+            pass
+        if getattr(self, "part", None) and os.path.exists(self.part):
+            os.remove(self.part)
+        self.lock.release()
 
 
+def repair(path) -> bool:
+    """Clear the writer flags a killed writer left in ``path`` (store/_superblock.py), so that
+    any HDF5 tool opens it; refused while a live writer holds the file. Returns whether the
+    file needed it. The checkpoints are not touched."""
+    from grokscan.store._format import open_checked
 
-def _open_for_append(path: str) -> h5py.File:
-    """Open a checkpoint file for appending. A writer killed in SWMR mode leaves the file's
-    consistency flags set, and HDF5 then refuses to open it for writing (its h5clear tool
-    would reset them); we copy every object into a fresh file and swap it in atomically.
-    Nothing is lost: the copy holds every row the original held."""
-    try:
-        return h5py.File(path, "a", libver="latest")
-    except OSError as e:
-        if "already open for write" not in str(e):
-            raise GrokscanError(f"{path}: cannot open it to append ({e})") from None
-    tmp = path + ".resume.tmp"
-    with h5py.File(path, "r", libver="latest", swmr=True) as src, \
-            h5py.File(tmp, "w", libver="latest") as dst:
-        for key, value in src.attrs.items():
-            dst.attrs[key] = value
-        for key in src:
-            src.copy(src[key], dst, name=key)
-    os.replace(tmp, path)
-    return h5py.File(path, "a", libver="latest")
+    path = os.fspath(path)
+    with WriterLock(path):
+        f, _ = open_checked(path, CHECKPOINTS, (1, VERSION), "a grokscan checkpoint file")
+        f.close()
+        return clear_writer_flags(path)
 
 
 def _append(ds, n: int, value) -> None:
@@ -275,7 +380,8 @@ def _flatten_optimizer(opt, params: dict) -> tuple[np.ndarray, list]:
 
 
 def restore_optimizer(opt, params: dict, flat: np.ndarray, layout: list) -> None:
-    """Load the vector written by the Recorder back into ``opt.state``."""
+    """Load the vector written by the Recorder back into ``opt.state`` (the layout is checked
+    by the reader, grokscan.store.reader.ResumeState)."""
     offset = 0
     for name, key, shape in layout:
         p = params[name]

@@ -98,13 +98,13 @@ def _bad_files(tmp_path):
     newer = tmp_path / "newer.h5"
     newer.write_bytes(good.read_bytes())
     with h5py.File(newer, "r+") as f:
-        f.attrs["format_version"] = 2
+        f.attrs["format_version"] = 99
     return {
         "missing": (tmp_path / "missing.h5", "no such file"),
         "text": (text, "not an HDF5 file"),
         "truncated": (cut, "truncated"),
         "foreign": (foreign, "not a grokscan checkpoint file"),
-        "version": (newer, "format version 2"),
+        "version": (newer, "format version 99"),
     }
 
 

@@ -185,7 +185,7 @@ def foreign(tmp_path_factory):
     (["{d}/nolast.h5"], ["no recorded last layer"]),
     (["{d}/mul.h5"], ["'mul'", "not a linear form"]),
     (["{d}/ok.h5", "--step", "7"], ["no checkpoint at step 7", "steps 0..2"]),
-    (["{d}/ok.h5", "--plot", "{d}/no/such/dir/f.png"], ["f.png: cannot write the figure"]),
+    (["{d}/ok.h5", "--plot", "{d}/no/such/dir/f.png"], ["f.png: cannot write it (No such file or directory)"]),
     (["{d}/ok.h5", "-o", "{d}/runs"], ["-o/--force go with --p"]),
     (["{d}/ok.h5", "--p", "20"], ["not both"]),
     ([], ["--p N"]),

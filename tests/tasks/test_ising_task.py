@@ -162,7 +162,7 @@ def test_resume_equals_the_uninterrupted_run(tmp_path, small_file):
     # dropout draws from the torch generator: resuming must restore it as well as Adam's moments
     cfg = config(small_file, steps=60, dropout=0.04, eval_inverted=True)
     train(cfg, tmp_path / "full.h5", quiet=True)
-    short = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=25))
+    short = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=30))
     train(short, tmp_path / "part.h5", quiet=True)
     r = cli("train", "-o", tmp_path / "part.h5", "--resume", "--steps", "60", "-q")  # no --task
     assert r.exit_code == 0, r.output

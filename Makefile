@@ -22,11 +22,11 @@ demo: install  ## train the default recipe, describe the run, analyse it
 	$(BIN)/grokscan info $(OUT)/run.h5
 	$(BIN)/grokscan analyze $(OUT)/run.h5 -o $(OUT)
 
-test: install  ## the default suite (fast)
-	$(BIN)/pytest
+test: install  ## the default suite (fast), in two processes
+	$(BIN)/pytest -n 2
 
-test-slow: install  ## the long runs
-	$(BIN)/pytest -m slow
+test-slow: install  ## the long runs (the fuzz pass, real grokking at P = 97)
+	$(BIN)/pytest -m slow -n 2
 
 bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_startup.py

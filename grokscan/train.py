@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from tqdm.auto import tqdm
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
-from grokscan.models import for_split
+from grokscan.models import check_shapes, for_split
 from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
@@ -107,7 +109,7 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
     """
     path = os.fspath(path)
     check_device(cfg.train.device)
-    with deterministic(cfg.train.device):
+    with deterministic(cfg.train.device), stop_requests() as stop:
         s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
         before = s.rec.n
         if s.recorded and s.start >= s.cfg.train.steps:  # resumed: the run is that long
@@ -117,7 +119,7 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
                    dynamic_ncols=True)
         s.model.train()
         try:
-            _, stopped = _loop(s, bar, on_checkpoint)
+            _, stopped = _loop(s, bar, on_checkpoint, stop)
         except KeyboardInterrupt:
             s.rec.abort()  # every committed checkpoint stays
             raise Interrupted(path, s.rec.n) from None
@@ -128,6 +130,31 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
             bar.close()
         s.rec.close()
     return TrainResult(path, s.rec.n, s.rec.last_step, stopped, s.rec.n - before)
+
+
+@contextmanager
+def stop_requests():
+    """Ctrl-C and SIGTERM during training ask the loop to stop at the next step rather than
+    raise wherever they land: raised inside h5py's object cleanup, a KeyboardInterrupt is
+    printed and dropped ("Exception ignored in ... __dealloc__"), and training went on. A
+    second Ctrl-C raises at once. Yields the list the handler appends the signal to; outside
+    the main thread (where no handler can be set) it stays empty."""
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def handler(sig, frame):
+        if asked and sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(sig)
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
 
 
 @contextmanager
@@ -184,8 +211,9 @@ def _fresh(path: str, cfg: RunConfig, force: bool) -> _Session:
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, 0)
 
 
-def _loop(s: _Session, bar, on_checkpoint) -> tuple[int, bool]:
-    """Steps from ``s.start`` to the last; returns (last step, stopped early)."""
+def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
+    """Steps from ``s.start`` to the last; returns (last step, stopped early). A signal in
+    ``stop`` (:func:`stop_requests`) ends it between two steps, as a KeyboardInterrupt."""
     t = s.cfg.train
     xtr, ytr = s.data["train"]
     full = t.batch_size <= 0 or t.batch_size >= len(ytr)
@@ -194,6 +222,8 @@ def _loop(s: _Session, bar, on_checkpoint) -> tuple[int, bool]:
     exact = full and s.cfg.model.dropout == 0
     grokked_since, step = s.grokked_since, s.start
     for step in range(s.start, t.steps + 1):
+        if stop:
+            raise KeyboardInterrupt
         due = (s.rec.due(step) or step == t.steps) and not (s.recorded and step == s.start)
         rng_states = (torch.get_rng_state(), s.batch_rng.get_state()) if due else None
         for g in s.opt.param_groups:
@@ -323,8 +353,10 @@ def _resumed(path: str, override: RunConfig) -> _Session:
                 raise GrokscanError(f"{path} was written by a Recorder without a config; "
                                     "it cannot be resumed by grokscan train")
             state = run.resume_state()
-            params = run.params_at(run.n - 1)
             task = run.task
+            check_shapes(cfg, task.split(cfg.model.kind),
+                         {k: tuple(run.shape(k)) for k in run.param_names}, path)
+            params = run.params_at(run.n - 1)
             since = _grokked_since(run.steps, run.scalars.get("test_acc"))
         steps = override.train.steps
         if steps < state.step:

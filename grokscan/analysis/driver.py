@@ -10,6 +10,7 @@ families run on a subset of the checkpoints (:func:`grokscan.analysis.setup.expe
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -25,6 +26,8 @@ from grokscan.analysis.setup import BASES, Options, make_setup
 from grokscan.errors import GrokscanError
 from grokscan.store.metrics import MetricsWriter, write_csv
 from grokscan.store.reader import Run
+
+BLOCK_BYTES = 256 << 20  # the parameters of a block of checkpoints, read at once
 
 
 def parse_steps(text: str | None) -> tuple[int | None, int | None]:
@@ -149,8 +152,11 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
         sel = _selection(run, opts)
         setup, left_out = make_setup(run, opts, sel)
         header = _header(run, setup, sel, left_out)
+        # blocks of at most BLOCK_BYTES of parameters: memory stays bounded for any model
+        per = 4 * sum(math.prod(run.shape(k)) for k in run.param_names)
+    size = max(1, min(opts.block, BLOCK_BYTES // max(per, 1)))
     os.makedirs(out_dir, exist_ok=True)
-    blocks = [sel[i: i + opts.block] for i in range(0, len(sel), opts.block)]
+    blocks = [sel[i: i + size] for i in range(0, len(sel), size)]
     h5_path = os.path.join(out_dir, "metrics.h5")
     bar = tqdm(total=len(sel), disable=opts.quiet, unit="ckpt", desc="analyze")
     try:

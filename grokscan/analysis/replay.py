@@ -10,6 +10,7 @@ import torch
 
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
+from grokscan.models import check_shapes as check_model_shapes
 from grokscan.models import for_split
 from grokscan.store.reader import Run
 from grokscan.tasks import Split, TaskData
@@ -45,6 +46,17 @@ class Replay:
         """The model inputs of the train or the test set."""
         x = self.split.x_train if which == "train" else self.split.x_test
         return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def check_shapes(run: Run) -> None:
+    """A FileFormatError unless the file's parameters are those of the model its config
+    describes (checked on torch's meta device, before any checkpoint is read). Files without
+    a config, or whose task is arrays, are not checked."""
+    cfg = run.config
+    if cfg is None or run.task.kind == "custom":
+        return
+    check_model_shapes(cfg, run.task.split(cfg.model.kind),
+                       {k: tuple(run.shape(k)) for k in run.param_names}, run.path)
 
 
 def replay(run: Run) -> Replay:

@@ -98,6 +98,9 @@ def choose(run: Run, asked: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str,
 
 def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[str, str]]:
     """The Setup of analysing the checkpoints ``sel`` of ``run``, and the families left out."""
+    from grokscan.analysis.replay import check_shapes
+
+    check_shapes(run)
     families, left_out = choose(run, opts.families)
     cfg = run.config
     beta = cfg.train.beta if cfg is not None else 1.0

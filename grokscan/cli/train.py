@@ -101,7 +101,7 @@ def load_toml(path: str) -> dict:
               help="The checkpoint file to write.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A TOML file with the same keys as these options (the options win).")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, 1024), default=0,
               help="torch threads (0: torch's default).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint"
               " (its own settings; --steps and --stop-when-grokked may change).")

@@ -413,9 +413,14 @@ def last_layer_rows(run, row: int) -> np.ndarray:
     if not names:
         raise GrokscanError(f"{run.path}: the model has no recorded last layer "
                             "(no neuron_logit_map attribute)")
-    W = run.param(names[0], row).astype(np.float64)
+    mats = {name: run.param(name, row).astype(np.float64) for name in names}
+    for name, m in mats.items():
+        if not np.isfinite(m).all():
+            raise GrokscanError(f"{run.path}: parameter {name} holds NaN or inf at step "
+                                f"{run.steps[row]}")
+    W = mats[names[0]]
     for name in names[1:]:
-        W = W @ run.param(name, row)
+        W = W @ mats[name]
     p = _modular_p(run)
     if W.ndim != 2 or W.shape[1] < p:
         raise GrokscanError(f"{run.path}: the last layer {' @ '.join(names)} has shape "

@@ -40,7 +40,7 @@ def open_h5(path, what: str) -> h5py.File:
     for kw in ({}, {"libver": "latest", "swmr": True}):
         try:
             return h5py.File(path, "r", **kw)
-        except OSError as e:
+        except (OSError, RuntimeError) as e:  # h5py raises either for a damaged file
             msg = str(e)
             if "truncated" in msg:
                 detail = msg[msg.index("truncated"):].rstrip(")")

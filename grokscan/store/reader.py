@@ -75,7 +75,10 @@ class Run(Reader):
         self.crashed = bool(f.swmr_mode and self.writer is None and writer_flags(path))
 
     def _config(self) -> RunConfig | None:
-        raw = text(self.f.attrs.get("config", "null"))
+        if "config" not in self.f.attrs:
+            raise FileFormatError(f"{self.path}: no config attribute (a grokscan writer always "
+                                  "writes one, null when it has none)")
+        raw = text(self.f.attrs["config"])
         if raw == "null":
             return None
         try:
@@ -224,8 +227,9 @@ def _read_state(run: Run, g, step: int) -> ResumeState:
     if ds.shape != (sum(sizes.values()),):
         raise FileFormatError(f"{where}/optimizer holds {ds.shape} values; its layout says "
                               f"{sum(sizes.values())}")
-    rng = g["torch_rng"]
-    if rng.dtype != np.uint8 or rng.shape[0] > 1 << 16:
-        raise FileFormatError(f"{where}/torch_rng: expected a generator state (uint8), found "
-                              f"{rng.dtype} {rng.shape}")
-    return ResumeState(step, ds[()], layout, rng[()], g["batch_rng"][()])
+    for name in ("torch_rng", "batch_rng"):
+        rng = g[name]
+        if rng.dtype != np.uint8 or rng.ndim != 1 or rng.shape[0] > 1 << 16:
+            raise FileFormatError(f"{where}/{name}: expected a generator state (uint8), found "
+                                  f"{rng.dtype} {rng.shape}")
+    return ResumeState(step, ds[()], layout, g["torch_rng"][()], g["batch_rng"][()])

@@ -257,7 +257,9 @@ def _read(group, cfg: ModularConfig | None, where: str) -> ModularData:
     if cfg is not None and (cfg.p, tuple(cfg.ops)) != (p, ops):
         raise FileFormatError(f"{where}: the data are {','.join(ops)} mod {p}, but the run's "
                               f"config says {','.join(cfg.ops)} mod {cfg.p}")
-    n_max = len(ops) * p * p
+    # the rows the config implies (every operand pair of each operation), or at most P² each
+    n_max = (sum(len(operands(cfg, op)[0]) for op in ops) if cfg is not None
+             else len(ops) * p * p)
     ex = read_array(group, "examples", where, shape=(None, 3), limit=3 * n_max)
     labels = read_array(group, "labels", where, shape=(len(ex),), limit=n_max)
     train = read_array(group, "train", where, shape=(len(ex),), limit=n_max).astype(bool)

@@ -1,0 +1,5 @@
+"""``python -m grokscan``: the command line."""
+
+from grokscan.cli import main
+
+main()

@@ -1,0 +1,629 @@
+"""The battery: nothing a user has is lost or misread, and every bad input is refused cleanly.
+
+Each crafted file goes through every command that reads a run file (info, analyze, factor,
+train --resume): one line starting "Error" that names the file and what is wrong, a non-zero
+exit, no traceback, no output under a final name, the input's bytes unchanged. The size bombs
+run in a separate interpreter under a limit on its address space, so that an allocation the
+config does not imply fails the test instead of the machine. Kills, interrupts, two writers
+and a full disk run for real, in subprocesses. ``-m slow`` adds a fuzz pass of seeded byte
+flips. The counts are in the README ("Reliability").
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from grokscan.cli import main
+from grokscan.store.reader import Run
+
+BASE = ["--width", "16", "--steps", "40", "--every", "5", "--threads", "1", "-q"]
+SMALL = ["--p", "23", "--frac", "0.5", "--d-embed", "8", *BASE]  # a modular run
+COMMANDS = {
+    "info": lambda path, tmp: ["info", path],
+    "analyze": lambda path, tmp: ["analyze", path, "-o", tmp / "out", "--metrics",
+                                  "norms,fourier,neurons", "-q"],
+    "factor": lambda path, tmp: ["factor", path, "--json"],
+    "resume": lambda path, tmp: ["train", "-o", path, "--resume", "--steps", "60", "-q"],
+}
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(result, *needles) -> str:
+    assert result.exit_code not in (0, 3), result.output  # 3: factor's "no factor found"
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    lines = [ln for ln in result.output.strip().splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "good.h5"
+    assert cli("train", "-o", path, *SMALL).exit_code == 0
+    return path
+
+
+# --- crafted files -----------------------------------------------------------------------------
+
+def _attr_json(path, key, edit):
+    with h5py.File(path, "r+") as f:
+        d = json.loads(f.attrs[key])
+        edit(d)
+        f.attrs[key] = json.dumps(d)
+
+
+def _replace(path, name, **kw):
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, **kw)
+
+
+def _set_row(path, name, row, fn):
+    with h5py.File(path, "r+") as f:
+        a = f[name][row]
+        f[name][row] = fn(a)
+
+
+def _slot(path) -> str:
+    with h5py.File(path, "r") as f:
+        last = f["steps"][-1]
+        return next(f"resume/{s}" for s in ("0", "1") if f[f"resume/{s}/step"][0] == last)
+
+
+ALL = tuple(COMMANDS)
+CRAFTED = {
+    # name: (make it from a copy of the good file, needle, commands that must refuse it)
+    "empty": (lambda p: p.write_bytes(b""), "not an HDF5 file", ALL),
+    "text": (lambda p: p.write_text("step,loss\n0,1\n"), "not an HDF5 file", ALL),
+    "signature then noise": (lambda p: p.write_bytes(
+        b"\x89HDF\r\n\x1a\n" + np.random.default_rng(0).bytes(4000)), "", ALL),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:6000]), "truncated", ALL),
+    "foreign": (lambda p: (p.unlink(), h5py.File(p, "w").close()),
+                "not a grokscan checkpoint file", ALL),
+    "unknown version": (lambda p: h5py.File(p, "r+").attrs.__setitem__("format_version", 99),
+                        "format version 99", ALL),
+    "config not JSON": (lambda p: h5py.File(p, "r+").attrs.__setitem__("config", "{p: 3"),
+                        "config attribute is unreadable", ALL),
+    "config missing": (lambda p: h5py.File(p, "r+").attrs.__delitem__("config"),
+                       "no config attribute", ALL),
+    "config field of the wrong type": (
+        lambda p: _attr_json(p, "config", lambda d: d["task"].update(p="23")),
+        "task.p: expected an integer, got '23'", ALL),
+    "config p = -1": (lambda p: _attr_json(p, "config", lambda d: d["task"].update(p=-1)),
+                      "task.p: expected an integer in [2, 4096], got -1", ALL),
+    "config width 1e8": (lambda p: _attr_json(p, "config",
+                                              lambda d: d["model"].update(width=10**8)),
+                         "model.width: expected an integer in [1, 65536]", ALL),
+    "config unlike the data": (lambda p: _attr_json(p, "config",
+                                                    lambda d: d["task"].update(p=29)),
+                               "the data are add mod 23, but the run's config says add mod 29",
+                               ALL),
+    "unknown op in the task": (
+        lambda p: h5py.File(p, "r+")["task"].attrs.__setitem__("ops", '["pow"]'),
+        "operations ('pow',)", ALL),
+    "labels that are not op(a, b)": (
+        lambda p: _set_row(p, "task/labels", slice(0, 3), lambda a: (a + 1) % 23),
+        "/labels: row 0", ALL),
+    "operands out of range": (
+        lambda p: _set_row(p, "task/examples", 0, lambda a: np.array([40, 0, 1])),
+        "operands outside 0..22", ALL),
+    "residue vectors of a missing parameter": (
+        lambda p: h5py.File(p, "r+").attrs.__setitem__(
+            "residue_vectors", '[{"param": "emb", "start": 0, "stop": 23, "operand": "a,b"}]'),
+        "residue_vectors names the parameter 'emb'", ALL),
+    "logit map of a missing parameter": (
+        lambda p: h5py.File(p, "r+").attrs.__setitem__("neuron_logit_map", '["W_out"]'),
+        "neuron_logit_map names the parameter 'W_out'", ALL),
+    "logit map whose shapes do not compose": (
+        lambda p: h5py.File(p, "r+").attrs.__setitem__("neuron_logit_map",
+                                                        '["unembed.W_U", "hidden.0.W"]'),
+        "do not compose", ALL),
+    "steps that do not increase": (
+        lambda p: _set_row(p, "steps", 3, lambda a: 5), "/steps does not increase", ALL),
+    # info describes what is stored and reads no weights: these it shows
+    "a parameter unlike the config": (
+        lambda p: _replace(p, "params/hidden.0.W", data=np.zeros((9, 16, 17), np.float32),
+                           maxshape=(None, 16, 17), chunks=(1, 16, 17)),
+        "/params/hidden.0.W has shape (16, 17); the run's config builds (16, 16)",
+        ("analyze", "resume")),
+    "NaN weights": (lambda p: _set_row(p, "params/unembed.W_U", -1,
+                                       lambda a: np.full_like(a, np.nan)),
+                    "unembed.W_U holds NaN or inf at step 40", ("analyze", "factor")),
+    "a resume layout that is not JSON": (
+        lambda p: _replace(p, f"{_slot(p)}/layout", data=np.frombuffer(b"[[", np.uint8),
+                           maxshape=(None,), chunks=(1 << 14,)),
+        "/layout is malformed", ("resume",)),
+    "a generator state that is not one": (
+        lambda p: _replace(p, f"{_slot(p)}/torch_rng", data=np.arange(10, dtype=np.uint8),
+                           maxshape=(None,), chunks=(1 << 14,)),
+        "generator state is unusable", ("resume",)),
+}
+
+# Size bombs: shapes that would ask for far more memory than the config implies; the
+# datasets are chunked and never written, so the files stay small.
+BOMBS = {
+    "task examples of 10^11 rows": (
+        "task/examples", dict(shape=(10**11, 3), chunks=(1024, 3), dtype="i4"),
+        "examples: 300000000000 elements", ALL),
+    "a parameter of 10^10 values a checkpoint": (
+        "params/hidden.0.W", dict(shape=(9, 100000, 100000), maxshape=(None, 100000, 100000),
+                                  chunks=(1, 64, 64), dtype="f4"),
+        "more than 2147483648 values a checkpoint", ALL),
+    "an optimizer state of 10^11 values": (
+        "OPT", dict(shape=(10**11,), maxshape=(None,), chunks=(1 << 14,), dtype="f4"),
+        "/optimizer holds (100000000000,) values", ("resume",)),
+}
+
+
+def _cases():
+    for name, (_, _, commands) in CRAFTED.items():
+        for command in commands:
+            yield name, command
+
+
+@pytest.mark.parametrize("case, command", list(_cases()))
+def test_a_crafted_file_is_refused_in_one_line(good, tmp_path, case, command):
+    make, needle, _ = CRAFTED[case]
+    path = tmp_path / "run.h5"
+    shutil.copy(good, path)
+    make(path)
+    before = path.read_bytes()
+    r = cli(*COMMANDS[command](path, tmp_path))
+    one_line_error(r, str(path), needle)
+    assert path.read_bytes() == before  # the input is not changed
+    assert not (tmp_path / "out" / "metrics.h5").exists()
+    assert not list(tmp_path.glob("**/*.tmp")) and not list(tmp_path.glob("*.part"))
+
+
+def test_missing_files_and_folders(tmp_path):
+    for command in COMMANDS.values():
+        one_line_error(cli(*command(tmp_path / "nope.h5", tmp_path)), "nope.h5", "no such file")
+        one_line_error(cli(*command(tmp_path, tmp_path)), str(tmp_path))
+
+
+BOMB_RUNNER = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # 3 GiB of address space
+from click.testing import CliRunner
+from grokscan.cli import main
+out = []
+for args in json.loads(sys.argv[1]):
+    r = CliRunner().invoke(main, args)
+    out.append([r.exit_code, r.output, repr(r.exception)])
+print(json.dumps(out))
+"""
+
+
+def test_size_bombs_are_refused_before_anything_is_allocated(good, tmp_path):
+    runs, expect = [], []
+    for i, (name, (dataset, spec, needle, commands)) in enumerate(BOMBS.items()):
+        path = tmp_path / f"bomb{i}.h5"
+        shutil.copy(good, path)
+        _replace(path, _slot(path) + "/optimizer" if dataset == "OPT" else dataset, **spec)
+        assert path.stat().st_size < 10 * good.stat().st_size  # nothing was written
+        for command in commands:
+            runs.append([str(a) for a in COMMANDS[command](path, tmp_path / f"o{i}")])
+            expect.append((name, str(path), needle))
+    r = subprocess.run([sys.executable, "-c", BOMB_RUNNER, json.dumps(runs)], timeout=600,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for (code, output, exc), (name, path, needle) in zip(json.loads(r.stdout), expect):
+        assert code == 1 and "Traceback" not in output and "MemoryError" not in exc, (name,
+                                                                                     output)
+        line = [ln for ln in output.splitlines() if ln.startswith("Error")]
+        assert len(line) == 1 and path in line[0] and needle in line[0], (name, output)
+
+
+# --- options ---------------------------------------------------------------------------------
+
+BAD_TRAIN = [
+    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "lr"), (["--lr", "0"], "--lr"),
+    (["--wd", "-1"], "--wd"), (["--beta1", "2"], "--beta1"), (["--beta2", "1"], "--beta2"),
+    (["--seed", "-1"], "--seed"), (["--threads", "-1"], "--threads"),
+    (["--device", "nonsense"], "--device"), (["--p", "1000000000"], "--p"),
+    (["--width", "100000000"], "--width"), (["--steps", "-5"], "--steps"),
+    (["--batch-size", "-3"], "--batch-size"), (["--warmup", "-5"], "--warmup"),
+    (["--beta", "0"], "--beta"), (["--stop-when-grokked", "-1"], "--stop-when-grokked"),
+    (["--every", "0"], "--every"), (["--dense-every", "0"], "--dense-every"),
+    (["--dropout", "1"], "--dropout"), (["--dropout", "-0.1"], "--dropout"),
+    (["--frac", "0"], "--frac"), (["--frac", "1"], "--frac"), (["--p", "1"], "--p"),
+    (["--op", "pow"], "unknown operation 'pow'"), (["--op", ""], "at least one operation"),
+    (["--op", "add,add"], "operations repeat"), (["--op", "div", "--p", "21"], "prime"),
+    (["--model", "rnn"], "--model"), (["--activation", "tanhh"], "--activation"),
+    (["--input", "bag"], "--input"), (["--optimizer", "sgd"], "--optimizer"),
+    (["--task", "chess"], "--task"), (["--d-embed", "0"], "--d-embed"),
+    (["--depth", "0"], "--depth"), (["--n-heads", "0"], "--n-heads"),
+    (["--model", "transformer", "--d-embed", "10", "--n-heads", "3"], "multiple of"),
+    (["--init-scale", "0"], "--init-scale"), (["--lr", "abc"], "--lr"),
+    (["--steps", "1.5"], "--steps"), (["--nonsense"], "No such option"),
+    (["--frac", "0.01"], "fewer than the 23 classes"),
+]
+BAD_OTHER_TASKS = [  # without the modular task's --p and --frac
+    (["--task", "ising", "--data", "nope.h5"], "nope.h5: no such file"),
+    (["--task", "ising", "--model", "transformer"], "token inputs"),
+    (["--task", "ising", "--p", "23"], "unknown setting(s) p for the ising task"),
+    (["--task", "parity", "--k", "50", "--n-bits", "10"], "--k 50"),
+    (["--task", "parity", "--n-bits", "4", "--n-train", "20"], "distinct inputs"),
+]
+
+
+@pytest.mark.parametrize("args, needle", BAD_TRAIN + BAD_OTHER_TASKS)
+def test_bad_training_options(tmp_path, args, needle):
+    out = tmp_path / "x.h5"
+    base = SMALL if (args, needle) in BAD_TRAIN else BASE
+    r = cli("train", "-o", out, *base, *args)
+    one_line_error(r, needle)
+    assert not out.exists() and not list(tmp_path.iterdir())  # not even a lock or a .part
+
+
+BAD_TOML = [
+    ('lr = "fast"\n', "train.lr: expected a number, got 'fast'"),
+    ("grads = 1\n", "train.grads: expected true or false, got 1"),
+    ("widht = 4\n", "unknown setting(s) widht"), ("[model]\nn-heads = 0\n", "model.n_heads"),
+    ("lr = \n", "cannot read the TOML config"),
+]
+
+
+@pytest.mark.parametrize("text, needle", BAD_TOML)
+def test_bad_config_files(tmp_path, text, needle):
+    (tmp_path / "c.toml").write_text(text)
+    out = tmp_path / "x.h5"
+    one_line_error(cli("train", "-o", out, "--config", tmp_path / "c.toml", *SMALL), needle)
+    assert not out.exists()
+
+
+BAD_ANALYZE = [
+    (["--metrics", "fft"], "unknown metric family 'fft'"), (["--every", "0"], "--every"),
+    (["--jobs", "0"], "--jobs"), (["--subset", "-1"], "--subset"),
+    (["--steps", "a:b"], "--steps: expected A:B"), (["--steps", "5000:6000"], "no checkpoint"),
+    (["--samples", "0"], "--samples"), (["--grad-samples", "1"], "--grad-samples"),
+    (["--dropout-rate", "1"], "--dropout-rate"), (["--dropout-rate", "-1"], "--dropout-rate"),
+    (["--dropout-passes", "0"], "--dropout-passes"), (["--basis", "circle"], "--basis"),
+    (["--basis", "multiplicative"], ""),  # P = 23 is prime: allowed; checked below for 22
+]
+
+
+@pytest.mark.parametrize("args, needle", [a for a in BAD_ANALYZE if a[1]])
+def test_bad_analysis_options(good, tmp_path, args, needle):
+    before = good.read_bytes()
+    one_line_error(cli("analyze", good, "-o", tmp_path / "o", "-q", *args), needle)
+    assert good.read_bytes() == before and not (tmp_path / "o" / "metrics.h5").exists()
+
+
+def test_an_output_folder_that_would_overwrite_the_run(good, tmp_path):
+    path = tmp_path / "metrics.h5"
+    shutil.copy(good, path)
+    one_line_error(cli("analyze", path, "-o", tmp_path, "-q"), "would be overwritten")
+
+
+# --- data loss: resumes, writers, kills --------------------------------------------------------
+
+def _contents(path) -> dict:
+    with Run(path) as run:
+        out = {f"p/{k}": run.param(k) for k in run.param_names}
+        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
+        out.update({f"s/{k}": v for k, v in run.scalars.items()})
+        out["steps"] = run.steps
+    return out
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_resume_never_removes_a_checkpoint(tmp_path):
+    path = tmp_path / "r.h5"
+    assert cli("train", "-o", path, *SMALL).exit_code == 0  # steps 0..40, 9 checkpoints
+    before = path.read_bytes()
+    one_line_error(cli("train", "-o", path, "--resume", "--steps", "20", "-q"),
+                   "already reaches step 40", "never removes a checkpoint")
+    assert path.read_bytes() == before
+    r = cli("train", "-o", path, "--resume", "--steps", "40", "-q")
+    assert r.exit_code == 0 and "nothing to train" in r.output
+    with Run(path) as run:
+        assert run.n == 9
+    assert cli("train", "-o", path, "--resume", "--steps", "60", "-q").exit_code == 0
+    with Run(path) as run:
+        assert list(run.steps) == list(range(0, 65, 5))
+
+
+TRAINER = """
+import sys, torch
+torch.set_num_threads(1)
+from grokscan.cli import main
+main(["train", "-o", sys.argv[1], "--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",
+      "16", "--steps", sys.argv[2], "--every", "1", "-q", *sys.argv[3:]])
+"""
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_trainer_outlives_its_test():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _start(path, steps: int, *extra, code: str = TRAINER) -> subprocess.Popen:
+    # SIGINT as a terminal delivers it: a worker of pytest-xdist ignores it, and a child
+    # would inherit that (Python then installs no KeyboardInterrupt handler)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(steps), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    STARTED.append(proc)
+    return proc
+
+
+def _wait_for(path, n: int, proc, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with Run(path) as run:
+                if run.n >= n:
+                    return
+        except Exception:  # not there yet
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not reach {n} checkpoints")
+
+
+def test_one_writer_per_file(tmp_path):
+    path = tmp_path / "live.h5"
+    proc = _start(path, 100000)
+    try:
+        _wait_for(path, 3, proc)
+        before = _contents(path)["steps"][:3]
+        for args in (["--resume", "--steps", "200000"], ["--force", *SMALL]):
+            line = one_line_error(cli("train", "-o", path, *args), str(path),
+                                  f"is being written by process {proc.pid}")
+            assert "stop it first" in line
+        one_line_error(cli("repair", path), f"process {proc.pid}")
+        assert proc.poll() is None  # the first writer goes on
+        _wait_for(path, 6, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "checkpoints written are in" in err, err
+    with h5py.File(path, "r") as f:  # closed cleanly: any HDF5 tool opens it
+        np.testing.assert_array_equal(f["steps"][:3], before)
+    assert not (tmp_path / "live.h5.lock").exists()
+
+
+def test_a_kill_at_any_moment_leaves_a_file_that_resumes_exactly(tmp_path):
+    full = tmp_path / "full.h5"
+    assert cli("train", "-o", full, "--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",
+               "16", "--steps", "120", "--every", "1", "--threads", "1", "-q").exit_code == 0
+    want = _contents(full)
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        path = tmp_path / f"killed{i}.h5"
+        proc = _start(path, 120)
+        _wait_for(path, 1, proc)
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        proc.kill()
+        proc.wait()
+        if not path.exists():  # killed between the .part and the first commit: nothing kept
+            continue
+        with Run(path) as run:
+            n = run.n
+            assert n >= 1 and np.all(np.diff(run.steps) == 1) and run.steps[0] == 0
+        r = cli("train", "-o", path, "--resume", "--steps", "120", "--threads", "1", "-q")
+        assert r.exit_code == 0, r.output
+        _same(want, _contents(path))
+        with h5py.File(path, "r") as f:  # the resume cleared what the kill left
+            assert len(f["steps"]) == 121
+
+
+def test_a_killed_file_opens_in_any_hdf5_tool_after_repair(tmp_path):
+    path = tmp_path / "k.h5"
+    proc = _start(path, 100000)
+    _wait_for(path, 5, proc)
+    proc.kill()
+    proc.wait()
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")
+    with Run(path) as run:
+        n, steps = run.n, run.steps.copy()
+    info = cli("info", path)
+    assert info.exit_code == 0 and "grokscan repair" in info.output
+    r = cli("repair", path)
+    assert r.exit_code == 0 and "cleared" in r.output
+    with h5py.File(path, "r") as f:  # plain HDF5, as h5web, HDFView or pandas open it
+        np.testing.assert_array_equal(f["steps"][:n], steps)
+    assert "nothing to repair" in cli("repair", path).output
+    assert "grokscan repair" not in cli("info", path).output
+
+
+def test_a_kill_before_the_first_checkpoint_keeps_what_was_there(tmp_path, good):
+    path = tmp_path / "r.h5"
+    shutil.copy(good, path)
+    before = path.read_bytes()
+    proc = _start(path, 100000, "--force")
+    deadline = time.time() + 60
+    while not (tmp_path / "r.h5.part").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert path.read_bytes() == before  # --force replaces a file only with a checkpoint
+    fresh = tmp_path / "fresh.h5"
+    proc = _start(fresh, 100000)
+    while not (tmp_path / "fresh.h5.part").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert not fresh.exists()  # no empty run that every command would refuse
+    assert cli("train", "-o", fresh, *SMALL).exit_code == 0  # and no --force needed after
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_keeps_every_checkpoint_and_closes_the_file(tmp_path, sig):
+    """Ctrl-C, or the SIGTERM of a batch scheduler or of kill."""
+    path = tmp_path / "i.h5"
+    proc = _start(path, 100000)
+    _wait_for(path, 4, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "continue with --resume" in err and "Traceback" not in err
+    with h5py.File(path, "r") as f:
+        n = int((f["steps"][()] >= 0).sum())
+        assert n >= 4
+    assert cli("train", "-o", path, "--resume", "--steps", str(n + 5), "-q").exit_code == 0
+
+
+def test_the_default_settings_are_deterministic(tmp_path):
+    """No --threads: torch's default thread count; the same seed still gives the same file."""
+    args = ["--p", "31", "--frac", "0.5", "--d-embed", "16", "--width", "64", "--steps", "30",
+            "--every", "10", "-q"]
+    runs = []
+    for name in ("a", "b"):
+        r = subprocess.run([sys.executable, "-m", "grokscan", "train", "-o",
+                            str(tmp_path / f"{name}.h5"), *args], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        runs.append(_contents(tmp_path / f"{name}.h5"))
+    _same(*runs)
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f.attrs["deterministic"] and f.attrs["torch_threads"] >= 1
+
+
+def _tmpfs(tmp_path, size: str):
+    """A small tmpfs mounted under tmp_path (root only), or a skip with the reason."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    return mnt
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_every_checkpoint(tmp_path, good):
+    mnt = _tmpfs(tmp_path, "1600k")
+    try:
+        path = mnt / "run.h5"
+        r = subprocess.run([sys.executable, "-m", "grokscan", "train", "-o",
+                            str(path), "--p", "41", "--frac", "0.5", "--d-embed", "32",
+                            "--width", "128", "--steps", "400", "--every", "10", "--threads",
+                            "1", "-q"], capture_output=True, text=True, timeout=300)
+        err = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(err) == 1, r.stderr[-2000:]
+        assert "no space left on the device" in err[0] and str(path) in err[0]
+        kept = int(err[0].split("; the ")[1].split()[0])
+        with h5py.File(path, "r") as f:  # closed cleanly, every checkpoint it names intact
+            assert len(f["steps"]) == kept > 0 and (f["steps"][()] >= 0).all()
+            assert np.isfinite(f["params/embed.W_E"][()]).all()
+        r = subprocess.run([sys.executable, "-m", "grokscan", "analyze", str(good),
+                            "-o", str(mnt / "out"), "-q"], capture_output=True, text=True,
+                           timeout=300)
+        err = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(err) == 1 and "no space left" in err[0].lower(), err
+        leftovers = [p.name for p in (mnt / "out").iterdir()] if (mnt / "out").exists() else []
+        assert not [n for n in leftovers if n.endswith((".tmp", ".part"))], leftovers
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+# --- the fuzz pass -----------------------------------------------------------------------------
+
+FUZZ_WORKER = """
+import io, json, sys, contextlib
+from click.testing import CliRunner
+from grokscan.cli import main
+for line in sys.stdin:
+    args = json.loads(line)
+    r = CliRunner().invoke(main, args)
+    ok = r.exit_code == 1 and "Traceback" not in r.output or r.exit_code in (0, 3)
+    print(json.dumps([r.exit_code, ok, r.output[-300:], repr(r.exception)[:200]]), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_fuzz_byte_flips_through_info_and_analyze(good, tmp_path):
+    """Seeded byte flips of a small valid file: every one ends with a clean exit (0, or 1 and
+    one line), none hangs (30 s each) or crashes the interpreter."""
+    data = bytearray(good.read_bytes())
+    rng = np.random.default_rng(2026)
+    n_files, results = 150, []
+    worker = _fuzz_worker()
+    for i in range(n_files):
+        bad = bytearray(data)
+        for at in rng.integers(0, len(bad), int(rng.integers(1, 17))):
+            bad[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"fuzz{i}.h5"
+        path.write_bytes(bytes(bad))
+        for args in (["info", str(path)], ["analyze", str(path), "-o", str(tmp_path / f"o{i}"),
+                                           "--metrics", "norms,fourier", "-q"]):
+            outcome, worker = _fuzz_one(worker, args)
+            results.append((args[0], i, outcome))
+    worker.kill()
+    bad = [r for r in results if r[2] != "clean"]
+    assert not bad, bad[:10]
+
+
+def _fuzz_worker() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", FUZZ_WORKER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _fuzz_one(worker, args) -> tuple[str, subprocess.Popen]:
+    import select
+
+    worker.stdin.write(json.dumps(args) + "\n")
+    worker.stdin.flush()
+    ready, _, _ = select.select([worker.stdout], [], [], 30)
+    if not ready:
+        worker.kill()
+        return "hang", _fuzz_worker()
+    line = worker.stdout.readline()
+    if not line:  # the interpreter died
+        return f"crash {worker.wait()}", _fuzz_worker()
+    code, ok, output, exc = json.loads(line)
+    return ("clean" if ok else f"exit {code}: {output} {exc}"), worker
+
+
+@pytest.mark.slow
+def test_kills_of_the_default_model_leave_files_that_resume_exactly(tmp_path):
+    """The default MLP (194 k parameters: a 2.3 MB resume state, the largest write of a
+    checkpoint), killed six times at random moments while checkpointing every step."""
+    args = ["--steps", "60", "--every", "1", "--threads", "1", "-q"]
+    full = tmp_path / "full.h5"
+    assert cli("train", "-o", full, *args).exit_code == 0
+    want = _contents(full)
+    code = TRAINER.replace('"--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",\n'
+                           '      "16", ', "")
+    rng = np.random.default_rng(11)
+    for i in range(6):
+        path = tmp_path / f"k{i}.h5"
+        proc = _start(path, 60, code=code)
+        _wait_for(path, 2, proc)
+        time.sleep(float(rng.uniform(0.0, 1.0)))
+        proc.kill()
+        proc.wait()
+        r = cli("train", "-o", path, "--resume", "--steps", "60", "--threads", "1", "-q")
+        assert r.exit_code == 0, r.output
+        _same(want, _contents(path))

@@ -21,7 +21,7 @@ alternating order, the pairs in rotated order; the ratio is the median over repe
 per-pair ratio (robust to load that drifts between repetitions), the times are medians. Process
 CPU time is reported beside wall time: on a shared machine it is the steadier of the two.
 Write throughput is the checkpoint data written by the every-step run (parameters + gradients +
-the resume state rewritten with each checkpoint) over the time recording adds to its baseline.
+the resume state written with each checkpoint) over the time recording adds to its baseline.
 
     .venv/bin/python scripts/bench_record.py [--steps N | --steps-mlp N --steps-transformer N]
                                              [--reps 3] [--threads 1] [--json]
@@ -88,11 +88,32 @@ def timed(cfg: RunConfig, path: str, write: bool) -> tuple[float, float, int]:
 
 
 def file_stats(path: str) -> tuple[int, int]:
-    """(file size, bytes of the resume state) of a checkpoint file."""
+    """(file size, bytes of the resume state written with each checkpoint: one slot)."""
     with h5py.File(path, "r") as f:
-        g = f["resume"]
+        g = f["resume/0"]
         resume = sum(g[k].size * g[k].dtype.itemsize for k in g)
     return os.path.getsize(path), resume
+
+
+def repair_seconds(path: str, reps: int = 20) -> float:
+    """Median time of clearing the writer flags a killed writer leaves (grokscan repair):
+    the flags are set here as a kill leaves them, then cleared, ``reps`` times."""
+    import struct
+
+    from grokscan.store._superblock import clear_writer_flags, lookup3
+
+    times = []
+    for _ in range(reps):
+        with open(path, "r+b") as fh:
+            raw = bytearray(fh.read(48))
+            raw[11] = 5  # open for writing, by an SWMR writer
+            struct.pack_into("<I", raw, 44, lookup3(bytes(raw[:44])))
+            fh.seek(0)
+            fh.write(raw)
+        t0 = time.perf_counter()
+        assert clear_writer_flags(path)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def measure(steps: dict[str, int], reps: int) -> dict:
@@ -111,14 +132,14 @@ def measure(steps: dict[str, int], reps: int) -> dict:
                     times[(m, every), write].append((wall, cpu))
                     ckpts[m, every] = n
                     if write and every == 1:
-                        files[m] = file_stats(path)
+                        files[m] = (*file_stats(path), repair_seconds(path))
     models = {}
     for m in steps:
         cfg = run_config(m, steps[m], 1)
         model = gt.prepare(cfg)[3]
         n_params = sum(p.numel() for p in model.parameters())
         pg = 2 * 4 * n_params  # float32 parameters and gradients
-        size, resume = files[m]
+        size, resume, repair = files[m]
         rows = []
         for every in (10, 1):
             n = ckpts[m, every]
@@ -143,7 +164,7 @@ def measure(steps: dict[str, int], reps: int) -> dict:
         models[m] = dict(
             steps=steps[m], params=n_params, params_grads_bytes=pg,
             file_bytes_per_checkpoint=size / dense["checkpoints"],
-            resume_bytes_per_checkpoint=resume, write_mb_per_s=mbs,
+            resume_bytes_per_checkpoint=resume, write_mb_per_s=mbs, repair_s=repair,
             every1_recorded_over_every10_baseline=dense["wall"]["recorded_s"]
             / rows[0]["wall"]["baseline_s"],
             intervals=rows)
@@ -180,6 +201,8 @@ def table(r: dict) -> str:
                      f"{_mbs(mbs['wall']):>11}{_mbs(mbs['cpu']):>10}")
     lines += ["file B/ckpt and MB/s from the every-step run; MB/s = (params + grads + resume "
               "state) per checkpoint over the wall or CPU time recording adds to the baseline",
+              "grokscan repair of a killed file: " + ", ".join(
+                  f"{m} {1e3 * d['repair_s']:.2f} ms" for m, d in r["models"].items()),
               "recording every step, including its extra evaluations, against the every-10 "
               "baseline: " + ", ".join(f"{m} {d['every1_recorded_over_every10_baseline']:.2f}x"
                                        for m, d in r["models"].items())]

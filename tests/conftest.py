@@ -38,3 +38,26 @@ def fast_config(**train_kw):
         ModelConfig(d_embed=32, width=128),
         TrainConfig(**{"steps": 1500, "every": 10, **train_kw}),
     )
+
+
+def run_contents(path, *, task: bool = False) -> dict:
+    """Everything a checkpoint file records, as arrays: parameters, gradients, scalars, steps
+    (and the task's datasets), for comparing two files bitwise."""
+    from grokscan.store.reader import Run
+
+    with Run(path) as run:
+        out = {f"p/{k}": run.param(k) for k in run.param_names}
+        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
+        out.update({f"s/{k}": v for k, v in run.scalars.items()})
+        if task:
+            out.update({f"t/{k}": v[()] for k, v in run.f["task"].items()})
+        out["steps"] = run.steps
+    return out
+
+
+def assert_same_contents(a: dict, b: dict) -> None:
+    import numpy as np
+
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

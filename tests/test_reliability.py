@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import assert_same_contents, run_contents
 
 from grokscan.cli import main
 from grokscan.store.reader import Run
@@ -313,21 +314,6 @@ def test_an_output_folder_that_would_overwrite_the_run(good, tmp_path):
 
 # --- data loss: resumes, writers, kills --------------------------------------------------------
 
-def _contents(path) -> dict:
-    with Run(path) as run:
-        out = {f"p/{k}": run.param(k) for k in run.param_names}
-        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
-        out.update({f"s/{k}": v for k, v in run.scalars.items()})
-        out["steps"] = run.steps
-    return out
-
-
-def _same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def test_a_resume_never_removes_a_checkpoint(tmp_path):
     path = tmp_path / "r.h5"
     assert cli("train", "-o", path, *SMALL).exit_code == 0  # steps 0..40, 9 checkpoints
@@ -395,7 +381,7 @@ def test_one_writer_per_file(tmp_path):
     proc = _start(path, 100000)
     try:
         _wait_for(path, 3, proc)
-        before = _contents(path)["steps"][:3]
+        before = run_contents(path)["steps"][:3]
         for args in (["--resume", "--steps", "200000"], ["--force", *SMALL]):
             line = one_line_error(cli("train", "-o", path, *args), str(path),
                                   f"is being written by process {proc.pid}")
@@ -416,7 +402,7 @@ def test_a_kill_at_any_moment_leaves_a_file_that_resumes_exactly(tmp_path):
     full = tmp_path / "full.h5"
     assert cli("train", "-o", full, "--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",
                "16", "--steps", "120", "--every", "1", "--threads", "1", "-q").exit_code == 0
-    want = _contents(full)
+    want = run_contents(full)
     rng = np.random.default_rng(7)
     for i in range(3):
         path = tmp_path / f"killed{i}.h5"
@@ -432,7 +418,7 @@ def test_a_kill_at_any_moment_leaves_a_file_that_resumes_exactly(tmp_path):
             assert n >= 1 and np.all(np.diff(run.steps) == 1) and run.steps[0] == 0
         r = cli("train", "-o", path, "--resume", "--steps", "120", "--threads", "1", "-q")
         assert r.exit_code == 0, r.output
-        _same(want, _contents(path))
+        assert_same_contents(want, run_contents(path))
         with h5py.File(path, "r") as f:  # the resume cleared what the kill left
             assert len(f["steps"]) == 121
 
@@ -503,8 +489,8 @@ def test_the_default_settings_are_deterministic(tmp_path):
                             str(tmp_path / f"{name}.h5"), *args], capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0, r.stderr
-        runs.append(_contents(tmp_path / f"{name}.h5"))
-    _same(*runs)
+        runs.append(run_contents(tmp_path / f"{name}.h5"))
+    assert_same_contents(*runs)
     with h5py.File(tmp_path / "a.h5") as f:
         assert f.attrs["deterministic"] and f.attrs["torch_threads"] >= 1
 
@@ -613,7 +599,7 @@ def test_kills_of_the_default_model_leave_files_that_resume_exactly(tmp_path):
     args = ["--steps", "60", "--every", "1", "--threads", "1", "-q"]
     full = tmp_path / "full.h5"
     assert cli("train", "-o", full, *args).exit_code == 0
-    want = _contents(full)
+    want = run_contents(full)
     code = TRAINER.replace('"--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",\n'
                            '      "16", ', "")
     rng = np.random.default_rng(11)
@@ -626,4 +612,4 @@ def test_kills_of_the_default_model_leave_files_that_resume_exactly(tmp_path):
         proc.wait()
         r = cli("train", "-o", path, "--resume", "--steps", "60", "--threads", "1", "-q")
         assert r.exit_code == 0, r.output
-        _same(want, _contents(path))
+        assert_same_contents(want, run_contents(path))

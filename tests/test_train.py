@@ -2,7 +2,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import fast_config
+from conftest import assert_same_contents, fast_config, run_contents
 
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.store.reader import Run
@@ -36,29 +36,13 @@ def test_the_file_rebuilds_the_run(fast_run):
                                         "operand": "a,b"}]
 
 
-def _contents(path):
-    with Run(path) as run:
-        out = {f"p/{k}": run.param(k) for k in run.param_names}
-        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
-        out.update({f"s/{k}": v for k, v in run.scalars.items()})
-        out.update({f"t/{k}": v[()] for k, v in run.f["task"].items()})
-        out["steps"] = run.steps
-        return out
-
-
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def test_same_seed_same_contents_bitwise(tmp_path):
     cfg = fast_config(steps=120, seed=3)
     train(cfg, tmp_path / "a.h5", quiet=True)
     train(cfg, tmp_path / "b.h5", quiet=True)
     train(fast_config(steps=120, seed=4), tmp_path / "c.h5", quiet=True)
-    a, b, c = (_contents(tmp_path / f"{x}.h5") for x in "abc")
-    _assert_same(a, b)
+    a, b, c = (run_contents(tmp_path / f"{x}.h5", task=True) for x in "abc")
+    assert_same_contents(a, b)
     assert not np.array_equal(a["p/embed.W_E"], c["p/embed.W_E"])
 
 
@@ -68,19 +52,19 @@ def test_resume_equals_the_uninterrupted_run(tmp_path, extra):
         fast_config(steps=200, **extra),
         model=dataclasses.replace(fast_config().model, dropout=0.1))
     train(cfg_dropout, tmp_path / "full.h5", quiet=True)
-    full = _contents(tmp_path / "full.h5")
+    full = run_contents(tmp_path / "full.h5")
     for end in (90, 95):  # a scheduled checkpoint; an end between two (its own checkpoint)
         short = dataclasses.replace(cfg_dropout, train=dataclasses.replace(cfg_dropout.train,
                                                                            steps=end))
         train(short, tmp_path / f"part{end}.h5", quiet=True)
         train(cfg_dropout, tmp_path / f"part{end}.h5", resume=True, quiet=True)
-        part = _contents(tmp_path / f"part{end}.h5")
+        part = run_contents(tmp_path / f"part{end}.h5")
         if end == 95:  # the short run's last checkpoint stays: a resume removes none
             assert list(part["steps"]).count(95) == 1
             keep = part["steps"] != 95
             part = {k: v[keep] if k.split("/")[0] in ("p", "g", "s", "steps") else v
                     for k, v in part.items()}
-        _assert_same(full, part)
+        assert_same_contents(full, part)
 
 
 def test_stop_when_grokked(tmp_path):

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import assert_same_contents, run_contents
 
 from grokscan.analysis import Options, analyze
 from grokscan.analysis.replay import replay
@@ -149,15 +150,6 @@ def test_replay_rebuilds_the_training_data_from_the_file_alone(tmp_path, small_f
     assert rp.task.data.n_dropped == ref.n_dropped and rp.task.data.config == SMALL
 
 
-def _contents(path):
-    with Run(path) as run:
-        out = {f"p/{k}": run.param(k) for k in run.param_names}
-        out.update({f"g/{k}": run.grad(k) for k in run.param_names})
-        out.update({f"s/{k}": v for k, v in run.scalars.items()})
-        out["steps"] = run.steps
-        return out
-
-
 def test_resume_equals_the_uninterrupted_run(tmp_path, small_file):
     # dropout draws from the torch generator: resuming must restore it as well as Adam's moments
     cfg = config(small_file, steps=60, dropout=0.04, eval_inverted=True)
@@ -166,10 +158,7 @@ def test_resume_equals_the_uninterrupted_run(tmp_path, small_file):
     train(short, tmp_path / "part.h5", quiet=True)
     r = cli("train", "-o", tmp_path / "part.h5", "--resume", "--steps", "60", "-q")  # no --task
     assert r.exit_code == 0, r.output
-    a, b = _contents(tmp_path / "full.h5"), _contents(tmp_path / "part.h5")
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert_same_contents(run_contents(tmp_path / "full.h5"), run_contents(tmp_path / "part.h5"))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])

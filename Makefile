@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
+# Where pip may find the CPU build of PyTorch: on Linux a bare `torch` from PyPI is a multi-GB
+# CUDA build. The default is PyTorch's CPU wheel index; empty (TORCH_INDEX=) leaves pip as it is
+# configured; a GPU user sets a CUDA index, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: install demo test test-slow bench lint clean
 
@@ -11,8 +15,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first, from TORCH_INDEX: the project's own `torch` requirement is then met
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 

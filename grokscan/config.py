@@ -121,28 +121,29 @@ def sections(kind: str) -> dict[str, tuple[str, dataclasses.Field]]:
     return out
 
 
-def from_flat(values: dict) -> RunConfig:
+def from_flat(values: dict, also: tuple[str, ...] = ()) -> RunConfig:
     """Build a RunConfig from flat keys as the CLI and TOML files name them (``task``: the task
     kind, ``model``: the model kind, ``op``: the operations, every other key an option; see
     grokscan/settings.py for the spelling). Unknown keys are a GrokscanError that lists the
-    valid ones."""
+    valid ones, with ``also``: keys that the caller takes out before (a command's own)."""
     values = {key(k): v for k, v in values.items()}
     kind = values.get("task", "modular")
     index = sections(kind)
     parts: dict[str, dict] = {"task": {}, "model": {}, "train": {}}
     unknown = sorted(set(values) - set(index))
     if unknown:
-        raise GrokscanError(f"unknown setting(s) {', '.join(unknown)} for the {kind} task; "
-                            f"expected one of {', '.join(sorted(index))}")
+        valid = ", ".join(sorted(k.replace("_", "-") for k in (*index, *also)))
+        raise GrokscanError(f"unknown key(s) {', '.join(u.replace('_', '-') for u in unknown)} "
+                            f"for the {kind} task; expected one of {valid}")
     for k, value in values.items():
         section, f = index[k]
         parts[section][f.name] = value
     return RunConfig.from_dict(parts)
 
 
-def resolve(values: dict) -> RunConfig:
+def resolve(values: dict, also: tuple[str, ...] = ()) -> RunConfig:
     """A RunConfig from flat keys (options, a TOML file's keys), over the defaults of the
     chosen task (its ``defaults``: the Ising paper's network, say), over the global ones."""
     values = {key(k): v for k, v in values.items()}
     kind = values.get("task", "modular")
-    return from_flat({**tasks.get(kind).defaults, **values})
+    return from_flat({**tasks.get(kind).defaults, **values}, also)

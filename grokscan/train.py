@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.models import check_shapes, for_split
+from grokscan.progress import progress
 from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
@@ -115,8 +115,8 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
         if s.recorded and s.start >= s.cfg.train.steps:  # resumed: the run is that long
             s.rec.close()
             return TrainResult(path, s.rec.n, s.start, False, 0)
-        bar = tqdm(total=s.cfg.train.steps, initial=s.start, disable=quiet, unit="step",
-                   dynamic_ncols=True)
+        bar = progress(s.cfg.train.steps, desc="train", unit="step", initial=s.start,
+                       quiet=quiet)
         s.model.train()
         try:
             _, stopped = _loop(s, bar, on_checkpoint, stop)

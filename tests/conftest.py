@@ -5,6 +5,15 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A command run in a test chooses its own thread count (grokscan/threads.py); the next
+    test starts with one again."""
+    yield
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def fast_run(tmp_path_factory):
     """The fast grokking recipe (README, "Benchmarks"): (a+b) mod 41, frac 0.5, MLP emb 32 → 128

@@ -257,7 +257,7 @@ BAD_TRAIN = [
 BAD_OTHER_TASKS = [  # without the modular task's --p and --frac
     (["--task", "ising", "--data", "nope.h5"], "nope.h5: no such file"),
     (["--task", "ising", "--model", "transformer"], "token inputs"),
-    (["--task", "ising", "--p", "23"], "unknown setting(s) p for the ising task"),
+    (["--task", "ising", "--p", "23"], "unknown key(s) p for the ising task"),
     (["--task", "parity", "--k", "50", "--n-bits", "10"], "--k 50"),
     (["--task", "parity", "--n-bits", "4", "--n-train", "20"], "distinct inputs"),
 ]
@@ -275,7 +275,7 @@ def test_bad_training_options(tmp_path, args, needle):
 BAD_TOML = [
     ('lr = "fast"\n', "train.lr: expected a number, got 'fast'"),
     ("grads = 1\n", "train.grads: expected true or false, got 1"),
-    ("widht = 4\n", "unknown setting(s) widht"), ("[model]\nn-heads = 0\n", "model.n_heads"),
+    ("widht = 4\n", "unknown key(s) widht"), ("[model]\nn-heads = 0\n", "model.n_heads"),
     ("lr = \n", "cannot read the TOML config"),
 ]
 

@@ -17,13 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from grokscan.analysis.families import FAMILIES, GROUP_ATTRS, Setup
 from grokscan.analysis.families.replayed import Checkpoint
 from grokscan.analysis.replay import replay
 from grokscan.analysis.setup import BASES, Options, make_setup
 from grokscan.errors import GrokscanError
+from grokscan.progress import progress
 from grokscan.store.metrics import MetricsWriter, write_csv
 from grokscan.store.reader import Run
 
@@ -69,12 +69,13 @@ def _stack(rows: list[dict | None]) -> dict[str, np.ndarray]:
     return out
 
 
-def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None) -> dict:
+def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None, tick=None) -> dict:
     """Every selected family on the checkpoints ``idx`` of the run: {"family/name": array}.
-    ``run``: the file, already open (the serial path reuses it); by default opened here."""
+    ``run``: the file, already open (the serial path reuses it); by default opened here.
+    ``tick()`` is called after each replayed checkpoint (the progress bar moves)."""
     if run is None:
         with Run(setup.path) as run:
-            return _compute_block(setup, idx, run)
+            return _compute_block(setup, idx, run, tick)
     params = {k: run.param(k, idx) for k in run.param_names}
     steps = run.steps[idx]
     for k, v in params.items():
@@ -99,6 +100,8 @@ def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None) -> dic
                 fam = FAMILIES[name]
                 run_it = not fam.expensive or int(i) in setup.subset
                 rows[name].append(fam.fn(setup, ck) if run_it else None)
+            if tick:
+                tick()
         for name in replayed:
             out.update({f"{name}/{k}": v for k, v in _stack(rows[name]).items()})
     return out
@@ -155,15 +158,19 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
         # blocks of at most BLOCK_BYTES of parameters: memory stays bounded for any model
         per = 4 * sum(math.prod(run.shape(k)) for k in run.param_names)
     size = max(1, min(opts.block, BLOCK_BYTES // max(per, 1)))
+    if opts.jobs > 1:  # at least 4 blocks per worker: the bar moves as blocks come back
+        size = min(size, max(1, math.ceil(len(sel) / (4 * opts.jobs))))
     os.makedirs(out_dir, exist_ok=True)
     blocks = [sel[i: i + size] for i in range(0, len(sel), size)]
     h5_path = os.path.join(out_dir, "metrics.h5")
-    bar = tqdm(total=len(sel), disable=opts.quiet, unit="ckpt", desc="analyze")
+    bar = progress(len(sel), desc="analyze", unit="ckpt", quiet=opts.quiet)
     try:
         with MetricsWriter(h5_path, **header) as writer:
-            for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs)):
+            done = 0
+            for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs, bar.update)):
                 writer.write(res, len(b))
-                bar.update(len(b))
+                done += len(b)
+                bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
     finally:
         bar.close()
     csv_path = os.path.join(out_dir, "metrics.csv")
@@ -173,15 +180,16 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
             "key_freqs": setup.key_freqs, "subset": len(setup.subset)}
 
 
-def _results(setup: Setup, blocks: list, path, jobs: int):
-    """The metrics of each block, in order: in ``jobs`` worker processes, or here."""
+def _results(setup: Setup, blocks: list, path, jobs: int, tick=None):
+    """The metrics of each block, in order: in ``jobs`` worker processes, or here (calling
+    ``tick`` after each replayed checkpoint)."""
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             yield from pool.map(_worker, [(setup, b) for b in blocks])
         return
     with Run(path) as run:
         for b in blocks:
-            yield _compute_block(setup, b, run)
+            yield _compute_block(setup, b, run, tick)
 
 
 def _header(run: Run, setup: Setup, sel: np.ndarray, left_out: dict) -> dict:

@@ -9,6 +9,9 @@ import click
 
 from grokscan.errors import GrokscanError
 
+THREADS_HELP = ("Threads for torch and numpy; 0: the cores idle now (the core count less the "
+                "1-minute load average, at least 1; grokscan/threads.py). [default: 0]")
+
 
 def os_message(e: OSError) -> str:
     """An OSError in one line that names its file: "run.h5: No space left on device"."""

@@ -6,13 +6,15 @@ import os
 
 import click
 
+from grokscan.cli._click import THREADS_HELP
+
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: metrics.h5 and metrics.csv.")
-@click.option("--metrics", "families", help="Comma-separated metric families (default: all "
-              "that the run allows; `grokscan metrics` lists them).")
+@click.option("--metrics", "families", help="Comma-separated metric families; `grokscan "
+              "metrics` lists them. [default: all that the run allows]")
 @click.option("--basis", type=click.Choice(["auto", "additive", "multiplicative"]),
               default="auto", show_default=True,
               help="Fourier basis; auto takes the operation's group.")
@@ -36,9 +38,11 @@ import click
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
 @click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
+@click.option("--threads", type=click.IntRange(0, 1024), default=0, help=THREADS_HELP
+              + " With --jobs N > 1: one thread per worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, samples,
-            grad_samples, dropout_rate, dropout_passes, report, pdf, quiet):
+            grad_samples, dropout_rate, dropout_passes, report, pdf, threads, quiet):
     """Replay the checkpoints of a run and compute the progress measures.
 
     Writes OUT/metrics.h5 (every metric per checkpoint, arrays included) and OUT/metrics.csv
@@ -50,6 +54,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
     """
     from grokscan.analysis import Options, Settings, analyze, parse_steps
+    from grokscan.threads import use as use_threads
 
     chosen = tuple(f.strip() for f in families.split(",")) if families else None
     settings = Settings(samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
@@ -57,6 +62,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
                    subset=subset, settings=settings, quiet=quiet,
                    **({"families": chosen} if chosen else {}))
+    use_threads(threads if jobs == 1 else 1)
     summary = analyze(path, out_dir, opts)
     for name, why in summary["left_out"].items():
         click.echo(f"left out {name}: {why}", err=True)

@@ -8,13 +8,14 @@ import sys
 
 import click
 
+from grokscan.cli._click import THREADS_HELP
 from grokscan.factor import NOT_FOUND
 from grokscan.factor.recipe import Recipe
 
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
-@click.option("--step", type=int, help="Read this checkpoint's step (default: the last).")
+@click.option("--step", type=int, help="Read this checkpoint's step. [default: the last]")
 @click.option("--p", "p", type=int, help="Train the paper's network on (a + b) mod P instead.")
 @click.option("--seeds", type=int, default=3, show_default=True,
               help="--p: the most seeds to train while the factorisation is incomplete.")
@@ -31,10 +32,10 @@ from grokscan.factor.recipe import Recipe
 @click.option("--wd", type=float, default=Recipe.wd, show_default=True,
               help="--p: AdamW weight decay.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
-              help="--p: keep the run files here (p{P}_seed{S}.h5); default: a temporary folder.")
+              help="--p: keep the run files here (p{P}_seed{S}.h5). [default: a temporary "
+              "folder]")
 @click.option("--force", is_flag=True, help="--p: overwrite run files in --out.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="torch threads (0: torch's default).")
+@click.option("--threads", type=click.IntRange(0, 1024), default=0, help=THREADS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw the projections, clusters labelled, to this PNG file.")
@@ -73,10 +74,10 @@ def factor(path, step, p, seeds, first_seed, max_steps, frac, act_a, lr, wd, out
         raise click.UsageError("--step goes with a run file: --p reads as it trains")
     from grokscan.factor import text
 
-    if threads:
-        import torch
+    if p is not None:  # only training uses threads
+        from grokscan.threads import use as use_threads
 
-        torch.set_num_threads(threads)
+        use_threads(threads)
     try:
         if path is not None:
             from grokscan.factor.read import read_checkpoint

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from grokscan.cli._click import LazyOptions
+from grokscan.cli._click import THREADS_HELP, LazyOptions
 
 TRAIN_HELP = """Train a model and record dense checkpoints to one HDF5 file.
 
@@ -15,8 +15,10 @@ TRAIN_HELP = """Train a model and record dense checkpoints to one HDF5 file.
     AdamW lr 1e-2, weight decay 1, 2000 full-batch steps, a checkpoint every 20 steps. With
     --task ising: the network of Hutchison & Yevick on data/ising8.h5 (64 spins → 4 × 48 ReLU,
     no biases, init × 7 → 4 energy classes), Adam lr 5e-4, L2 weight decay 5e-4, 20000
-    full-batch steps. Every option is also a key of a --config TOML file (`d-embed = 64`,
-    `grads = false`); options given on the command line win.
+    full-batch steps. Every option is also a key of a --config TOML file, spelled as the
+    option without its dashes (`d-embed = 64`; a flag pair --x/--no-x is `x = true` or
+    `x = false`: `grads = false`; `threads = 1`, `quiet = true`); options given on the
+    command line win.
 
     \b
     grokscan train -o run.h5
@@ -96,31 +98,50 @@ def load_toml(path: str) -> dict:
     return flat
 
 
+COMMAND_KEYS = ("threads", "resume", "force", "quiet")  # keys of the command, not of the run
+
+
+def command_keys(values: dict, path: str | None) -> dict:
+    """Take the command's own keys (COMMAND_KEYS, either spelling) out of a --config file's
+    ``values``, checked: {key: value}."""
+    from grokscan.errors import GrokscanError
+    from grokscan.settings import key
+
+    own = {key(k): values.pop(k) for k in list(values) if key(k) in COMMAND_KEYS}
+    for k, v in own.items():
+        ok = (type(v) is int and 0 <= v <= 1024) if k == "threads" else type(v) is bool
+        if not ok:
+            what = "a whole number in [0, 1024]" if k == "threads" else "true or false"
+            raise GrokscanError(f"{path}: {k}: expected {what}, got {v!r}")
+    return own
+
+
 @click.command(cls=LazyOptions, options=setting_options, at=1, help=TRAIN_HELP)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="The checkpoint file to write.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A TOML file with the same keys as these options (the options win).")
-@click.option("--threads", type=click.IntRange(0, 1024), default=0,
-              help="torch threads (0: torch's default).")
+@click.option("--threads", type=click.IntRange(0, 1024), help=THREADS_HELP)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint"
               " (its own settings; --steps and --stop-when-grokked may change).")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bar.")
 def train(out, config_file, threads, resume, force, quiet, **options):
-    import torch
-
     from grokscan.config import resolve
+    from grokscan.threads import use as use_threads
     from grokscan.train import Interrupted, saved_config
     from grokscan.train import train as run_training
 
     values = load_toml(config_file) if config_file else {}
+    own = command_keys(values, config_file)  # threads, resume, force, quiet from the file
+    threads = own.get("threads") if threads is None else threads
+    resume, force = resume or own.get("resume", False), force or own.get("force", False)
+    quiet = own.get("quiet", False) if quiet is None else quiet
     values.update({k: v for k, v in options.items() if v is not None})
     if resume and "steps" not in values:  # the run's own length, whatever its task's default
         values["steps"] = saved_config(out).train.steps
-    cfg = resolve(values)
-    if threads:
-        torch.set_num_threads(threads)
+    cfg = resolve(values, also=COMMAND_KEYS)
+    use_threads(threads)
     try:
         result = run_training(cfg, out, force=force, resume=resume, quiet=quiet)
     except Interrupted as e:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -145,14 +144,12 @@ def search(p: int, recipe: Recipe | None = None, *, seeds: int = 3, first_seed: 
 
 def _train_seed(p: int, seed: int, recipe: Recipe, path: str, *, quiet: bool) -> SeedRun:
     """Train one seed, reading the last layer at every checkpoint as it is recorded."""
-    from tqdm.auto import tqdm
-
+    from grokscan.progress import progress
     from grokscan.train import train
 
     t0 = time.perf_counter()
     watch = _Watch(p, recipe, path)
-    bar = tqdm(total=recipe.max_steps, disable=quiet, unit="step", dynamic_ncols=True,
-               desc=f"P = {p}, seed {seed}", file=sys.stderr)
+    bar = progress(recipe.max_steps, desc=f"P = {p}, seed {seed}", unit="step", quiet=quiet)
     watch.bar = bar
     try:
         train(recipe.config(p, seed), path, force=True, quiet=True, on_checkpoint=watch)

@@ -198,3 +198,13 @@ def _committed(path) -> int:
             return run.n
     except GrokscanError:  # created but not yet in SWMR mode
         return 0
+
+
+def test_progress_moves_with_each_replayed_checkpoint(fast_run, tmp_path, capsys):
+    # 16 checkpoints in one block (the block holds 64): the log shows every one of them, in
+    # order, not the block at once; stderr is not a terminal here, so one line per 5 % (= 1).
+    analyze(fast_run, tmp_path, Options(families=("norms", "sparsity"), every=10))
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("analyze:")]
+    with Run(fast_run) as run:
+        n = len(run.steps[::10])
+    assert [ln.split()[1] for ln in lines] == [f"{i}/{n}" for i in range(1, n + 1)]

@@ -52,6 +52,32 @@ def test_toml_config_and_options(tmp_path):
     assert d["config"]["model"]["width"] == 12
 
 
+def test_the_commands_own_keys_in_a_toml_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('threads = 1\nquiet = true\nforce = true\nd-embed = 4\nsteps = 4\n'
+                   'every = 2\np = 23\n')
+    out = tmp_path / "r.h5"
+    out.write_bytes(b"not yet a run")  # force = true overwrites it
+    r = run("train", "-o", out, "--config", cfg)
+    assert r.exit_code == 0 and r.output == "", r.output  # quiet = true: nothing printed
+    with h5py.File(out, "r") as f:
+        assert f.attrs["torch_threads"] == 1
+    d = json.loads(run("info", out, "--json").output)
+    assert d["config"]["model"]["d_embed"] == 4 and d["steps"] == [0, 4]
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("thread = 1\n", ["unknown key(s) thread", "threads", "d-embed", "quiet", "force"]),
+    ('threads = "two"\n', ["threads: expected a whole number in [0, 1024], got 'two'"]),
+    ("quiet = 1\n", ["quiet: expected true or false, got 1"]),
+])
+def test_bad_command_keys_in_a_toml_file(tmp_path, text, needles):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    one_line_error(run("train", "-o", tmp_path / "r.h5", "--config", cfg), *needles)
+    assert not (tmp_path / "r.h5").exists()
+
+
 def test_multitask_transformer_and_onehot(tmp_path):
     r = run("train", "-o", tmp_path / "t.h5", "--model", "transformer", "--op", "add,sub",
             "--n-heads", "2", *SMALL)

@@ -269,6 +269,6 @@ def summarize(spins: np.ndarray) -> dict[str, float]:
 
 
 def _progress(total: int, enabled: bool, unit: str):
-    from tqdm import tqdm
+    from grokscan.progress import progress
 
-    return tqdm(total=total, disable=not enabled, unit=unit, leave=False)
+    return progress(total, unit=unit, quiet=not enabled, leave=False)

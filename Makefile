@@ -34,6 +34,7 @@ test-slow: install  ## the long runs (the fuzz pass, real grokking at P = 97)
 
 bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_startup.py
+	$(BIN)/python scripts/bench_threads.py
 	$(BIN)/python scripts/bench_record.py
 	$(BIN)/python scripts/bench_analyze.py
 	$(BIN)/python scripts/bench_ising.py

@@ -295,6 +295,9 @@ BAD_ANALYZE = [
     (["--samples", "0"], "--samples"), (["--grad-samples", "1"], "--grad-samples"),
     (["--dropout-rate", "1"], "--dropout-rate"), (["--dropout-rate", "-1"], "--dropout-rate"),
     (["--dropout-passes", "0"], "--dropout-passes"), (["--basis", "circle"], "--basis"),
+    (["--key-freqs", "3,x"], "--key-freqs: expected whole numbers"),
+    (["--key-freqs", "12"], "--key-freqs: expected frequencies in 1..11"),
+    (["--threads", "-1"], "--threads"),
     (["--basis", "multiplicative"], ""),  # P = 23 is prime: allowed; checked below for 22
 ]
 

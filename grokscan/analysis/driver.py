@@ -42,6 +42,15 @@ def parse_steps(text: str | None) -> tuple[int | None, int | None]:
             f"--steps: expected A:B, A: or :B with integers, got {text!r}") from None
 
 
+def parse_ints(text: str | None, what: str) -> tuple[int, ...]:
+    """'5,7,13' -> (5, 7, 13); None or '' -> ()."""
+    try:
+        return tuple(int(t) for t in text.split(",")) if text else ()
+    except ValueError:
+        raise GrokscanError(f"{what}: expected whole numbers separated by commas, got "
+                            f"{text!r}") from None
+
+
 def _data_inputs(setup: Setup, rp) -> torch.Tensor:
     """The model inputs of the data rows of ``setup``: the grid rows of each operation that are
     examples (modular), or the train then the test inputs."""

@@ -27,7 +27,8 @@ from grokscan.metrics import pca as pm
 from grokscan.store.reader import Run
 
 BASES = ("auto", "additive", "multiplicative")
-N_PLANES = 3  # constellation planes: the strongest key frequencies of the final embedding
+N_PLANES = 8  # constellation planes: at most this many key frequencies of the final
+# embedding (those that carry 80 % of its power), strongest first
 NEEDS_ORDER = (RESIDUES, REPLAY, RESIDUE_VECTORS, LOGIT_MAP)
 
 
@@ -42,6 +43,7 @@ class Options:
     subset: int = 24  # checkpoints for the expensive families; 0 = all
     settings: Settings = field(default_factory=Settings)
     quiet: bool = False
+    key_freqs: tuple[int, ...] = ()  # fixed key frequencies (freqloss); () = the final ones
 
 
 def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarray:
@@ -127,6 +129,14 @@ def _residue_setup(run: Run, opts: Options, res, families, beta: float) -> Setup
                   families=families, settings=opts.settings)
     if run.n and setup.residue_vectors:
         _final_frequencies(run, setup)
+    if opts.key_freqs:
+        for op in ops:
+            n = p - 1 if op_basis[op] == "multiplicative" else p
+            bad = [k for k in opts.key_freqs if not 1 <= k <= n // 2]
+            if bad:
+                raise GrokscanError(f"--key-freqs: expected frequencies in 1..{n // 2} for "
+                                    f"{op} mod {p}, got {bad[0]}")
+            setup.key_freqs[op] = sorted(set(opts.key_freqs))
     return setup
 
 
@@ -141,8 +151,11 @@ def _final_frequencies(run: Run, setup: Setup) -> None:
         norms = fm.fourier_norms(W, basis_matrix(setup.op_basis[op], setup.p))[0]
         mask = fm.key_frequency_mask(norms, cover=0.8)
         setup.key_freqs[op] = [int(k) + 1 for k in np.flatnonzero(mask)]
-    keys, _ = fm.key_frequencies(fm.fourier_norms(W, basis_matrix(setup.basis, setup.p)))
-    setup.plane_keys = [int(k) for k in keys[0] if k > 0][:N_PLANES]
+    norms = fm.fourier_norms(W, basis_matrix(setup.basis, setup.p))
+    keys, _ = fm.key_frequencies(norms, n_keys=N_PLANES)
+    key = fm.key_frequency_mask(norms, cover=0.8)[0]  # as setup.key_freqs: the report's keys
+    setup.plane_keys = [int(k) for k in keys[0] if k > 0 and key[k - 1]] or [
+        int(k) for k in keys[0][:1] if k > 0]
     E = W[0][setup.residues_shown()].astype(np.float64)
     final = E - E.mean(axis=0)
     if setup.plane_keys:

@@ -38,11 +38,14 @@ from grokscan.cli._click import THREADS_HELP
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
 @click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
+@click.option("--key-freqs", metavar="K,K,...", help="Fix the key frequencies of the "
+              "restricted and excluded loss (freqloss). [default: those of the final "
+              "checkpoint's embedding]")
 @click.option("--threads", type=click.IntRange(0, 1024), default=0, help=THREADS_HELP
               + " With --jobs N > 1: one thread per worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, samples,
-            grad_samples, dropout_rate, dropout_passes, report, pdf, threads, quiet):
+            grad_samples, dropout_rate, dropout_passes, report, pdf, key_freqs, threads, quiet):
     """Replay the checkpoints of a run and compute the progress measures.
 
     Writes OUT/metrics.h5 (every metric per checkpoint, arrays included) and OUT/metrics.csv
@@ -53,7 +56,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     grokscan analyze run.h5 -o out/
     grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
     """
-    from grokscan.analysis import Options, Settings, analyze, parse_steps
+    from grokscan.analysis import Options, Settings, analyze, parse_ints, parse_steps
     from grokscan.threads import use as use_threads
 
     chosen = tuple(f.strip() for f in families.split(",")) if families else None
@@ -61,6 +64,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
                         dropout_passes=dropout_passes)
     opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
                    subset=subset, settings=settings, quiet=quiet,
+                   key_freqs=parse_ints(key_freqs, "--key-freqs"),
                    **({"families": chosen} if chosen else {}))
     use_threads(threads if jobs == 1 else 1)
     summary = analyze(path, out_dir, opts)

@@ -464,6 +464,77 @@ def frequency_loss(
     return sample_nll(Z, labels)[..., mask].mean(axis=-1)
 
 
+def sample_phase(p: int, *, group: str = "additive", b_sign: int = 1) -> tuple[np.ndarray, int]:
+    """The group phase of every sample (a, b) of the full grid, for :func:`class_logits`.
+
+    Sample i = a·p + b. Returns (phase, n): phase an int ndarray of shape (p*p,), n the group
+    order. group="additive": (a + b_sign·b) mod p, n = p. group="multiplicative": log a +
+    b_sign·log b mod (p-1), n = p-1, logs to the smallest primitive root; p prime; -1 where a or
+    b is 0 (no phase). The correct class of a sample is the residue of its phase.
+    """
+    phase, n = grid_phase(p, group=group, b_sign=b_sign)
+    c0 = 1 if group == "multiplicative" else 0  # the class whose phase term is 0: log 1 = 0
+    return np.where(phase[:, c0] >= 0, phase[:, c0], -1), n
+
+
+def class_logits(logits, *, phase, n: int, freqs, mode: str) -> np.ndarray:
+    """Nanda et al.'s restricted or excluded logits (arXiv:2301.05217, §5.1 and App. C.2; the
+    functions ``get_component_cos_xpy``, ``calculate_restricted_loss`` and
+    ``calculate_excluded_loss`` of their code): for each output class apart, the column of
+    logits over the samples is projected on the unit directions cos(2πk·s/n) and sin(2πk·s/n)
+    of the sample phase s (cos(w_k(a+b)), sin(w_k(a+b)) for addition), for k in ``freqs``.
+
+    - mode="restricted": that projection, plus, per class, the mean over the samples of what the
+      projection left out (his bias correction: the loss then measures the key frequencies'
+      shape, not the lost constant);
+    - mode="excluded": the logits less that projection.
+
+    logits: (..., N, C) on the full grid; phase: int (N,) in 0..n-1, negative for a sample
+    without a phase (it keeps its logits); freqs: frequencies in 1..⌊n/2⌋. Unlike
+    :func:`frequency_logits` (one coefficient per direction of a + b − c over the whole
+    (a, b, c) cube, the same restricted loss for every sample), the coefficients here are per
+    class, so that train and test losses differ. Returns ndarray of shape (..., N, C).
+    """
+    X = check_array(logits, min_ndim=2, name="logits")
+    n = _modulus(n, "n")
+    ph = np.asarray(phase)
+    if ph.shape != X.shape[-2:-1] or ph.dtype.kind not in "iu" or (ph.size and ph.max() >= n):
+        raise GrokscanError(f"phase: expected integers in 0..{n - 1} of shape "
+                            f"{X.shape[-2:-1]} (one per sample), got {ph.dtype} {ph.shape}")
+    if mode not in ("restricted", "excluded"):
+        raise GrokscanError(f"mode: expected 'restricted' or 'excluded', got {mode!r}")
+    valid = ph >= 0
+    D = _cyclic_basis(n)[_freq_rows(freqs, n)][:, ph[valid]].astype(X.dtype)  # (m, E)
+    D /= np.maximum(np.linalg.norm(D, axis=1, keepdims=True), np.finfo(X.dtype).tiny)
+    Xv = X[..., valid, :]  # (..., E, C)
+    proj = D.T @ (D @ Xv)  # (E, m) @ (..., m, C): each class column on the directions
+    if mode == "restricted":
+        Zv = proj + (Xv - proj).mean(axis=-2, keepdims=True)
+    else:
+        Zv = Xv - proj
+    Z = X.copy()
+    Z[..., valid, :] = Zv
+    return Z
+
+
+def trig_coefficients(logits, *, phase3, n: int, freqs) -> np.ndarray:
+    """The coefficient of the unit direction cos(2πk·phase/n) of the (sample, class) phase
+    (cos(w_k(a+b−c)) for addition) in the logits, for each k in ``freqs`` (Nanda et al.,
+    arXiv:2301.05217, Fig. 5: the "trig components" of the logits against training).
+    logits: (..., N, C); phase3: int (N, C) from :func:`grid_phase` (negative: no phase).
+    Returns (..., len(freqs)) in the order of ``freqs``."""
+    X = check_array(logits, min_ndim=2, name="logits")
+    ph = _check_phase(phase3, X.shape[-2:], _modulus(n, "n"))
+    valid = ph >= 0
+    out = []
+    for k in np.asarray(freqs, dtype=np.int64).ravel():
+        if not 1 <= k <= n // 2:
+            raise GrokscanError(f"freqs: expected frequencies in 1..{n // 2}, got {int(k)}")
+        d = np.where(valid, np.cos(2 * np.pi * ((k * np.where(valid, ph, 0)) % n) / n), 0.0)
+        out.append((X * (d / np.linalg.norm(d)).astype(X.dtype)).sum(axis=(-2, -1)))
+    return np.stack(out, axis=-1) if out else np.zeros((*X.shape[:-2], 0), X.dtype)
+
+
 def sample_nll(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each sample's cross-entropy, logsumexp(z) - z[label]: logits (..., N, C), integer
     labels (N,) in 0..C-1 (unchecked). Returns (..., N)."""

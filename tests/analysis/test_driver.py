@@ -208,3 +208,20 @@ def test_progress_moves_with_each_replayed_checkpoint(fast_run, tmp_path, capsys
     with Run(fast_run) as run:
         n = len(run.steps[::10])
     assert [ln.split()[1] for ln in lines] == [f"{i}/{n}" for i in range(1, n + 1)]
+
+
+def test_fixed_key_frequencies_and_nandas_measures(fast_run, tmp_path):
+    analyze(fast_run, tmp_path, Options(families=("freqloss",), every=30, key_freqs=(7, 3)))
+    with h5py.File(tmp_path / "metrics.h5") as f:
+        g = f["metrics/freqloss"]
+        names = set(g)
+        final = {k: g[k][-1] for k in g}
+    per_key = {f"{kind}_k{k}_{s}" for kind in ("excluded",) for k in (3, 7)
+               for s in ("train", "test")}
+    assert per_key | {"trig_k3", "trig_k7", "restricted_acc_train", "excluded_acc_test"} <= names
+    assert not any("_k5_" in n for n in names)
+    # at the end the network has grokked: removing both key frequencies costs more than either
+    assert final["excluded_train"] >= max(final["excluded_k3_train"], final["excluded_k7_train"])
+    assert 0 <= final["restricted_acc_test"] <= 1
+    with pytest.raises(GrokscanError, match=r"--key-freqs: expected frequencies in 1\.\.20"):
+        analyze(fast_run, tmp_path / "bad", Options(families=("freqloss",), key_freqs=(21,)))

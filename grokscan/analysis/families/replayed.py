@@ -75,9 +75,12 @@ def neurons_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def freqloss_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
-    """Restricted and excluded loss (Nanda et al. 2023) on train and test, with the key
-    frequencies of the final checkpoint; for the operations whose logits are a function of a
-    group phase a ± b (``Setup.phase``: add, sub, mul and div)."""
+    """Nanda et al.'s restricted and excluded loss and accuracy on train and test (arXiv:
+    2301.05217 §5.1; :func:`grokscan.metrics.fourier.class_logits`), the excluded loss of each
+    key frequency alone (``excluded_k<k>_<split>``), and the coefficient of cos(w_k(a+b−c)) in
+    the logits (``trig_k<k>``, his Fig. 5); with the key frequencies of the final checkpoint
+    (or ``--key-freqs``); for the operations whose logits are a function of a group phase
+    a ± b (``Setup.phase``: add, sub, mul and div)."""
     out = {}
     for op, (logits, _) in ck.grid.items():
         if op not in setup.phase or not setup.key_freqs.get(op):
@@ -85,20 +88,37 @@ def freqloss_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
         group, sign = setup.phase[op]
         if setup.op_basis[op] != group:
             continue
-        phase, n = fm.grid_phase(setup.p, group=group, b_sign=sign)
         train, test, labels = setup.grid_masks[op]
         if group == "multiplicative":  # the phase leaves out a = 0 or b = 0
             a, b = np.divmod(np.arange(setup.p**2), setup.p)
             train, test = train & (a > 0) & (b > 0), test & (a > 0) & (b > 0)
         sfx = f"_{op}" if len(setup.ops) > 1 else ""
-        # the logits change with the mode, not with the split
-        nll = {"loss": fm.sample_nll(logits, labels)}
-        for mode in ("restricted", "excluded"):
-            nll[mode] = fm.sample_nll(fm.frequency_logits(
-                logits, phase=phase, n=n, freqs=setup.key_freqs[op], mode=mode), labels)
-        for split, mask in (("train", train), ("test", test)):
-            for mode, v in nll.items():
-                out[f"{mode}_{split}{sfx}"] = np.asarray(v[mask].mean())
+        found = _nanda_measures(logits, labels, group, sign, setup.key_freqs[op],
+                                {"train": train, "test": test})
+        out.update({f"{k}{sfx}": v for k, v in found.items()})
+    return out
+
+
+def _nanda_measures(logits, labels, group: str, sign: int, freqs, splits: dict) -> dict:
+    """The measures of :func:`freqloss_family` for one operation's grid logits (P², C)."""
+    p = int(round(np.sqrt(len(logits))))
+    phase, n = fm.sample_phase(p, group=group, b_sign=sign)
+    variants = {"loss": logits}  # the logits change with the variant, not with the split
+    for mode in ("restricted", "excluded"):
+        variants[mode] = fm.class_logits(logits, phase=phase, n=n, freqs=freqs, mode=mode)
+    for k in freqs:
+        variants[f"excluded_k{k}"] = fm.class_logits(logits, phase=phase, n=n, freqs=[k],
+                                                     mode="excluded")
+    out = {}
+    for name, z in variants.items():
+        nll, right = fm.sample_nll(z, labels), z.argmax(axis=-1) == labels
+        for split, mask in splits.items():
+            out[f"{name}_{split}"] = np.asarray(nll[mask].mean())
+            if name in ("restricted", "excluded"):
+                out[f"{name}_acc_{split}"] = np.asarray(right[mask].mean())
+    phase3, _ = fm.grid_phase(p, group=group, b_sign=sign)
+    coef = fm.trig_coefficients(logits, phase3=phase3, n=n, freqs=freqs)
+    out.update({f"trig_k{k}": np.asarray(c) for k, c in zip(freqs, coef)})
     return out
 
 

@@ -1,15 +1,15 @@
 """grokscan: record dense checkpoints of small models learning modular arithmetic or Ising
 lattices, and measure the hidden reorganisation that precedes grokking.
 
-``Recorder``, ``Schedule`` and ``Layout`` (grokscan.store.writer) need torch, ``Run``
-(grokscan.store.reader) does not; each is imported when first used, so ``import grokscan`` is
-cheap.
+``Recorder`` and ``Schedule`` (grokscan.store.writer) need torch; ``Layout``
+(grokscan.store.layout) and ``Run`` (grokscan.store.reader) do not. Each is imported when first
+used, so ``import grokscan`` is cheap.
 """
 
 from grokscan._version import __version__
 
 _LAZY = {"Recorder": "grokscan.store.writer", "Schedule": "grokscan.store.writer",
-         "Layout": "grokscan.store.writer", "Run": "grokscan.store.reader"}
+         "Layout": "grokscan.store.layout", "Run": "grokscan.store.reader"}
 
 
 def __getattr__(name: str):

@@ -22,6 +22,7 @@ from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.store._format import CHECKPOINTS, Reader, text
 from grokscan.store._superblock import writer_flags
+from grokscan.store.layout import check_layout
 from grokscan.store.lock import holder
 
 VERSIONS = (1, 2)  # the checkpoint format versions this grokscan reads
@@ -167,30 +168,9 @@ class Run(Reader):
 
 
 def _check_layout(run: Run) -> None:
-    """The residue vectors and the neuron-logit map name parameters the file has, with shapes
-    that fit: rows start:stop of a 2-D parameter, and matrices whose product is defined."""
-    path = run.path
     shapes = {k: run.f["params"][k].shape[1:] for k in run.param_names}
-    for r in run.residue_vectors:
-        name = r.get("param") if isinstance(r, dict) else None
-        if name not in shapes:
-            raise FileFormatError(f"{path}: residue_vectors names the parameter {name!r}, which "
-                                  "the file does not hold")
-        start, stop, shape = r.get("start"), r.get("stop"), shapes[name]
-        if len(shape) != 2 or not (isinstance(start, int) and isinstance(stop, int)
-                                   and 0 <= start < stop <= shape[0]):
-            raise FileFormatError(f"{path}: residue_vectors takes rows {start}:{stop} of "
-                                  f"{name}, of shape {shape}; expected a range of its rows")
-    prev = None
-    for name in run.neuron_logit_map:
-        if name not in shapes:
-            raise FileFormatError(f"{path}: neuron_logit_map names the parameter {name!r}, "
-                                  "which the file does not hold")
-        shape = shapes[name]
-        if len(shape) != 2 or (prev is not None and prev[1] != shape[0]):
-            raise FileFormatError(f"{path}: neuron_logit_map multiplies {prev} by {name} of "
-                                  f"shape {shape}; the shapes do not compose")
-        prev = shape
+    check_layout(run.residue_vectors, run.neuron_logit_map, shapes, where=run.path,
+                 error=FileFormatError)
 
 
 def _resume_state(run: Run) -> ResumeState:

@@ -36,6 +36,7 @@ from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
 from grokscan.store._format import CHECKPOINTS, H5File, check_space
 from grokscan.store._superblock import clear_writer_flags, writer_flags
+from grokscan.store.layout import Layout, check_layout
 from grokscan.store.lock import WriterLock
 from grokscan.tasks.custom import CustomData
 
@@ -66,30 +67,6 @@ class Schedule:
         return step % self.every == 0
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where analysis finds a model's per-residue vectors and its neuron-logit map
-    (store/SCHEMA.md, root attributes ``residue_vectors`` and ``neuron_logit_map``).
-
-    residue_vectors: dicts ``{"param", "start", "stop", "operand"}``: rows start:stop of that
-    parameter are the vectors of residues 0..P-1; neuron_logit_map: the parameter names whose
-    matrix product maps the last hidden layer to the logits. grokscan's own models provide
-    both (``Layout.of(model)``); for any other model, give them, or leave them empty and only
-    the measures that need neither apply.
-    """
-
-    residue_vectors: tuple = ()
-    neuron_logit_map: tuple = ()
-
-    @classmethod
-    def of(cls, model) -> Layout:
-        """The layout a model declares (``model.residue_vectors()``, ``neuron_logit_map()``),
-        empty where it declares none."""
-        rv = model.residue_vectors() if hasattr(model, "residue_vectors") else []
-        nl = model.neuron_logit_map() if hasattr(model, "neuron_logit_map") else []
-        return cls(tuple(rv), tuple(nl))
-
-
 def _resizable(group, name, shape, dtype, fill=0):
     return group.create_dataset(
         name, shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,),
@@ -118,7 +95,12 @@ class Recorder(H5File):
             if os.path.exists(path) and not force:
                 raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
             self.f = h5py.File(self.part, "w", libver="latest")
-            self._header(config, layout if layout is not None else Layout.of(model))
+            layout = layout if layout is not None else Layout.of(model)
+            shapes = {k: tuple(v.shape) for k, v in self.params.items()}
+            p = getattr(getattr(config, "task", None), "p", None)
+            check_layout(layout.residue_vectors, layout.neuron_logit_map, shapes,
+                         where="layout", p=p)
+            self._header(config, layout)
             _write_task(self.f.create_group("task"), task)
             _resizable(self.f, "steps", (), "i8", fill=-1)
             for group in ("params", "grads") if grads else ("params",):

@@ -12,6 +12,7 @@ import numpy as np
 from grokscan.errors import GrokscanError
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
+from grokscan.store.layout import residue_rows
 
 # What a family can need of a run (Family.needs):
 RESIDUES = "residues"  # a task whose inputs are residues mod P (grokscan.tasks.Residues)
@@ -110,7 +111,7 @@ class Setup:
 def residue_matrix(setup: Setup, params: dict[str, np.ndarray]) -> np.ndarray:
     """The per-residue vectors (n, P, d): embedding rows, or for a one-hot input the a and b
     rows of the first layer side by side (their Fourier norms add in quadrature)."""
-    parts = [params[r["param"]][:, r["start"]:r["stop"]] for r in setup.residue_vectors]
+    parts = [residue_rows(params[r["param"]], r) for r in setup.residue_vectors]
     return np.concatenate(parts, axis=-1)
 
 

@@ -19,9 +19,9 @@ import os
 import tempfile
 
 from matplotlib.animation import FuncAnimation, PillowWriter
-from tqdm.auto import tqdm
 
 from grokscan.errors import GrokscanError
+from grokscan.progress import progress
 from grokscan.report.base import GIF_FPS, Page, Section, event_markers
 from grokscan.report.model import output_section, pca_section, training_section, weights_section
 from grokscan.report.page import html_page
@@ -81,10 +81,13 @@ def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -
         _remove_stale(fig_dir)
         items = [it for s in sections for it in s.items]
         images, files = {}, []
-        for it in tqdm(items, desc="report", unit="fig", disable=quiet):
+        bar = progress(len(items), desc="report", unit="fig", quiet=quiet)
+        for it in items:
             mime, data, written = _save(it.draw(), fig_dir, it.name, pdf=pdf, dpi=dpi)
             images[it.name] = (mime, data)
             files += written
+            bar.update()
+        bar.close()
         text = html_page(m, page, sections, images)
     path = os.path.join(out_dir, "report.html")
     _write_atomic(path, text.encode("utf-8"))

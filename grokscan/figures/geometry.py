@@ -29,9 +29,11 @@ def _square_limits(ax, xy: np.ndarray, pad: float = 1.12) -> None:
 
 
 def _points(ax, xy: np.ndarray, residues: np.ndarray, colours, *, size: float = 22,
-            numbers: bool = True) -> None:
-    """Scatter xy (m, 2) coloured by residue; numbered when few (and ``numbers``)."""
-    ax.scatter(xy[:, 0], xy[:, 1], c=[colours[r % len(colours)] for r in residues], s=size,
+            numbers: bool = True, hue=None) -> None:
+    """Scatter xy (m, 2) coloured by ``hue`` (default: the residue); numbered by residue when
+    few (and ``numbers``)."""
+    hue = residues if hue is None else hue
+    ax.scatter(xy[:, 0], xy[:, 1], c=[colours[h % len(colours)] for h in hue], s=size,
                edgecolors="0.2", linewidths=0.3, zorder=3)
     if numbers and len(xy) <= LABEL_MAX:
         for (x, y), r in zip(xy, residues):
@@ -41,25 +43,29 @@ def _points(ax, xy: np.ndarray, residues: np.ndarray, colours, *, size: float = 
 
 @styled
 def constellation(coords, *, steps: Sequence[int], projections: Sequence[str],
-                  residues=None) -> Figure:
+                  residues=None, hues=None) -> Figure:
     """The residues' embedding vectors projected on planes, at several moments.
 
     coords: (n_projections, n_moments, m, 2); row i of the grid is projection
     ``projections[i]`` (e.g. "PC 1–2", "plane of k = 14"), column j the checkpoint at
-    ``steps[j]``. residues: (m,) the residue of each point (default 0..m−1), which sets its
-    colour on a hue circle, and its number when m ≤ 50. Each panel is scaled to fit: the
-    shape matters here, the scale is in the weight-norm figures.
+    ``steps[j]``. residues: (m,) the residue of each point (default 0..m−1), its number when
+    m ≤ 50. hues: (n_projections, m) each point's place on the hue circle in each row (e.g.
+    k·t mod P in the plane of frequency k, so that a learned circle shows as a colour wheel);
+    default: the residue. Each panel is scaled to fit: the shape matters here, the scale is in
+    the weight-norm figures.
     """
     coords = np.asarray(coords, dtype=float)
     n_proj, n_mom, m, _ = coords.shape
     residues = np.arange(m) if residues is None else np.asarray(residues)
-    colours = residue_colours(int(residues.max()) + 1)
+    hues = np.broadcast_to(residues if hues is None else np.asarray(hues), (n_proj, m))
+    colours = residue_colours(int(hues.max()) + 1)
     side = min(2.2, 10.0 / n_mom)
     fig, axes = new_figure(n_proj, n_mom, height=side, width=side * n_mom)
     for i in range(n_proj):
         for j in range(n_mom):
             ax = axes[i, j]
-            _points(ax, coords[i, j], residues, colours, size=14 if m > LABEL_MAX else 18)
+            _points(ax, coords[i, j], residues, colours, size=14 if m > LABEL_MAX else 18,
+                    hue=hues[i])
             _square_limits(ax, coords[i, j])
             ax.set_aspect("equal")
             ax.set_xticks([])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from grokscan import figures as F
+from grokscan.figures.geometry import LABEL_MAX
 from grokscan.metrics import fourier as fm
 from grokscan.report.base import (
     GIF_FPS,
@@ -131,20 +132,25 @@ def constellation_section(page: Page) -> Section:
                                 else [])
         projections = ["PC 2 against PC 1"] + [f"plane of k = {k}" for k in keys][
             : len(coords) - 1]
+        t, n = np.arange(len(residues)), len(residues)  # t: the place in the group's order
+        hues = [t] + [(k * t) % n for k in keys][: len(coords) - 1]
         return F.constellation(np.stack(coords), steps=m.steps[idx].tolist(),
-                               projections=projections, residues=residues)
+                               projections=projections, residues=residues, hues=np.stack(hues))
 
-    dlog = (" Residues are in discrete-log order, 0 left out, since the operation lives on "
-            "the multiplicative group." if order is not None else "")
+    t_is = ("t the residue's discrete logarithm (residues in discrete-log order, 0 left out, "
+            "since the operation lives on the multiplicative group)" if order is not None
+            else "t the residue")
+    numbers = " Numbers give the residue." if len(residues) <= LABEL_MAX else ""
     sec.items.append(Item(
         "constellation", "Constellation of the residue embeddings",
         f"The embedding vectors of the {len(residues)} residues projected on their top two "
         "principal components (first row) and on the plane of each of the strongest key "
         "frequencies k of the final embedding, spanned by the cos and sin Fourier directions "
-        "(further rows), at five moments from initialisation to the end; colour and number "
-        "give the residue. A random cloud turns into points on a circle ordered by k·t mod P "
-        "as frequency k is learned (the constellation picture of the algebra-de-grok tool; "
-        "Nanda et al. 2023)." + dlog, static))
+        f"(further rows), at {len(idx)} moments from initialisation to the end. Colour: t in the "
+        f"first row and k·t mod {len(residues)} in the plane of k, {t_is}: as frequency k is "
+        "learned, a random cloud turns into points on a circle ordered by k·t, and its colours "
+        "into a wheel (the constellation picture of the algebra-de-grok tool; Nanda et al., "
+        "arXiv:2301.05217)." + numbers, static))
     if m.has(f"{g}/fixed"):
         sec.items.append(_animation_item(m, g, residues))
     return sec

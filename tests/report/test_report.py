@@ -241,6 +241,23 @@ def test_constellation_places_every_residue(tmp_path):
         assert im.n_frames == 2
 
 
+def test_constellation_colours_each_plane_by_its_own_hue():
+    # the plane of k = 3 coloured by 3·t mod P: points that share 3·t mod P share a colour,
+    # whatever their residue, and the first row keeps the residue's colour
+    from matplotlib.colors import to_hex
+
+    from grokscan.figures._style import residue_colours
+
+    xy = np.random.default_rng(0).normal(size=(2, 1, P, 2))
+    t = np.arange(P)
+    fig = F.constellation(xy, steps=[0], projections=["PC", "k = 3"],
+                          hues=np.stack([t, (3 * t) % P]))
+    colours = [to_hex(c) for c in residue_colours(P)]
+    for ax, hue in zip(fig.axes, (t, (3 * t) % P)):
+        pts = next(c for c in ax.collections if isinstance(c, PathCollection))
+        assert [to_hex(c) for c in pts.get_facecolors()] == [colours[h] for h in hue]
+
+
 def test_cosine_matrices_and_histograms():
     mats = np.stack([np.eye(P), -np.eye(P)])
     fig = F.cosine_matrices(mats, steps=[0, 110])

@@ -54,30 +54,54 @@ def event_markers(m: MetricsFile) -> dict:
     """The steps of memorisation (train accuracy first ≥ 0.99), of the grokking onset (the
     hook for an onset detector: None until one writes its result), and of grokking (test
     accuracy first ≥ 0.99); the distance between the first and the last is
-    ``grokscan.summary.grokking_delay``."""
+    ``grokscan.summary.grokking_delay``. Also the phases the figures' moments are taken at
+    (not drawn as events): ``plateau_end``, where test accuracy first climbs a tenth of the way
+    from its level at memorisation to 1, and ``transition``, half of the way."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
-    return {
-        "memorisation": first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None,
-        "onset": None,
-        "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None,
-    }
+    mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
+    out = {"memorisation": mem, "onset": None,
+           "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
+    out.update(test_phases(steps, s.get("test_acc"), mem))
+    return out
+
+
+def test_phases(steps, test_acc, memorisation) -> dict:
+    """{"plateau_end", "transition"}: the first steps after ``memorisation`` at which test
+    accuracy has climbed 0.1 and 0.5 of the way from its level there to 1 (None when it does
+    not, or there is no memorisation)."""
+    if test_acc is None or memorisation is None:
+        return {"plateau_end": None, "transition": None}
+    steps, acc = np.asarray(steps), np.asarray(test_acc, dtype=float)
+    after = steps >= memorisation
+    level = float(acc[np.argmax(after)])
+    out = {}
+    for name, share in (("plateau_end", 0.1), ("transition", 0.5)):
+        hit = after & (acc >= level + share * (1 - level))
+        out[name] = int(steps[np.argmax(hit)]) if hit.any() and level < 1 else None
+    return out
 
 
 def moments(steps, markers: dict, n: int, valid=None) -> np.ndarray:
-    """Indices of ``n`` checkpoints that tell the story: initialisation, memorisation, half-way
-    to grokking, grokking, the end (as many of those as exist and ``n`` allows; then, one at a
-    time, the row farthest in steps from those chosen), restricted to the ``valid`` rows (a
+    """Indices of ``n`` checkpoints that tell the story: initialisation, the end of the
+    memorisation plateau, the middle of the transition, grokking, the end (the training's own
+    phases, :func:`test_phases`; memorisation and the half-way step between it and grokking
+    stand in where a phase is missing), as many of those as exist and ``n`` allows; then, one
+    at a time, the row farthest in steps from those chosen; restricted to the ``valid`` rows (a
     boolean mask) of a subset family. Returns ascending distinct row indices."""
     steps = np.asarray(steps)
     rows = np.flatnonzero(np.ones(len(steps), bool) if valid is None else valid)
     if not rows.size:
         return rows
     mem, grok = markers.get("memorisation"), markers.get("grokking")
+    plateau = markers.get("plateau_end") if markers.get("plateau_end") is not None else mem
+    middle = markers.get("transition")
+    if middle is None and mem is not None and grok is not None:
+        middle = (mem + grok) / 2
     targets = [steps[rows[0]], steps[rows[-1]]]
     if n >= 4:
-        targets += [t for t in (mem, grok) if t is not None]
-    if n >= 5 and mem is not None and grok is not None:
-        targets.append((mem + grok) / 2)
+        targets += [t for t in (plateau, grok) if t is not None]
+    if n >= 5 and middle is not None:
+        targets.append(middle)
     if n == 3 and (grok is not None or mem is not None):
         targets.append(grok if grok is not None else mem)
     chosen = {int(rows[np.argmin(np.abs(steps[rows] - t))]) for t in targets}

@@ -336,6 +336,18 @@ def test_moments_tell_the_story():
     # without events: the ends, then each time the step farthest from those already chosen
     assert STEPS[moments(STEPS, none, 4)].tolist() == [0, 50, 80, 110]
     assert STEPS[moments(STEPS, MARKERS, 3, valid=valid)].tolist() == [0, 80, 110]
+    # the training's own phases, where known: the end of the plateau and the transition
+    phases = {**MARKERS, "plateau_end": 40, "transition": 60}
+    assert STEPS[moments(STEPS, phases, 5)].tolist() == [0, 40, 60, 80, 110]
+
+
+def test_the_phases_of_test_accuracy():
+    from grokscan.report.base import test_phases
+
+    assert test_phases(STEPS, TEST_ACC, 30) == {"plateau_end": 40, "transition": 60}
+    flat = np.full(N, 0.02)  # memorised, never generalises
+    assert test_phases(STEPS, flat, 30) == {"plateau_end": None, "transition": None}
+    assert test_phases(STEPS, TEST_ACC, None) == {"plateau_end": None, "transition": None}
 
 
 # --- the report of synthetic metrics files ----------------------------------------------------
@@ -357,7 +369,8 @@ def test_every_figure_draws_from_the_full_metrics_file(full, tmp_path):
     out, _ = full
     with MetricsFile(out) as m:
         ctx = Page(m, R.event_markers(m))
-        assert ctx.markers == MARKERS
+        # test accuracy 0.1 at memorisation (step 30): 0.19 first at step 40, 0.55 at 60
+        assert ctx.markers == {**MARKERS, "plateau_end": 40, "transition": 60}
         items = {it.name: it for sec in R.build(ctx) for it in sec.items}
         # the source file does not exist: everything is drawn from the metrics file alone
         assert set(items) == FULL_FIGURES | {"constellation_animation"}

@@ -9,6 +9,7 @@ import numpy as np
 
 from grokscan import figures as F
 from grokscan.errors import FileFormatError
+from grokscan.figures._style import EVENTS
 from grokscan.report.base import Item, Page, Section, at_moments, finite_rows, moments
 
 
@@ -17,14 +18,32 @@ def training_section(page: Page) -> Section:
     sec = Section("training", "Training curves")
     if any(k.endswith(("_loss", "_acc")) for k in m.scalars):
         sec.items.append(Item(
-            "training_curves", "Loss and accuracy",
-            "Loss (log scale) and accuracy of each split at every analysed checkpoint. "
-            "Grokking (Power et al. 2022) is the long plateau of test accuracy after training "
-            "accuracy has saturated; the dashed line marks memorisation (train accuracy ≥ 0.99)"
-            " and the dash-dotted line grokking (test accuracy ≥ 0.99), and the same lines "
-            "mark every figure against step below.",
+            "training_curves", "Loss and accuracy", _training_caption(m, mk),
             lambda: F.training_curves(m.steps, m.scalars, markers=mk)))
     return sec
+
+
+def _training_caption(m, mk: dict) -> str:
+    """What the curves show, the event lines only where this run has them, and this run's
+    crossings (from its scalars at every checkpoint)."""
+    mem, grok = mk.get("memorisation"), mk.get("grokking")
+    style = {"--": "dashed", "-.": "dash-dotted", ":": "dotted"}
+    lines = [f"the {style[EVENTS[k][1]]} line marks {EVENTS[k][2]}"
+             for k in ("memorisation", "grokking") if mk.get(k) is not None]
+    marks = (f"; {' and '.join(lines)}, and the same lines mark every figure against step "
+             "below" if lines else "")
+    final = m.run_scalars.get("test_acc")
+    if mem is not None and grok is not None:
+        run = (f"In this run train accuracy reached 0.99 at step {mem} and test accuracy at "
+               f"step {grok}, {grok - mem} steps later.")
+    elif mem is not None:
+        run = (f"In this run train accuracy reached 0.99 at step {mem}; test accuracy did not "
+               f"reach 0.99" + (f" (final {final[-1]:.3f})." if final is not None else "."))
+    else:
+        run = "In this run train accuracy did not reach 0.99."
+    return ("Loss (log scale) and accuracy of each split at every analysed checkpoint. "
+            "Grokking (Power et al., arXiv:2201.02177) is the long plateau of test accuracy "
+            f"after training accuracy has saturated{marks}. {run}")
 
 
 def pca_section(page: Page) -> Section:
@@ -47,8 +66,9 @@ def pca_section(page: Page) -> Section:
             "activation_pca", "PCA of hidden-layer activations",
             "Each sample's activation vector in each hidden layer, projected on its top two "
             f"principal components and coloured by {by}, at four moments (Hutchison & Yevick, "
-            "arXiv:2510.25966, Figs. 16–18). While the network memorises the classes overlap; "
-            "class clusters form as grokking proceeds.", activations))
+            "arXiv:2510.25966, Figs. 16–18). The paper reports classes that overlap while the "
+            "network memorises and separate as it generalises: look for clusters of one colour "
+            "in the later panels.", activations))
     gg = "metrics/pca/gradients"
     if m.has(f"{gg}/coords") and m.has(f"{gg}/correct"):
         def gradients():

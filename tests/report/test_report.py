@@ -641,3 +641,18 @@ def test_the_report_opens_in_chromium(real, tmp_path):
         pixels = np.asarray(im.convert("RGB"))
     assert pixels.shape == (1600, 1280, 3)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100  # text and figures, not blank
+
+
+def test_the_training_caption_states_this_runs_crossings_and_only_the_lines_drawn():
+    from types import SimpleNamespace
+
+    from grokscan.report.model import _training_caption
+
+    run = SimpleNamespace(run_scalars={"test_acc": np.array([0.0, 0.2, 0.31])})
+    text = _training_caption(run, {"memorisation": 30, "onset": None, "grokking": None})
+    assert "dashed line marks memorisation" in text and "dash-dotted" not in text
+    assert "test accuracy did not reach 0.99 (final 0.310)" in text
+    text = _training_caption(run, MARKERS)
+    assert "reached 0.99 at step 30 and test accuracy at step 80, 50 steps later" in text
+    text = _training_caption(run, {"memorisation": None, "grokking": None})
+    assert "line" not in text and "did not reach 0.99" in text

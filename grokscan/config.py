@@ -39,6 +39,9 @@ class ModelConfig(Settings):
     act_a: float = setting(0.1, "a of quad; γ of relu3")
     dropout: float = setting(0.0, "dropout after each hidden layer", range="[0, 1)")
     bias: bool = setting(True, "biases on the hidden layers")
+    attn_bias: bool = setting(False, "transformer: the biases b_Q, b_K, b_V, b_O of attention "
+                              "and b_U of the logits, as a TransformerLens HookedTransformer "
+                              "has them (Nanda's model has none)")
     init_scale: float = setting(1.0, "multiply every initial weight (the Ising paper: 7)",
                                 range="(0, )")
     d_in: int = setting(0, "input size of a float input (from the data)", cli=False, range="[0, )")

@@ -5,6 +5,9 @@ Parameter names follow TransformerLens: ``embed.W_E`` (n_vocab, d_model), ``pos_
 (n_ctx, d_model), ``blocks.{i}.attn.W_Q``/``W_K``/``W_V`` (n_heads, d_model, d_head),
 ``blocks.{i}.attn.W_O`` (n_heads, d_head, d_model), ``blocks.{i}.mlp.W_in`` (d_model, d_mlp),
 ``b_in``, ``W_out`` (d_mlp, d_model), ``b_out``, ``unembed.W_U`` (d_model, n_classes).
+With ``ModelConfig.attn_bias`` (off by default, as in Nanda's model) also the biases a
+TransformerLens ``HookedTransformer`` carries: ``blocks.{i}.attn.b_Q``/``b_K``/``b_V``
+(n_heads, d_head), ``blocks.{i}.attn.b_O`` (d_model) and ``unembed.b_U`` (n_classes).
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ def _normal(shape, fan_in: int, scale: float) -> nn.Parameter:
     return nn.Parameter(torch.randn(shape) * (scale / math.sqrt(fan_in)))
 
 
+def _zeros(shape, on: bool) -> nn.Parameter | None:
+    return nn.Parameter(torch.zeros(shape)) if on else None
+
+
 class Attention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, scale: float):
+    def __init__(self, d_model: int, n_heads: int, scale: float, bias: bool = False):
         super().__init__()
         if d_model % n_heads:
             from grokscan.errors import GrokscanError
@@ -38,17 +45,26 @@ class Attention(nn.Module):
         self.W_K = _normal((n_heads, d_model, d_head), d_model, scale)
         self.W_V = _normal((n_heads, d_model, d_head), d_model, scale)
         self.W_O = _normal((n_heads, d_head, d_model), d_head, scale)
+        self.b_Q = _zeros((n_heads, d_head), bias)
+        self.b_K = _zeros((n_heads, d_head), bias)
+        self.b_V = _zeros((n_heads, d_head), bias)
+        self.b_O = _zeros(d_model, bias)
+
+    def _project(self, x, W, b):  # (B, T, d_model) -> (B, h, T, d_head)
+        y = torch.einsum("btd,hde->bhte", x, W)
+        return y if b is None else y + b[:, None, :]
 
     def forward(self, x):  # x: (B, T, d_model)
-        q = torch.einsum("btd,hde->bhte", x, self.W_Q)
-        k = torch.einsum("btd,hde->bhte", x, self.W_K)
-        v = torch.einsum("btd,hde->bhte", x, self.W_V)
+        q = self._project(x, self.W_Q, self.b_Q)
+        k = self._project(x, self.W_K, self.b_K)
+        v = self._project(x, self.W_V, self.b_V)
         scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, h, T, T)
         T = x.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         scores = scores.masked_fill(~causal, float("-inf"))
         z = scores.softmax(-1) @ v  # (B, h, T, d_head)
-        return torch.einsum("bhte,hed->btd", z, self.W_O)
+        out = torch.einsum("bhte,hed->btd", z, self.W_O)
+        return out if self.b_O is None else out + self.b_O
 
 
 class MLPBlock(nn.Module):
@@ -73,7 +89,7 @@ class MLPBlock(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.attn = Attention(cfg.d_embed, cfg.n_heads, cfg.init_scale)
+        self.attn = Attention(cfg.d_embed, cfg.n_heads, cfg.init_scale, cfg.attn_bias)
         self.mlp = MLPBlock(cfg)
 
 
@@ -90,9 +106,14 @@ class PosEmbed(nn.Module):
 
 
 class Unembed(nn.Module):
-    def __init__(self, d_model: int, n_classes: int, scale: float):
+    def __init__(self, d_model: int, n_classes: int, scale: float, bias: bool = False):
         super().__init__()
         self.W_U = _normal((d_model, n_classes), d_model, scale)
+        self.b_U = _zeros(n_classes, bias)
+
+    def forward(self, x):
+        y = x @ self.W_U
+        return y if self.b_U is None else y + self.b_U
 
 
 class Transformer(nn.Module):
@@ -106,7 +127,7 @@ class Transformer(nn.Module):
         if cfg.pos_embed:
             self.pos_embed = PosEmbed(n_ctx, cfg.d_embed, s)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
-        self.unembed = Unembed(cfg.d_embed, cfg.n_classes, s)
+        self.unembed = Unembed(cfg.d_embed, cfg.n_classes, s, cfg.attn_bias)
 
     def forward(self, tokens, *, dropout: float | None = None, return_hidden: bool = False):
         """Logits at the last position (n, n_classes); with ``return_hidden`` also each block's
@@ -121,7 +142,7 @@ class Transformer(nn.Module):
             hidden.append(h[:, -1])
             h = hidden_dropout(h, dropout, self.cfg.dropout, self.training)
             x = x + block.mlp.out(h)
-        logits = x[:, -1] @ self.unembed.W_U
+        logits = self.unembed(x[:, -1])
         return (logits, hidden) if return_hidden else logits
 
     def residue_vectors(self) -> list[dict]:

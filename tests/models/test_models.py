@@ -105,3 +105,41 @@ def test_the_activation_names_are_the_config_choices():
 
     choices = {f.name: f for f in dc.fields(ModelConfig)}["activation"].metadata["choices"]
     assert set(choices) == set(ACTIVATIONS)
+
+
+def test_transformer_biases_are_off_by_default_and_act_as_transformer_lens_adds_them():
+    plain = build_model(ModelConfig(kind="transformer", d_embed=8, width=16, n_heads=2,
+                                    n_classes=5), n_vocab=7, p=5, n_ctx=3, seed=0)
+    names = dict(plain.named_parameters())
+    assert not any(n.endswith(("b_Q", "b_K", "b_V", "b_O", "b_U")) for n in names)
+    cfg = ModelConfig(kind="transformer", d_embed=8, width=16, n_heads=2, n_classes=5,
+                      attn_bias=True)
+    m = build_model(cfg, n_vocab=7, p=5, n_ctx=3, seed=0)
+    params = dict(m.named_parameters())
+    assert {k: tuple(v.shape) for k, v in params.items() if "b_" in k and "mlp" not in k} == {
+        "blocks.0.attn.b_Q": (2, 4), "blocks.0.attn.b_K": (2, 4), "blocks.0.attn.b_V": (2, 4),
+        "blocks.0.attn.b_O": (8,), "unembed.b_U": (5,)}
+    # the same seed draws the same weights with or without the biases
+    for k, v in names.items():
+        assert torch.equal(v, params[k]), k
+    with torch.no_grad():
+        for k, v in params.items():
+            if "b_" in k:
+                v.normal_()
+    x = torch.tensor([[0, 3, 6], [4, 1, 6]])
+    # an independent forward pass, head by head, as TransformerLens writes it
+    P = {k: v.detach().double() for k, v in params.items()}
+    r = P["embed.W_E"][x] + P["pos_embed.W_pos"][:3]
+    heads = []
+    for h in range(2):
+        q = r @ P["blocks.0.attn.W_Q"][h] + P["blocks.0.attn.b_Q"][h]
+        k = r @ P["blocks.0.attn.W_K"][h] + P["blocks.0.attn.b_K"][h]
+        v = r @ P["blocks.0.attn.W_V"][h] + P["blocks.0.attn.b_V"][h]
+        s = q @ k.transpose(-1, -2) / 2.0
+        s = s.masked_fill(torch.ones(3, 3).triu(1).bool(), float("-inf"))
+        heads.append(s.softmax(-1) @ v @ P["blocks.0.attn.W_O"][h])
+    r = r + sum(heads) + P["blocks.0.attn.b_O"]
+    hid = torch.relu(r @ P["blocks.0.mlp.W_in"] + P["blocks.0.mlp.b_in"])
+    r = r + hid @ P["blocks.0.mlp.W_out"] + P["blocks.0.mlp.b_out"]
+    want = r[:, -1] @ P["unembed.W_U"] + P["unembed.b_U"]
+    torch.testing.assert_close(m(x).double(), want, rtol=1e-5, atol=1e-5)

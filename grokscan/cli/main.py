@@ -28,9 +28,9 @@ def main():
 
 
 def _register() -> None:
-    from grokscan.cli import analyze, factor, ising, train
+    from grokscan.cli import analyze, factor, importer, ising, train
 
-    for module in (train, analyze, factor, ising):
+    for module in (train, analyze, factor, ising, importer):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,10 @@
+"""Other tools' checkpoints as grokscan run files (``grokscan import``): Nanda's
+progress-measures code, TransformerLens HookedTransformer state dicts, plain state-dict
+folders and safetensors files (sources.py), mapped onto grokscan's transformer (params.py),
+checked against the source model's own forward pass and written by the Recorder (run.py,
+write.py)."""
+
+from grokscan.importers.run import TOLERANCE, ImportOptions, import_run
+from grokscan.importers.sources import FORMATS
+
+__all__ = ["FORMATS", "TOLERANCE", "ImportOptions", "import_run"]

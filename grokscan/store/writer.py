@@ -134,6 +134,15 @@ class Recorder(H5File):
         f.attrs["param_names"] = json.dumps(list(self.params))
 
     @classmethod
+    def for_hooked_transformer(cls, model, path, *, p: int | None = None, **kwargs) -> Recorder:
+        """A Recorder of a TransformerLens HookedTransformer on [a, b, =], its layout filled in
+        (grokscan.adapters.hooked_transformer_layout: rows 0..P−1 of embed.W_E, W_out · W_U);
+        ``kwargs`` as ``Recorder`` takes them."""
+        from grokscan.adapters import hooked_transformer_layout
+
+        return cls(path, model, layout=hooked_transformer_layout(model, p), **kwargs)
+
+    @classmethod
     def reopen(cls, path, model: torch.nn.Module, *, schedule: Schedule,
                lock: WriterLock | None = None) -> Recorder:
         """Append to an existing checkpoint file after its last committed checkpoint (for

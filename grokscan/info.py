@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 
@@ -34,7 +35,19 @@ def describe(path) -> dict:
             "final": final,
             "crossings": crossings(run.steps, scalars) if run.n else {},
             "grokking_delay": grokking_delay(run.steps, scalars) if run.n else None,
+            "provenance": _provenance(run),
         }
+
+
+def _provenance(run: Run) -> dict | None:
+    """Where an imported run came from (``grokscan import``), or None."""
+    raw = run.f.attrs.get("provenance")
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return {"unreadable": str(raw)[:80]}
 
 
 def format_text(d: dict) -> str:
@@ -46,6 +59,10 @@ def format_text(d: dict) -> str:
         lines.append("note     its writer was killed: HDF5 tools other than grokscan refuse it "
                      f"until `grokscan repair {d['path']}` (or --resume) clears the flag")
     lines.append(f"task     {d['task']['line']}")
+    prov = d.get("provenance")
+    if prov:
+        lines.append(f"imported from {prov.get('source')} ({prov.get('format')}, "
+                     f"{len(prov.get('files', []))} files; split {prov.get('split')})")
     cfg = d["config"]
     if cfg:
         lines.append(f"model    {model_line(cfg['model'])}")

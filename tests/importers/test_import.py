@@ -256,7 +256,9 @@ def test_info_and_analyze_run_on_an_imported_file(nanda_dir, tmp_path):
     assert run_cli("import", nanda_dir, "-o", out, "--op", "add", "--activation",
                    "relu").exit_code == 0
     r = run_cli("info", out)
-    assert r.exit_code == 0 and "add mod 13" in r.output
+    assert r.exit_code == 0 and "add mod 13" in r.output and "imported from" in r.output
+    r = run_cli("factor", out)
+    assert r.exit_code in (0, 3), r.output  # P = 13 is prime: no factor, exit 3
     r = run_cli("analyze", out, "-o", tmp_path / "an", "--metrics",
                 "fourier,norms,neurons,freqloss,embedding/cosine", "--no-report", "-q")
     assert r.exit_code == 0, r.output
@@ -264,3 +266,21 @@ def test_info_and_analyze_run_on_an_imported_file(nanda_dir, tmp_path):
         assert json.loads(f.attrs["left_out"]) == {}
         assert f["steps"].shape == (4,)
         assert np.isfinite(f["metrics/freqloss/restricted_train"][()]).all()
+
+
+class Config:
+    """A stand-in for Nanda's Config dataclass: a Python object in the pickle."""
+
+    p, fn_name, frac_train, seed, act_type = P, "add", 0.3, 0, "ReLU"
+
+
+def test_a_pickled_config_object_needs_trust(tmp_path):
+    sds = [nanda_state_dict(0), nanda_state_dict(1)]
+    torch.save({"state_dicts": sds, "epochs": [0, 1], "config": Config()},
+               tmp_path / "full_run_data.pth")
+    out = tmp_path / "run.h5"
+    r = run_cli("import", tmp_path, "-o", out)
+    _one_line_error(r, "--trust-pickle", tmp_path)
+    r = run_cli("import", tmp_path, "-o", out, "--trust-pickle")
+    assert r.exit_code == 0, r.output
+    assert_same_logits(out, sds, "nanda")

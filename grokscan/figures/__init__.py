@@ -9,6 +9,7 @@ from grokscan.figures.fourier import (
     fourier_measures,
     frequency_loss,
     neuron_spectrum,
+    trig_coefficients,
 )
 from grokscan.figures.geometry import (
     constellation,
@@ -30,5 +31,6 @@ __all__ = [
     "cosine_matrices", "dropout_robustness", "dropout_variance", "embedding_histograms",
     "embedding_structure", "fourier_heatmap", "fourier_measures", "frequency_loss",
     "gradient_dimension", "gradient_pca", "last_layer_pca", "neuron_spectrum",
-    "series_grid", "softmax_gap", "training_curves", "weight_statistics",
+    "series_grid", "softmax_gap", "training_curves", "trig_coefficients",
+    "weight_statistics",
 ]

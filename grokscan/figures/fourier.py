@@ -123,3 +123,26 @@ def frequency_loss(steps, losses: Mapping[str, np.ndarray], *, markers=None) -> 
     add_markers(ax, markers)
     marker_legend(fig, markers)
     return fig
+
+
+@styled
+def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=None) -> Figure:
+    """The coefficient of the unit direction cos(w_k(a+b−c)) in the logits, one line per key
+    frequency k, against step (Nanda et al. 2023, arXiv:2301.05217, the "trig components").
+
+    coefficients: {k: (n,)}; each line drawn on its finite points.
+    """
+    steps = np.asarray(steps)
+    fig, axes = new_figure(1, 1, height=3.6, width=9.0)
+    ax = axes[0, 0]
+    for k, y in sorted(coefficients.items()):
+        y = np.asarray(y, dtype=float)
+        ok = np.isfinite(y)
+        ax.plot(steps[ok], y[ok], lw=1.6, label=f"k = {k}")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("coefficient of cos(w_k(a+b−c))")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    add_markers(ax, markers)
+    marker_legend(fig, markers)
+    return fig

@@ -278,6 +278,8 @@ def detect(path: str, trust: bool) -> str:
     else:
         first = path
     obj = torch_load(first, trust)
+    if _is_full_run(obj) and not obj[_sds_key(obj)]:
+        raise GrokscanError(f"{first}: its {_sds_key(obj)} list is empty")
     sd = obj[_sds_key(obj)][0] if _is_full_run(obj) else obj
     wrapped = isinstance(sd, dict) and "model" in sd and "epoch" in sd
     kind = parametrisation(state_dict_of(sd, first), first)

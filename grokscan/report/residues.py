@@ -3,6 +3,8 @@ embedding constellations and geometry, the last layer's principal components."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from grokscan import figures as F
@@ -67,24 +69,53 @@ def fourier_section(page: Page) -> Section:
         if m.has(path):
             sec.items.append(_neuron_item(page, path, op))
     for op in ops_of(m):
-        suffix = sfx(m, op)
-        keys = [f"{kind}_{split}" for kind in ("loss", "restricted", "excluded")
-                for split in ("train", "test")]
-        paths = {k: f"metrics/freqloss/{k}{suffix}" for k in keys}
-        paths = {k: p for k, p in paths.items() if m.has(p)}
-        if paths:
-            freqs = m.key_freqs.get(op) if op else None
-            sec.items.append(Item(
-                f"frequency_loss{suffix}", f"Restricted and excluded loss{op_title(m, op)}",
-                "Nanda et al.'s restricted loss (the logits keep only their key-frequency "
-                "components cos and sin of w_k(a+b−c)) and excluded loss (those components "
-                "removed), beside the plain train and test loss on the same samples"
-                + (f"; key frequencies {', '.join(map(str, freqs))}" if freqs else "") + ". "
-                "The restricted loss falls before the test loss does, and the excluded train "
-                "loss rises during the clean-up phase, as the memorising solution is removed.",
-                lambda paths=paths: F.frequency_loss(
-                    m.steps, {k: m.get(p) for k, p in paths.items()}, markers=mk)))
+        sec.items += _freqloss_items(page, op)
     return sec
+
+
+def _freqloss_items(page: Page, op: str) -> list[Item]:
+    """Restricted and excluded loss, and the trig components, of one operation."""
+    m, mk = page.m, page.markers
+    items = []
+    suffix = sfx(m, op)
+    keys = [f"{kind}_{split}" for kind in ("loss", "restricted", "excluded")
+            for split in ("train", "test")]
+    paths = {k: f"metrics/freqloss/{k}{suffix}" for k in keys}
+    paths = {k: p for k, p in paths.items() if m.has(p)}
+    if paths:
+        freqs = m.key_freqs.get(op) if op else None
+        items.append(Item(
+            f"frequency_loss{suffix}", f"Restricted and excluded loss{op_title(m, op)}",
+            "Nanda et al.'s restricted loss (the logits keep only their key-frequency "
+            "components cos and sin of w_k(a+b−c)) and excluded loss (those components "
+            "removed), beside the plain train and test loss on the same samples"
+            + (f"; key frequencies {', '.join(map(str, freqs))}" if freqs else "") + ". "
+            "The restricted loss falls before the test loss does, and the excluded train "
+            "loss rises during the clean-up phase, as the memorising solution is removed.",
+            lambda paths=paths: F.frequency_loss(
+                m.steps, {k: m.get(p) for k, p in paths.items()}, markers=mk)))
+    trig = _trig_item(page, op)
+    return items + ([trig] if trig is not None else [])
+
+
+def _trig_item(page: Page, op: str) -> Item | None:
+    """Nanda's trig components: the coefficient of cos(w_k(a+b−c)) per key frequency."""
+    m, mk = page.m, page.markers
+    suffix = sfx(m, op)
+    found = [re.fullmatch(rf"trig_k(\d+){re.escape(suffix)}", n)
+             for n in m.names("metrics/freqloss")]
+    paths = {int(f.group(1)): f"metrics/freqloss/{f.group(0)}" for f in found if f}
+    if not paths:
+        return None
+    return Item(
+        f"trig_coefficients{suffix}", f"Trig components of the logits{op_title(m, op)}",
+        "The coefficient of the unit direction cos(w_k(a+b−c)) over the (a, b, c) cube in the "
+        f"logits, for each key frequency k ({', '.join(map(str, sorted(paths)))}), against step "
+        "(Nanda et al. 2023, arXiv:2301.05217). In their runs these coefficients grow "
+        "smoothly during circuit formation, before the test loss falls: the generalising "
+        "circuit forms before it shows in the accuracy.",
+        lambda: F.trig_coefficients(m.steps, {k: m.get(p) for k, p in paths.items()},
+                                    markers=mk))
 
 
 def _neuron_item(page: Page, path: str, op: str) -> Item:

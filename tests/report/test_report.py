@@ -106,6 +106,8 @@ def _synthetic(rng, families, t, subset, ops, modular):
         for k in ("restricted", "excluded", "loss"):
             for split in ("train", "test"):
                 f[f"freqloss/{k}_{split}{x}"] = rng.uniform(0.1, 3, N)
+        for k in (2, 5):
+            f[f"freqloss/trig_k{k}{x}"] = k * t
     if "norms" in families:
         for p in PARAMS:
             f[f"norms/norm/{p}"] = 10 - 5 * t
@@ -222,6 +224,17 @@ def test_neuron_spectrum_and_frequency_loss():
     losses = {"loss_train": np.ones(N), "restricted_train": np.full(N, 0.5)}
     fig = F.frequency_loss(STEPS, losses, markers=MARKERS)
     assert [ln.get_linestyle() for ln in fig.axes[0].lines[:2]] == ["-", "--"] and drawn(fig)
+
+
+def test_trig_coefficients_draw_one_line_per_key_frequency():
+    coef = {5: np.linspace(0, 1, N), 2: np.full(N, np.nan)}
+    coef[2][3:] = 0.5
+    fig = F.trig_coefficients(STEPS, coef, markers=MARKERS)
+    lines = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("k = ")]
+    assert [ln.get_label() for ln in lines] == ["k = 2", "k = 5"]
+    np.testing.assert_array_equal(lines[0].get_xdata(), STEPS[3:])
+    np.testing.assert_array_equal(lines[1].get_ydata(), coef[5])
+    assert vlines(fig.axes[0]) == [30, 80]
 
 
 def test_constellation_places_every_residue(tmp_path):
@@ -356,7 +369,7 @@ FULL_FIGURES = {"training_curves", "fourier_heatmap", "fourier_measures", "neuro
                 "frequency_loss", "constellation", "cosine_similarity", "embedding_histograms",
                 "embedding_structure", "activation_pca", "gradient_pca", "gradient_dimension",
                 "last_layer_pca", "weight_statistics", "dropout_variance",
-                "dropout_robustness", "softmax_gap"}
+                "dropout_robustness", "softmax_gap", "trig_coefficients"}
 
 
 @pytest.fixture(scope="module")
@@ -446,7 +459,9 @@ def test_one_figure_per_operation_of_a_multitask_run(tmp_path):
         ctx = Page(m, R.event_markers(m))
         items = {it.name: it for sec in R.build(ctx) for it in sec.items}
         assert list(items) == ["training_curves", "neuron_spectrum_add", "neuron_spectrum_sub",
-                               "frequency_loss_add", "frequency_loss_sub", "weight_statistics"]
+                               "frequency_loss_add", "trig_coefficients_add",
+                               "frequency_loss_sub", "trig_coefficients_sub",
+                               "weight_statistics"]
         assert items["frequency_loss_sub"].title == "Restricted and excluded loss (sub)"
         fig = items["neuron_spectrum_sub"].draw()
         mesh = fig.axes[1].collections[0]  # after grokking: the last checkpoint of sub's power

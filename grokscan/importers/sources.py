@@ -62,7 +62,9 @@ def torch_load(path: str, trust: bool):
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0][:160]
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines
+                     else "a Python object").split(" was not an allowed")[0][:160]
         raise GrokscanError(f"{path}: holds Python objects beyond tensors and plain containers "
                             f"({first}); pass --trust-pickle to load it anyway, only if you "
                             "trust the file (unpickling runs code)") from None

@@ -54,7 +54,17 @@ def _softmax_causal(s: np.ndarray) -> np.ndarray:
     return s / s.sum(-1, keepdims=True)
 
 
-def forward(sd: dict, kind: str, a: int, b: int) -> np.ndarray:
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def gelu(x):
+    from scipy.special import erf
+
+    return 0.5 * x * (1 + erf(x / np.sqrt(2)))
+
+
+def forward(sd: dict, kind: str, a: int, b: int, act=relu) -> np.ndarray:
     """One example [a, b, '=' = P], every product written out; the P answer logits."""
     w = {k: v.double().numpy() for k, v in sd.items()}
     tok = [a, b, P]
@@ -65,7 +75,7 @@ def forward(sd: dict, kind: str, a: int, b: int) -> np.ndarray:
             q, k, v = (x @ w[f"blocks.0.attn.W_{n}"][h].T for n in "QKV")
             heads.append(_softmax_causal(q @ k.T / math.sqrt(E)) @ v)
         x = x + np.concatenate(heads, axis=1) @ w["blocks.0.attn.W_O"].T
-        hid = np.maximum(x @ w["blocks.0.mlp.W_in"].T + w["blocks.0.mlp.b_in"], 0)
+        hid = act(x @ w["blocks.0.mlp.W_in"].T + w["blocks.0.mlp.b_in"])
         x = x + hid @ w["blocks.0.mlp.W_out"].T + w["blocks.0.mlp.b_out"]
         return (x[-1] @ w["unembed.W_U"])[:P]
     x = np.stack([w["embed.W_E"][t] for t in tok]) + w["pos_embed.W_pos"]
@@ -74,7 +84,7 @@ def forward(sd: dict, kind: str, a: int, b: int) -> np.ndarray:
         q, k, v = (x @ w[f"blocks.0.attn.W_{n}"][h] + w[f"blocks.0.attn.b_{n}"][h] for n in "QKV")
         out = out + _softmax_causal(q @ k.T / math.sqrt(E)) @ v @ w["blocks.0.attn.W_O"][h]
     x = x + out
-    hid = np.maximum(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"], 0)
+    hid = act(x @ w["blocks.0.mlp.W_in"] + w["blocks.0.mlp.b_in"])
     x = x + hid @ w["blocks.0.mlp.W_out"] + w["blocks.0.mlp.b_out"]
     return (x[-1] @ w["unembed.W_U"] + w["unembed.b_U"])[:P]
 

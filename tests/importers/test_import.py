@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from source_models import P, forward, nanda_split, nanda_state_dict, tl_state_dict
+from source_models import P, forward, gelu, nanda_split, nanda_state_dict, relu, tl_state_dict
 
 from grokscan.analysis.replay import replay
 from grokscan.cli import main
@@ -29,13 +29,13 @@ def grid_logits(path, i: int) -> np.ndarray:
     return logits.double().numpy()
 
 
-def source_grid(sd: dict, kind: str) -> np.ndarray:
-    return np.stack([forward(sd, kind, a, b) for a in range(P) for b in range(P)])
+def source_grid(sd: dict, kind: str, act=relu) -> np.ndarray:
+    return np.stack([forward(sd, kind, a, b, act) for a in range(P) for b in range(P)])
 
 
-def assert_same_logits(path, sds: list, kind: str):
+def assert_same_logits(path, sds: list, kind: str, act=relu):
     for i, sd in enumerate(sds):
-        want = source_grid(sd, kind)
+        want = source_grid(sd, kind, act)
         np.testing.assert_allclose(grid_logits(path, i), want, rtol=0,
                                    atol=1e-5 * max(1, np.abs(want).max()))
 
@@ -78,7 +78,7 @@ def test_nanda_folder_imports_with_his_split_and_steps(nanda_dir, tmp_path):
 
 def test_full_run_data_with_its_config_needs_no_options(tmp_path):
     sds = [nanda_state_dict(i) for i in range(3)]
-    cfg = {"p": P, "fn_name": "subtract", "frac_train": 0.5, "seed": 3, "act_type": "ReLU",
+    cfg = {"p": P, "fn_name": "subtract", "frac_train": 0.5, "seed": 3, "act_type": "GeLU",
            "lr": 1e-3, "weight_decay": 1.0}
     torch.save({"state_dicts": sds, "epochs": [0, 10, 20], "train_losses": [1.0] * 21,
                 "test_losses": [1.0] * 21, "config": cfg}, tmp_path / "full_run_data.pth")
@@ -92,7 +92,8 @@ def test_full_run_data_with_its_config_needs_no_options(tmp_path):
         want = {(i, j) for i, j, _ in nanda_split(0.5, 3)}
         assert {(int(x), int(y)) for x, _, y in run.task.examples[run.task.train]} == want
         assert run.config.train.lr == 1e-3 and not run.has_grads
-    assert_same_logits(out, sds, "nanda")
+        assert run.config.model.activation == "gelu"
+    assert_same_logits(out, sds, "nanda", gelu)
 
 
 def test_transformer_lens_folder_with_biases_and_a_pairs_file(tmp_path):
@@ -284,3 +285,62 @@ def test_a_pickled_config_object_needs_trust(tmp_path):
     r = run_cli("import", tmp_path, "-o", out, "--trust-pickle")
     assert r.exit_code == 0, r.output
     assert_same_logits(out, sds, "nanda")
+
+
+def test_a_grokscan_run_written_in_nanda_s_layout_comes_back_unchanged(tmp_path):
+    """Train grokscan's transformer, save its checkpoints as Nanda's Trainer would (his
+    shapes, '=' at P, an extra '=' logit, init.pth with the split), import them: every
+    parameter comes back as it was (the unused operation-token row of W_E aside)."""
+    from conftest import fast_config
+
+    from grokscan.config import ModelConfig
+    from grokscan.train import train
+
+    cfg = fast_config(steps=40, every=20)
+    cfg = type(cfg)(type(cfg.task)(ops=("add",), p=P, frac=0.5),
+                    ModelConfig(kind="transformer", d_embed=16, width=32, n_heads=2),
+                    cfg.train)
+    run_path = tmp_path / "native.h5"
+    train(cfg, run_path, quiet=True)
+    src = tmp_path / "nanda"
+    src.mkdir()
+    with Run(run_path) as run:
+        params = [run.params_at(i) for i in range(run.n)]
+        steps, task = list(run.steps), run.task
+    for step, w in zip(map(int, steps), params):
+        W_E = np.concatenate([w["embed.W_E"][:P], w["embed.W_E"][P + 1:]])  # '=' to P
+        sd = {"embed.W_E": W_E.T, "pos_embed.W_pos": w["pos_embed.W_pos"],
+              "unembed.W_U": np.concatenate([w["unembed.W_U"], np.zeros((16, 1))], 1)}
+        for n in "QKV":
+            sd[f"blocks.0.attn.W_{n}"] = w[f"blocks.0.attn.W_{n}"].transpose(0, 2, 1)
+        sd["blocks.0.attn.W_O"] = w["blocks.0.attn.W_O"].reshape(16, 16).T
+        sd["blocks.0.mlp.W_in"] = w["blocks.0.mlp.W_in"].T
+        sd["blocks.0.mlp.W_out"] = w["blocks.0.mlp.W_out"].T
+        sd.update({k: w[k] for k in ("blocks.0.mlp.b_in", "blocks.0.mlp.b_out")})
+        sd = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+              for k, v in sd.items()}
+        if step == 0:
+            a, _, b = task.examples[task.train].T
+            torch.save({"model": sd, "train_data": [(int(x), int(y), P) for x, y in zip(a, b)]},
+                       src / "init.pth")
+        else:
+            torch.save({"model": sd, "epoch": step - 1}, src / f"{step - 1}.pth")
+    out = tmp_path / "back.h5"
+    r = run_cli("import", src, "-o", out, "--op", "add", "--activation", "relu")
+    assert r.exit_code == 0, r.output
+    with Run(out) as back:
+        assert list(back.steps) == steps
+        np.testing.assert_array_equal(back.task.train, task.train)
+        for i, w in enumerate(params):
+            for name, value in back.params_at(i).items():
+                if name == "embed.W_E":
+                    value, w_name = np.delete(value, P, 0), np.delete(w[name], P, 0)
+                else:
+                    w_name = w[name]
+                np.testing.assert_allclose(value, w_name, rtol=0, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(back.scalars["test_acc"], run_scalars(run_path)["test_acc"])
+
+
+def run_scalars(path):
+    with Run(path) as run:
+        return run.scalars

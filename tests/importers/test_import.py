@@ -344,3 +344,36 @@ def test_a_grokscan_run_written_in_nanda_s_layout_comes_back_unchanged(tmp_path)
 def run_scalars(path):
     with Run(path) as run:
         return run.scalars
+
+
+def test_the_transformer_lens_demo_dict_carries_its_split(tmp_path):
+    sds = [tl_state_dict(i) for i in range(2)]
+    g = torch.Generator().manual_seed(598)
+    idx = torch.randperm(P * P, generator=g)
+    torch.save({"checkpoints": sds, "checkpoint_epochs": [99, 199],
+                "train_indices": idx[:50], "test_indices": idx[50:],
+                "train_losses": [1.0] * 200, "test_losses": [1.0] * 200},
+               tmp_path / "grokking_demo.pth")
+    out = tmp_path / "demo.h5"
+    r = run_cli("import", tmp_path / "grokking_demo.pth", "-o", out, "--op", "add",
+                "--activation", "relu")
+    assert r.exit_code == 0, r.output
+    with Run(out) as run:
+        assert list(run.steps) == [100, 200]
+        np.testing.assert_array_equal(np.flatnonzero(run.task.train), np.sort(idx[:50]))
+        assert json.loads(run.f.attrs["provenance"])["format"] == "transformer-lens"
+    assert_same_logits(out, sds, "tl")
+    # options that disagree with what the source holds are refused
+    r = run_cli("import", tmp_path / "grokking_demo.pth", "-o", tmp_path / "x.h5", "--op",
+                "add", "--activation", "relu", "--frac", "0.3", "--seed", "1",
+                "--split-rule", "randperm")
+    _one_line_error(r, "is not the one", tmp_path / "none")  # demo.h5 is there, x.h5 is not
+    assert not list(tmp_path.glob("x.h5*"))
+
+
+def test_an_operation_that_disagrees_with_the_config_is_refused(tmp_path):
+    torch.save({"state_dicts": [nanda_state_dict(0)], "epochs": [0],
+                "config": {"fn_name": "add", "act_type": "ReLU", "frac_train": 0.3, "seed": 0}},
+               tmp_path / "full_run_data.pth")
+    r = run_cli("import", tmp_path, "-o", tmp_path / "x.h5", "--op", "sub")
+    _one_line_error(r, "--op sub", tmp_path)

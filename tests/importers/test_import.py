@@ -267,6 +267,10 @@ def test_info_and_analyze_run_on_an_imported_file(nanda_dir, tmp_path):
         assert json.loads(f.attrs["left_out"]) == {}
         assert f["steps"].shape == (4,)
         assert np.isfinite(f["metrics/freqloss/restricted_train"][()]).all()
+    r = run_cli("report", tmp_path / "an", "-q")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "an" / "report.html").read_text()
+    assert "Restricted and excluded loss" in page and "Trig components" in page
 
 
 class Config:

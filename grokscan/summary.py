@@ -34,7 +34,8 @@ def model_line(md: dict) -> str:
     act = md.get("activation", "relu")
     if md.get("kind") == "transformer":
         return (f"transformer, d_model {md.get('d_embed')}, {md.get('n_heads')} heads, "
-                f"d_mlp {md.get('width')} {act}, {md.get('depth')} block(s)")
+                f"d_mlp {md.get('width')} {act}, {md.get('depth')} block(s)"
+                + (", attention and unembedding biases" if md.get("attn_bias") else ""))
     if md.get("d_in"):
         inp = f"{md['d_in']} inputs"
     elif md.get("input") == "onehot":

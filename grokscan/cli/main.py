@@ -24,13 +24,14 @@ def main():
     grokscan train -o run.h5         train the default recipe (addition mod 97)
     grokscan info run.h5             what a checkpoint file holds
     grokscan analyze run.h5 -o out/  the progress measures and the figure report
+    grokscan sweep grid.toml -o S/  many runs from one grid, their phase diagrams
     """
 
 
 def _register() -> None:
-    from grokscan.cli import analyze, factor, importer, ising, train
+    from grokscan.cli import analyze, factor, importer, ising, sweep, train
 
-    for module in (train, analyze, factor, ising, importer):
+    for module in (train, analyze, factor, ising, importer, sweep):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -21,6 +21,7 @@ import tempfile
 from matplotlib.animation import FuncAnimation, PillowWriter
 
 from grokscan.errors import GrokscanError
+from grokscan.files import write_atomic
 from grokscan.progress import progress
 from grokscan.report.base import GIF_FPS, Page, Section, event_markers
 from grokscan.report.model import output_section, pca_section, training_section, weights_section
@@ -90,7 +91,7 @@ def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -
         bar.close()
         text = html_page(m, page, sections, images)
     path = os.path.join(out_dir, "report.html")
-    _write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"))
     return {"html": path, "figures": files, "sections": [s.key for s in sections],
             "left_out": page.left_out}
 
@@ -122,11 +123,11 @@ def _save(obj, fig_dir: str, name: str, *, pdf: bool, dpi: int):
     fig = obj
     data = figure_bytes(fig, "png", dpi=dpi)
     path = os.path.join(fig_dir, name + ".png")
-    _write_atomic(path, data)
+    write_atomic(path, data)
     written = [path]
     if pdf:
         written.append(os.path.join(fig_dir, name + ".pdf"))
-        _write_atomic(written[-1], figure_bytes(fig, "pdf", dpi=dpi))
+        write_atomic(written[-1], figure_bytes(fig, "pdf", dpi=dpi))
     fig.clear()  # the figure is not registered with pyplot: clearing it frees its artists
     return "image/png", data, written
 
@@ -146,21 +147,4 @@ def save_figure(fig, path, *, dpi: int = DPI) -> None:
         data = figure_bytes(fig, fmt, dpi=dpi)
     except ValueError as e:  # a format matplotlib does not write
         raise GrokscanError(f"{path}: cannot write the figure ({e})") from None
-    _write_atomic(path, data)
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place: a full disk
-    or a kill leaves no partial file under the final name."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
+    write_atomic(path, data)

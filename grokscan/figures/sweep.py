@@ -34,7 +34,7 @@ def _cells(ax, xs, ys, x, y) -> None:
 def phase_diagram(d, labels: dict) -> Figure:
     """The phase of each cell (colour; letter and runs with it / runs) and one heatmap per
     value of ``d.values`` (mean over the cell's runs, printed; blank: no run reached it).
-    ``d``: a stats.Diagram; ``labels``: {value name: colour-bar label}."""
+    ``d``: a stats.Diagram; ``labels``: {value name: panel title}."""
     names = list(d.values)
     n = len(names) + 1
     ncols = 2 if n > 2 else n
@@ -46,7 +46,7 @@ def phase_diagram(d, labels: dict) -> Figure:
     codes = np.array([[phases.index(p) if p else -1 for p in row] for row in d.phase], float)
     codes[codes < 0] = np.nan
     ax.imshow(codes, cmap=ListedColormap([PHASE_COLOURS[p] for p in phases]), vmin=-0.5,
-              vmax=len(phases) - 0.5, aspect="auto", interpolation="nearest")
+              vmax=len(phases) - 0.5, aspect="auto", interpolation="nearest", origin="lower")
     for (i, j), p in np.ndenumerate(d.phase):
         text = f"{PHASE_LETTER[p]} {d.count[i, j]}/{d.runs[i, j]}" if p else "no run"
         ax.text(j, i, text, ha="center", va="center", fontsize="small",
@@ -58,7 +58,7 @@ def phase_diagram(d, labels: dict) -> Figure:
               fontsize="small")
     for ax, name in zip(list(axes.flat)[1:], names):
         v = d.values[name]
-        im = ax.imshow(v, cmap="viridis", aspect="auto", interpolation="nearest")
+        im = ax.imshow(v, cmap="viridis", aspect="auto", interpolation="nearest", origin="lower")
         finite = v[np.isfinite(v)]
         mid = (finite.min() + finite.max()) / 2 if finite.size else 0
         for (i, j), val in np.ndenumerate(v):
@@ -66,43 +66,38 @@ def phase_diagram(d, labels: dict) -> Figure:
                 ax.text(j, i, f"{val:.2f}" if abs(val) < 10 else f"{val:.0f}", ha="center",
                         va="center", fontsize="small", color="black" if val > mid else "white")
         _cells(ax, d.xs, d.ys, d.x, d.y)
-        ax.set_title(name)
-        fig.colorbar(im, ax=ax, label=labels.get(name, name), shrink=0.9)
+        ax.set_title(labels.get(name, name), fontsize="medium")
+        fig.colorbar(im, ax=ax, shrink=0.9)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     return fig
 
 
 @styled
-def along_axis(a, *, ylabel: str, logx: bool = False) -> Figure:
-    """``a.value`` against ``a.axis`` (a stats.AlongAxis): every run as a dot (jittered
-    sideways), the mean as a line with its bootstrap 95 % interval as a band; the runs that
-    never reached it are counted under the axis."""
+def along_axis(a, *, ylabel: str) -> Figure:
+    """``a.value`` against ``a.axis`` (a stats.AlongAxis), the axis values evenly spaced in
+    order: every run as a dot (jittered sideways), the mean as a line with its bootstrap 95 %
+    interval as a band; under each value, the runs that reached it / the runs."""
     fig, axes = new_figure(1, 1, height=3.6, width=7.5)
     ax = axes[0, 0]
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in a.xs)
-    pos = np.asarray(a.xs, float) if numeric else np.arange(len(a.xs), dtype=float)
+    pos = np.arange(len(a.xs), dtype=float)
     rng = np.random.default_rng(0)
-    spread = (np.diff(np.log(pos)).min() if logx and len(pos) > 1 else
-              np.diff(pos).min() if len(pos) > 1 else 1.0) * 0.08
     for x0, vals in zip(pos, a.per_run):
         ok = np.isfinite(vals)
-        jit = rng.uniform(-spread, spread, ok.sum())
-        xs = x0 * np.exp(jit) if logx else x0 + jit
-        ax.plot(xs, vals[ok], "o", color=PALETTE[0], ms=4, alpha=0.6)
+        ax.plot(x0 + rng.uniform(-0.08, 0.08, ok.sum()), vals[ok], "o", color=PALETTE[0],
+                ms=4, alpha=0.6)
     ok = np.isfinite(a.mean)
-    ax.plot(pos[ok], a.mean[ok], "-", color=PALETTE[1], lw=2)
+    ax.plot(pos[ok], a.mean[ok], "-o", color=PALETTE[1], lw=2, ms=5)
     ax.fill_between(pos[ok], a.low[ok], a.high[ok], color=PALETTE[1], alpha=0.2, lw=0)
-    if logx:
-        ax.set_xscale("log")
     ax.set_xticks(pos, [f"{_word(v)}\n{np.isfinite(r).sum()}/{len(r)}" for v, r in
                         zip(a.xs, a.per_run)])
-    ax.minorticks_off()
+    ax.set_xlim(-0.5, len(pos) - 0.5)
     ax.set_xlabel(f"{a.axis}   (runs that reached it / runs)")
     ax.set_ylabel(ylabel)
     ax.legend(handles=[Line2D([], [], ls="", marker="o", color=PALETTE[0], label="one run"),
-                       Line2D([], [], color=PALETTE[1], lw=2, label="mean, 95 % bootstrap "
-                              "interval")], fontsize="small")
+                       Line2D([], [], color=PALETTE[1], lw=2, marker="o",
+                              label="mean, 95 % bootstrap interval")],
+              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return fig
 
 

@@ -81,7 +81,7 @@ def _figures(sweep_dir, doc, df, x, y, axes):
     for k in axes[:MAX_ALONG]:
         a = stats.along(df, k, GROK)
         yield (f"time_to_grok_{k}", f"Time to grok against {k}",
-               figs.along_axis(a, ylabel="step of test accuracy ≥ 0.9", logx=_logx(a.xs)),
+               figs.along_axis(a, ylabel="step of test accuracy ≥ 0.9"),
                _along_caption(a))
     runs = _curves(sweep_dir, df, x or "seed")
     if runs:
@@ -98,11 +98,6 @@ def _figures(sweep_dir, doc, df, x, y, axes):
         yield ("delay_distribution", "Delay over seeds at the default point",
                figs.distribution(delays, xlabel="delay (steps, train ≥ 0.99 → test ≥ 0.99)"),
                _delay_caption(point, delays))
-
-
-def _logx(xs) -> bool:
-    num = [v for v in xs if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return len(num) == len(xs) > 2 and min(num) > 0 and max(num) / min(num) >= 20
 
 
 def _defaults(doc: dict) -> dict:

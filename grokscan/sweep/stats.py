@@ -15,7 +15,7 @@ from grokscan.sweep.phase import cell_phase
 
 # the time to grok of the report: the first step with test accuracy ≥ 0.9 (the phase rule's fit)
 GROK = "step_test_0.9"
-DIAGRAM_VALUES = {"delay": "delay (steps, train ≥ 0.99 → test ≥ 0.99)",
+DIAGRAM_VALUES = {"delay": "delay (steps): train ≥ 0.99 → test ≥ 0.99",
                   GROK: "step of test accuracy ≥ 0.9",
                   "final_test_acc": "final test accuracy"}
 

@@ -22,7 +22,6 @@ from grokscan.report.page import CSS
 from grokscan.sweep import stats, table
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES, PhaseRule
-from grokscan.sweep.stats import DIAGRAM_VALUES, GROK
 
 MAX_CURVES = 120  # runs drawn in the overlaid curves (chosen evenly over the table)
 MAX_ALONG = 3  # axes with their own "against one axis" figure
@@ -74,15 +73,16 @@ def _figures(sweep_dir, doc, df, x, y, axes):
     """(name, title, Figure, caption) of every figure this sweep has the data for."""
     from grokscan.figures import sweep as figs
 
+    rule = PhaseRule(**doc.get("phase", {}))
     if x is not None:
-        d = stats.diagram(df, x, y)
-        yield ("phase_diagram", "Phase diagram", figs.phase_diagram(d, DIAGRAM_VALUES),
-               _diagram_caption(d))
+        d = stats.diagram(df, x, y, fit=rule.fit)
+        yield ("phase_diagram", "Phase diagram",
+               figs.phase_diagram(d, stats.diagram_values(rule.fit)), _diagram_caption(d, rule))
     for k in axes[:MAX_ALONG]:
-        a = stats.along(df, k, GROK)
+        a = stats.along(df, k, stats.grok_column(rule.fit))
         yield (f"time_to_grok_{k}", f"Time to grok against {k}",
-               figs.along_axis(a, ylabel="step of test accuracy ≥ 0.9"),
-               _along_caption(a))
+               figs.along_axis(a, ylabel=f"step of test accuracy ≥ {rule.fit:g}"),
+               _along_caption(a, rule.fit))
     runs = _curves(sweep_dir, df, x or "seed")
     if runs:
         n_done = int((df["status"] == "done").sum())
@@ -115,21 +115,21 @@ def _word(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _diagram_caption(d) -> str:
+def _diagram_caption(d, rule: PhaseRule) -> str:
     seen = [p for p in d.phase.flat if p]
     counts = ", ".join(f"{p} {seen.count(p)}" for p in PHASES if seen.count(p))
     over = f"{d.x} (columns)" + (f" × {d.y} (rows)" if d.y else "")
     return (f"Over {over}, {len(seen)} cells with finished runs; the commonest phase of each "
             f"cell, with its runs / the cell's runs: {counts or 'none'}. Heatmaps: the mean "
             "over the cell's runs that reached the value (blank: none did). Phase rule: "
-            f"{PhaseRule().describe()}.")
+            f"{rule.describe()}.")
 
 
-def _along_caption(a) -> str:
+def _along_caption(a, fit: float) -> str:
     reached = [int(np.isfinite(r).sum()) for r in a.per_run]
     total = sum(len(r) for r in a.per_run)
     ok = np.isfinite(a.mean)
-    parts = [f"{sum(reached)} of {total} finished runs reached test accuracy 0.9."]
+    parts = [f"{sum(reached)} of {total} finished runs reached test accuracy {fit:g}."]
     if ok.sum() >= 2:
         i, j = np.flatnonzero(ok)[[0, -1]]
         parts.append(f"The mean step goes from {a.mean[i]:.0f} at {a.axis} = {_word(a.xs[i])} "

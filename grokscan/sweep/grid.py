@@ -39,6 +39,7 @@ from grokscan.config import resolve, sections
 from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
 from grokscan.settings import coerce, key, value_type
+from grokscan.sweep.phase import PhaseRule
 
 BASE_TABLES = ("task", "model", "train")
 COMMAND_KEYS = ("threads", "resume", "force", "quiet")  # a sweep sets these itself
@@ -69,6 +70,7 @@ class Grid:
     base: dict  # flat keys of `grokscan train`
     axes: dict  # {key: tuple of values}, in file order; the seeds are the axis "seed"
     sample: Sample | None
+    rule: PhaseRule = PhaseRule()  # [phase] fit, late: the phase labels' thresholds
 
     @property
     def varied(self) -> list[str]:
@@ -87,6 +89,7 @@ def load(path) -> Grid:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise GrokscanError(f"{path}: cannot read the grid file ({e})") from None
     axes_doc, sample_doc = doc.pop("axes", {}), doc.pop("sample", None)
+    rule = _rule(doc.pop("phase", {}), path)
     seeds = doc.pop("seeds", None)
     if isinstance(axes_doc, dict) and "seeds" in axes_doc:  # [axes] seeds = 3 reads as well
         if seeds is not None:
@@ -105,7 +108,24 @@ def load(path) -> Grid:
         both = sorted(set(sample.dists) & set(axes))
         if both:
             raise GrokscanError(f"{path}: {both[0]} is both an axis and sampled; keep one")
-    return Grid(path, base, axes, sample)
+    return Grid(path, base, axes, sample, rule)
+
+
+def _rule(doc, path: str) -> PhaseRule:
+    """[phase] fit = 0.8, late = 1.0: the thresholds of the phase labels (grokscan/sweep/
+    phase.py); ``fit`` one of the summary's accuracy thresholds."""
+    from grokscan.sweep.worker import THRESHOLDS
+
+    if not isinstance(doc, dict) or set(doc) - {"fit", "late"}:
+        raise GrokscanError(f"{path}: phase: expected a table [phase] with fit and/or late, "
+                            f"got {doc!r}")
+    fit, late = doc.get("fit", PhaseRule.fit), doc.get("late", PhaseRule.late)
+    if fit not in THRESHOLDS:
+        raise GrokscanError(f"{path}: phase.fit: expected one of "
+                            f"{', '.join(map(str, THRESHOLDS))}, got {fit!r}")
+    if isinstance(late, bool) or not isinstance(late, (int, float)) or late < 0:
+        raise GrokscanError(f"{path}: phase.late: expected a number ≥ 0, got {late!r}")
+    return PhaseRule(float(fit), float(late))
 
 
 def _base(doc: dict, path: str) -> dict:
@@ -294,6 +314,7 @@ def write(grid: Grid, pts: list[Point], out_dir) -> None:
     doc = {"grid": os.path.abspath(grid.path), "varied": grid.varied,
            "axes": {k: list(v) for k, v in grid.axes.items()},
            "sampled": list(grid.sample.dists) if grid.sample else [],
+           "phase": {"fit": grid.rule.fit, "late": grid.rule.late},
            "base": grid.base,
            "points": [{"name": p.name, "params": p.params} for p in pts]}
     write_atomic(os.path.join(out_dir, "grid.toml"), text)

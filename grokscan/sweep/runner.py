@@ -50,7 +50,8 @@ def run_sweep(grid_path, out_dir, opts: SweepOptions = SweepOptions()) -> dict:
         check_workers(client, out_dir)
         start_s = time.perf_counter() - t0
         grid.write(g, points, out_dir)
-        jobs = [Job(p.name, p.params, _config(p), out_dir, opts.analyze) for p in points]
+        jobs = [Job(p.name, p.params, _config(p), out_dir, opts.analyze, g.rule)
+                for p in points]
         rows = collect(client, jobs, out_dir, g.varied, quiet=opts.quiet)
     df = table.frame([rows[j.name] for j in jobs], g.varied)
     files = table.write(out_dir, df)

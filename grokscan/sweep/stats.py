@@ -13,11 +13,18 @@ import pandas as pd
 
 from grokscan.sweep.phase import cell_phase
 
-# the time to grok of the report: the first step with test accuracy ≥ 0.9 (the phase rule's fit)
-GROK = "step_test_0.9"
-DIAGRAM_VALUES = {"delay": "delay (steps): train ≥ 0.99 → test ≥ 0.99",
-                  GROK: "step of test accuracy ≥ 0.9",
-                  "final_test_acc": "final test accuracy"}
+
+def grok_column(fit: float = 0.9) -> str:
+    """The time to grok of the report: the first step with test accuracy ≥ the phase rule's
+    ``fit``."""
+    return f"step_test_{fit:g}"
+
+
+def diagram_values(fit: float = 0.9) -> dict:
+    """{summary column: panel title} of the phase diagram's heatmaps."""
+    return {"delay": "delay (steps): train ≥ 0.99 → test ≥ 0.99",
+            grok_column(fit): f"step of test accuracy ≥ {fit:g}",
+            "final_test_acc": "final test accuracy"}
 
 
 def done(df: pd.DataFrame) -> pd.DataFrame:
@@ -51,13 +58,14 @@ class Diagram:
     runs: np.ndarray
 
 
-def diagram(df: pd.DataFrame, x: str, y: str | None = None) -> Diagram:
-    """The cells of ``x`` (columns) × ``y`` (rows; one row if None), over the finished runs."""
+def diagram(df: pd.DataFrame, x: str, y: str | None = None, *, fit: float = 0.9) -> Diagram:
+    """The cells of ``x`` (columns) × ``y`` (rows; one row if None), over the finished runs;
+    the heatmaps of diagram_values(fit)."""
     d = done(df)
     xs = axis_values(df, x)
     ys = axis_values(df, y) if y else [None]
     shape = (len(ys), len(xs))
-    values = {k: np.full(shape, np.nan) for k in DIAGRAM_VALUES}
+    values = {k: np.full(shape, np.nan) for k in diagram_values(fit)}
     phase = np.full(shape, None, dtype=object)
     count, runs = np.zeros(shape, int), np.zeros(shape, int)
     for i, yv in enumerate(ys):
@@ -103,7 +111,7 @@ class AlongAxis:
     high: np.ndarray
 
 
-def along(df: pd.DataFrame, axis: str, value: str = GROK) -> AlongAxis:
+def along(df: pd.DataFrame, axis: str, value: str) -> AlongAxis:
     d = done(df)
     xs = axis_values(df, axis)
     per_run = [pd.to_numeric(d.loc[d[axis] == xv, value], errors="coerce").to_numpy(float)

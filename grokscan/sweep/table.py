@@ -3,7 +3,7 @@
 Columns: ``run`` (the folder under SWEEP/runs/), the varied keys, then ``status`` ("done" or
 "failed") with ``error``, ``action`` (trained, resumed, skipped: finished before), the
 memorisation step ``step_train_0.99`` and the other first crossings ``step_<split>_<acc>``
-(train and test at 0.5, 0.9, 0.99), ``delay`` (step_test_0.99 − step_train_0.99),
+(train and test at 0.5, 0.7, 0.8, 0.9, 0.99), ``delay`` (step_test_0.99 − step_train_0.99),
 ``final_<scalar>`` (accuracies, losses, weight norm), ``last_step``, ``key_freqs`` of the final
 checkpoint, ``phase`` (grokscan/sweep/phase.py) and the times ``train_s``, ``analyze_s``,
 ``wall_s``. An empty cell is a crossing never reached (or a failed run). With pyarrow
@@ -22,11 +22,13 @@ from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES
+from grokscan.sweep.worker import THRESHOLDS
 
-COLUMNS = ("status", "error", "action", "phase", "step_train_0.5", "step_train_0.9",
-           "step_train_0.99", "step_test_0.5", "step_test_0.9", "step_test_0.99", "delay",
-           "final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss",
-           "final_weight_norm", "last_step", "key_freqs", "train_s", "analyze_s", "wall_s")
+COLUMNS = ("status", "error", "action", "phase",
+           *(f"step_{split}_{t:g}" for split in ("train", "test") for t in THRESHOLDS), "delay",
+           "final_train_acc", "final_test_acc", "final_inverted_acc", "final_train_loss",
+           "final_test_loss", "final_weight_norm", "last_step", "key_freqs", "train_s",
+           "analyze_s", "wall_s")
 
 
 def frame(rows: list[dict], varied: list[str]) -> pd.DataFrame:

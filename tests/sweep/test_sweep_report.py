@@ -107,3 +107,34 @@ def test_bad_axes_are_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(main, ["sweep", "status", str(tmp_path / "empty")])
     assert res.exit_code == 1 and "not a sweep folder" in res.output
+
+
+def test_the_phase_rule_of_the_grid_reaches_the_labels_and_the_report(tmp_path):
+    """An Ising-like sweep whose test accuracy ends near 0.83 fits at 0.8 only."""
+    from grokscan.sweep import grid
+    from grokscan.sweep.phase import PhaseRule
+    from grokscan.sweep.worker import describe
+
+    path = tmp_path / "g.toml"
+    path.write_text("[phase]\nfit = 0.8\nlate = 2\n[axes]\nwd = [0.1, 1.0]\n")
+    g = grid.load(path)
+    assert g.rule == PhaseRule(0.8, 2.0)
+    for bad, words in (("fit = 0.85", "phase.fit: expected one of 0.5, 0.7, 0.8, 0.9, 0.99"),
+                       ("late = -1", "phase.late"), ("fast = 1", "expected a table [phase]")):
+        path.write_text(f"[phase]\n{bad}\n")
+        with pytest.raises(Exception, match=re.escape(words)):
+            grid.load(path)
+    # a run file whose test accuracy reaches 0.8 at step 600 but never 0.9, train fits at 100
+    import torch
+
+    from grokscan.store.writer import Recorder, Schedule
+
+    run = tmp_path / "run.h5"
+    steps = np.arange(0, 1001, 100)
+    with Recorder(run, torch.nn.Linear(2, 2), grads=False, schedule=Schedule(every=100)) as rec:
+        for s in steps:
+            rec.record(int(s), train_acc=1.0 if s >= 100 else 0.3,
+                       test_acc=0.83 if s >= 600 else 0.5)
+    assert describe(str(run))["phase"] == "memorisation"          # at 0.9: never fits
+    row = describe(str(run), PhaseRule(0.8, 1.0))
+    assert row["phase"] == "grokking" and row["step_test_0.8"] == 600  # 600 − 100 > 100

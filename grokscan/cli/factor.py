@@ -98,7 +98,7 @@ def factor(path, step, p, seeds, first_seed, max_steps, frac, act_a, lr, wd, out
         from grokscan.figures.factor import factor_evidence
         from grokscan.report import save_figure
 
-        save_figure(factor_evidence(report, rejected=not report.found), plot_path)
+        save_figure(factor_evidence(report, rejected=not report.found), plot_path, dpi=200)
     click.echo(json.dumps(result.to_json(), indent=1, default=_json_default) if as_json
                else words(result))
     if not found:

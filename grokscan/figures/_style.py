@@ -91,20 +91,23 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
 @styled
 def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, markers=None,
                 ncols: int = 2, logy=(), ylabels: Mapping[str, str] | None = None,
-                ylims: Mapping[str, tuple] | None = None, height: float = 2.8) -> Figure:
+                ylims: Mapping[str, tuple] | None = None, height: float = 2.8,
+                colours: Mapping[str, object] | None = None) -> Figure:
     """Small multiples of quantities against step, one panel per entry of ``panels``.
 
     steps: (n,). panels: {title: {label: (n,) array}}; each curve is drawn on its finite
     points only (a dot per point when there are fewer than 40). ``logy``: titles whose y axis
-    is logarithmic. Event ``markers`` appear on every panel and in one legend above.
+    is logarithmic. Event ``markers`` appear on every panel and in one legend above; a
+    panel's own legend sits beside it, off the curves. ``colours``: {label: colour} for labels
+    that need their own (else train/test take theirs and the others the palette in turn).
     """
     steps = np.asarray(steps)
     titles = list(panels)
     ncols = max(1, min(ncols, len(titles)))
     nrows = -(-len(titles) // ncols)
     fig, axes = new_figure(nrows, ncols, height=height, sharex=True)
+    named = {**SPLIT, **(colours or {})}
     colours = iter(PALETTE * 4)
-    named = {**SPLIT}
     for ax, title in zip(axes.flat, titles):
         curves = panels[title]
         for label, y in curves.items():
@@ -122,7 +125,8 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
         if ylabels and title in ylabels:
             ax.set_ylabel(ylabels[title])
         if len(curves) > 1:
-            ax.legend(fontsize="small", ncols=1 if len(curves) < 6 else 2)
+            ax.legend(fontsize="small", ncols=1 if len(curves) < 8 else 2, loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     for j in range(ncols):  # the lowest visible panel of each column carries the step axis
         col = [ax for i, ax in enumerate(axes[:, j]) if i * ncols + j < len(titles)]
         col[-1].set_xlabel("step")

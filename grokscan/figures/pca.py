@@ -21,6 +21,27 @@ from grokscan.figures._style import (
 from grokscan.figures.geometry import LABEL_MAX
 
 CATEGORICAL_MAX = 10  # up to this many classes: a categorical palette and a legend
+ROBUST = (1.0, 99.0)  # percentiles of the gradient PCA's axis limits; points beyond: at the edge
+# correct / misclassified in greys, so that no class colour means either
+OUTCOME = {1: "0.62", 0: "0.05"}
+
+
+def robust_limits(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple, tuple]:
+    """((x0, x1), (y0, y1)): the ROBUST percentiles of the finite points (n, 2), widened by
+    ``pad`` of their span on each side."""
+    ok = np.isfinite(xy).all(axis=1)
+    lo, hi = np.percentile(xy[ok], ROBUST, axis=0) if ok.any() else (np.zeros(2), np.ones(2))
+    span = np.where(hi > lo, hi - lo, 1.0)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (lo[0], hi[0]), (lo[1], hi[1])
+
+
+def _clip(xy: np.ndarray, lims) -> tuple[np.ndarray, np.ndarray]:
+    """The points clipped into ``lims`` and a mask of those that were outside."""
+    lo = np.array([lims[0][0], lims[1][0]])
+    hi = np.array([lims[0][1], lims[1][1]])
+    out = ((xy < lo) | (xy > hi)).any(axis=1)
+    return np.clip(xy, lo, hi), out
 
 
 def class_colours(n_classes: int):
@@ -69,6 +90,15 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
                    for k in classes]
         fig.legend(handles=handles, loc="outside upper center", ncols=len(handles),
                    title="class")
+    else:  # many cyclic classes (residues): a colour bar of the hue circle
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import BoundaryNorm, ListedColormap
+
+        norm = BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes)
+        bar = fig.colorbar(ScalarMappable(norm, ListedColormap(colours)), ax=axes,
+                           location="right", shrink=0.8, aspect=30)
+        bar.set_ticks([0, n_classes // 4, n_classes // 2, 3 * n_classes // 4, n_classes - 1])
+        bar.set_label("class (residue)")
     return fig
 
 
@@ -88,17 +118,25 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     by_class = labels is not None and int(np.max(labels)) + 1 <= CATEGORICAL_MAX
     side = min(2.8, 10.0 / n_mom)
     fig, axes = new_figure(2 if by_class else 1, n_mom, height=side, width=side * n_mom)
-    colour = {1: PALETTE[0], 0: PALETTE[3]}
+    colour = OUTCOME
+    n_out = 0
     for j, ax in enumerate(axes[0]):
-        xy = coords[j]
+        lims = robust_limits(coords[j])
+        xy, outside = _clip(coords[j], lims)
         ok = np.isfinite(xy).all(axis=1) & np.isfinite(correct[j])
+        n_out += int((ok & outside).sum())
         train = (np.asarray(is_train[j]) > 0.5) if is_train is not None else np.ones(len(xy), bool)
         for flag in (1, 0):  # misclassified drawn last, on top
             for tr, mk in ((True, "o"), (False, "x")):
-                sel = ok & (correct[j] == flag) & (train == tr)
+                sel = ok & (correct[j] == flag) & (train == tr) & ~outside
                 if sel.any():
                     ax.scatter(xy[sel, 0], xy[sel, 1], s=9, marker=mk, color=colour[flag],
                                linewidths=0.8 if mk == "x" else 0, alpha=0.8)
+        if (ok & outside).any():
+            ax.scatter(xy[ok & outside, 0], xy[ok & outside, 1], s=22, marker="D",
+                       facecolors="none", edgecolors=PALETTE[3], linewidths=0.9)
+        ax.set_xlim(*lims[0])
+        ax.set_ylim(*lims[1])
         ax.set_title(f"step {steps[j]}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -107,9 +145,13 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
         labels = np.asarray(labels).astype(int)
         colours = class_colours(int(labels.max()) + 1)
         for j, ax in enumerate(axes[1]):
-            ok = np.isfinite(coords[j]).all(axis=1) & np.isfinite(correct[j])
-            ax.scatter(coords[j][ok, 0], coords[j][ok, 1], s=9, linewidths=0, alpha=0.8,
+            lims = robust_limits(coords[j])
+            xy, _ = _clip(coords[j], lims)
+            ok = np.isfinite(xy).all(axis=1) & np.isfinite(correct[j])
+            ax.scatter(xy[ok, 0], xy[ok, 1], s=9, linewidths=0, alpha=0.8,
                        c=[colours[k] for k in labels[ok]])
+            ax.set_xlim(*lims[0])
+            ax.set_ylim(*lims[1])
             ax.set_xticks([])
             ax.set_yticks([])
         axes[1, 0].set_ylabel("by class\nPC 2 against PC 1")
@@ -118,6 +160,10 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     if is_train is not None:
         handles += [Line2D([], [], marker="o", ls="", color="0.4", label="train"),
                     Line2D([], [], marker="x", ls="", color="0.4", label="test")]
+    if n_out:
+        handles.append(Line2D([], [], marker="D", ls="", mfc="none", color=PALETTE[3],
+                              label=f"{n_out} beyond the {ROBUST[0]:g}–{ROBUST[1]:g} % "
+                              "range, at the edge"))
     if by_class:
         handles += [Line2D([], [], marker="o", ls="", color=colours[k], label=f"class {k}")
                     for k in np.unique(labels)]

@@ -12,15 +12,22 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from grokscan.figures._style import new_figure, series_grid, styled
+from grokscan.figures._style import PALETTE, new_figure, series_grid, styled
 
 
 def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
                       markers=None) -> Figure:
     """Per-layer weight statistics against step: ``series_grid`` with one panel per
-    statistic ({title: {layer: (n,)}}); a panel titled "... norm ..." has a log y axis."""
+    statistic ({title: {layer: (n,)}}); a panel titled "... norm ..." has a log y axis, one
+    titled "... (share)" a y axis from 0 (to at least 0.05, so that a share of 0 reads as 0)."""
     logy = [t for t in panels if "norm" in t]
-    return series_grid(steps, panels, markers=markers, ncols=2, logy=logy)
+    ylims = {}
+    for t, curves in panels.items():
+        if "(share)" in t:
+            top = max((np.nanmax(v) for v in map(np.asarray, curves.values())
+                       if np.isfinite(v).any()), default=0.0)
+            ylims[t] = (-0.02 * max(top, 0.05), 1.1 * max(top, 0.05))
+    return series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims)
 
 
 def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:
@@ -68,4 +75,7 @@ def softmax_gap(steps, gap, gap_class=None, *, markers=None, class_names=None) -
                 q = np.nanquantile(np.where(np.isfinite(g), g, np.nan), [0.1, 0.5, 0.9], axis=1)
             panels["per class (quantiles over classes)"] = {
                 "10 %": q[0], "median": q[1], "90 %": q[2]}
-    return series_grid(steps, panels, markers=markers, ncols=2, height=3.0)
+    shades = sns.color_palette("crest", 3)  # the quantiles as light, middle and dark of one hue
+    return series_grid(steps, panels, markers=markers, ncols=2, height=3.0,
+                       colours={"all samples": PALETTE[0], "10 %": shades[0],
+                                "median": shades[1], "90 %": shades[2]})

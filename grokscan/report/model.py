@@ -89,10 +89,12 @@ def pca_section(page: Page) -> Section:
                 "The gradient of each sample's loss with respect to all weight matrices, "
                 "flattened and projected on its top two principal components, at four "
                 "checkpoints where it was computed (Hutchison & Yevick, arXiv:2510.25966, "
-                "Fig. 14); blue: correctly classified, vermilion: misclassified; dots train, "
-                "crosses test (for a few classes, a second row colours them by class). "
-                "Misclassified samples form lines away from the centre, correct ones gather "
-                "near it.", gradients))
+                "Fig. 14); light grey: correctly classified, black: misclassified; dots train, "
+                "crosses test (for a few classes, a second row colours them by class). The "
+                "axes span the 1–99 % range of each panel's points; points beyond it are drawn "
+                "at the edge as open diamonds. "
+                "The paper reports misclassified samples forming lines away from the centre "
+                "and correct ones gathering near it.", gradients))
     dims = {s: f"{gg}/dim90_{s}" for s in ("train", "test") if m.has(f"{gg}/dim90_{s}")}
     if dims:
         data = {s: m.get(p) for s, p in dims.items()}
@@ -168,9 +170,9 @@ def _dropout_items(page: Page) -> list[Item]:
                 "dropout_variance", "Variance under dropout",
                 "Test accuracy over repeated stochastic forward passes with dropout active at "
                 "frozen weights: its variance and its mean, on the checkpoints where it was "
-                "computed (Salah & Yevick, arXiv:2507.11645). The variance is near zero while "
-                "the network memorises, peaks at the onset of generalisation and falls back "
-                "after.",
+                "computed (Salah & Yevick, arXiv:2507.11645). In the paper the variance is near "
+                "zero while the network memorises, peaks at the onset of generalisation and "
+                "falls back after. " + _variance_words(m.steps, var, mk.get("grokking")),
                 lambda: F.dropout_variance(m.steps, var, mean if mean is not None
                                            else np.full(m.n, np.nan), markers=mk)))
     gd = "metrics/dropout/drc"
@@ -189,10 +191,30 @@ def _dropout_items(page: Page) -> list[Item]:
                 "dropout_robustness", "Dropout Robustness Curve",
                 "Test accuracy against the dropout rate applied at inference, at up to six "
                 "checkpoints from early (light) to late (dark): the Dropout Robustness Curve of "
-                "Salah & Yevick (arXiv:2507.11645). While the network memorises the curve is "
-                "flat near chance; after grokking accuracy is unaffected below a rate of about "
-                "0.2 and holds until about 0.5.", drc))
+                "Salah & Yevick (arXiv:2507.11645). In the paper the curve is flat near chance "
+                "while the network memorises; after grokking accuracy is unaffected below a "
+                "rate of about 0.2 and holds until about 0.5. "
+                + _robustness_words(m.steps, rates, acc, valid), drc))
     return items
+
+
+def _variance_words(steps, var, grokked) -> str:
+    """Where this run's variance under dropout peaks, against its grokking step."""
+    var = np.asarray(var, dtype=float)
+    s = int(steps[int(np.nanargmax(var))])
+    if grokked is None:
+        return f"In this run it peaks at step {s}; test accuracy never reaches 0.99."
+    rel = (f"{grokked - s} steps before" if grokked > s else
+           f"{s - grokked} steps after" if s > grokked else "at the step of")
+    return f"In this run it peaks at step {s}, {rel} test accuracy 0.99 (step {grokked})."
+
+
+def _robustness_words(steps, rates, acc, valid) -> str:
+    """This run's last computed curve at rate 0 and at the rate nearest 0.5."""
+    j = int(np.flatnonzero(valid)[-1])
+    i0, i5 = int(np.argmin(np.abs(rates))), int(np.argmin(np.abs(rates - 0.5)))
+    return (f"In this run, at step {int(steps[j])}: accuracy {acc[j, i0]:.2f} at rate "
+            f"{rates[i0]:g} and {acc[j, i5]:.2f} at rate {rates[i5]:g}.")
 
 
 def output_section(page: Page) -> Section:

@@ -99,6 +99,7 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
                            location="right", shrink=0.8, aspect=30)
         bar.set_ticks([0, n_classes // 4, n_classes // 2, 3 * n_classes // 4, n_classes - 1])
         bar.set_label("class (residue)")
+        bar.minorticks_off()
     return fig
 
 

@@ -33,6 +33,9 @@ RC = {
 }
 PALETTE = sns.color_palette("colorblind")
 SPLIT = {"train": PALETTE[0], "test": PALETTE[1]}
+# the palette in an order whose first seven differ by CIELAB ΔE ≥ 37 (orange and vermilion,
+# ΔE 26, are far apart in it): the colours of the series of one panel, in turn
+SERIES = [PALETTE[i] for i in (0, 1, 2, 4, 7, 8, 5, 9, 3, 6)]
 WIDTH = 10.0  # inches: a full-width report figure
 
 # The events marked on every time axis: (colour, line style, legend text).
@@ -107,15 +110,16 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
     nrows = -(-len(titles) // ncols)
     fig, axes = new_figure(nrows, ncols, height=height, sharex=True)
     named = {**SPLIT, **(colours or {})}
-    colours = iter(PALETTE * 4)
+    colours = iter(SERIES[:7] * 8)
     for ax, title in zip(axes.flat, titles):
         curves = panels[title]
-        for label, y in curves.items():
+        for i, (label, y) in enumerate(curves.items()):
             y = np.asarray(y, dtype=float)
             ok = np.isfinite(y) & ((y > 0) if title in logy else True)
             colour = named.get(label) or named.setdefault(label, next(colours))
             dots = dict(marker="o", ms=3) if ok.sum() < 40 else {}
-            ax.plot(steps[ok], y[ok], color=colour, lw=1.5, label=label, **dots)
+            ls = "-" if i < 7 else "--"  # past seven distinct colours, dashed
+            ax.plot(steps[ok], y[ok], color=colour, lw=1.5, ls=ls, label=label, **dots)
         if title in logy:
             ax.set_yscale("log")
         if ylims and title in ylims:

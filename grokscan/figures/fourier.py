@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from grokscan.figures._style import (
+    SERIES,
     SPLIT,
     add_markers,
     marker_legend,
@@ -135,10 +136,12 @@ def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=
     steps = np.asarray(steps)
     fig, axes = new_figure(1, 1, height=3.6, width=9.0)
     ax = axes[0, 0]
-    for k, y in sorted(coefficients.items()):
+    for i, (k, y) in enumerate(sorted(coefficients.items())):
         y = np.asarray(y, dtype=float)
         ok = np.isfinite(y)
-        ax.plot(steps[ok], y[ok], lw=1.6, label=f"k = {k}")
+        # seven distinct colours (SERIES), then the same again dashed
+        ax.plot(steps[ok], y[ok], lw=1.6, color=SERIES[i % 7], ls="-" if i < 7 else "--",
+                label=f"k = {k}")
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient of cos(w_k(a+b−c))")

@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from grokscan.figures._style import (
-    PALETTE,
+    SERIES,
     new_figure,
     residue_colours,
     series_grid,
@@ -24,6 +23,7 @@ CATEGORICAL_MAX = 10  # up to this many classes: a categorical palette and a leg
 ROBUST = (1.0, 99.0)  # percentiles of the gradient PCA's axis limits; points beyond: at the edge
 # correct / misclassified in greys, so that no class colour means either
 OUTCOME = {1: "0.62", 0: "0.05"}
+EDGE = "0.35"  # the points beyond the range: open diamonds, no hue either
 
 
 def robust_limits(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple, tuple]:
@@ -48,7 +48,7 @@ def class_colours(n_classes: int):
     """A categorical palette for few classes (the Ising energy bins), a hue circle for many
     (the residues of a modular task, whose classes are cyclic)."""
     if n_classes <= CATEGORICAL_MAX:
-        return sns.color_palette("colorblind", n_classes)
+        return SERIES[:n_classes]
     return residue_colours(n_classes)
 
 
@@ -135,7 +135,7 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
                                linewidths=0.8 if mk == "x" else 0, alpha=0.8)
         if (ok & outside).any():
             ax.scatter(xy[ok & outside, 0], xy[ok & outside, 1], s=22, marker="D",
-                       facecolors="none", edgecolors=PALETTE[3], linewidths=0.9)
+                       facecolors="none", edgecolors=EDGE, linewidths=0.9)
         ax.set_xlim(*lims[0])
         ax.set_ylim(*lims[1])
         ax.set_title(f"step {steps[j]}", fontsize=10)
@@ -162,13 +162,14 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
         handles += [Line2D([], [], marker="o", ls="", color="0.4", label="train"),
                     Line2D([], [], marker="x", ls="", color="0.4", label="test")]
     if n_out:
-        handles.append(Line2D([], [], marker="D", ls="", mfc="none", color=PALETTE[3],
-                              label=f"{n_out} beyond the {ROBUST[0]:g}–{ROBUST[1]:g} % "
-                              "range, at the edge"))
+        handles.append(Line2D([], [], marker="D", ls="", mfc="none", color=EDGE,
+                              label=f"{n_out} beyond {ROBUST[0]:g}–{ROBUST[1]:g} %, at the "
+                              "edge"))
     if by_class:
         handles += [Line2D([], [], marker="o", ls="", color=colours[k], label=f"class {k}")
                     for k in np.unique(labels)]
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
+    fig.legend(handles=handles, loc="outside upper center",
+               ncols=min(len(handles), 2 if n_mom < 3 else 4))
     return fig
 
 

@@ -65,7 +65,8 @@ def pca_section(page: Page) -> Section:
         sec.items.append(Item(
             "activation_pca", "PCA of hidden-layer activations",
             "Each sample's activation vector in each hidden layer, projected on its top two "
-            f"principal components and coloured by {by}, at four moments (Hutchison & Yevick, "
+            f"principal components and coloured by {by}, at up to four moments (the steps above "
+            "the columns; Hutchison & Yevick, "
             "arXiv:2510.25966, Figs. 16–18). The paper reports classes that overlap while the "
             "network memorises and separate as it generalises: look for clusters of one colour "
             "in the later panels.", activations))
@@ -87,7 +88,7 @@ def pca_section(page: Page) -> Section:
             sec.items.append(Item(
                 "gradient_pca", "PCA of per-sample gradients",
                 "The gradient of each sample's loss with respect to all weight matrices, "
-                "flattened and projected on its top two principal components, at four "
+                "flattened and projected on its top two principal components, at up to four "
                 "checkpoints where it was computed (Hutchison & Yevick, arXiv:2510.25966, "
                 "Fig. 14); light grey: correctly classified, black: misclassified; dots train, "
                 "crosses test (for a few classes, a second row colours them by class). The "

@@ -128,9 +128,9 @@ def cosine_matrices(matrices, *, steps: Sequence[int], axis_label: str = "residu
     for ax, C, step in zip(axes[0], mats, steps):
         im = ax.imshow(C, cmap="vlag", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"step {step}", fontsize=10)
-        ax.set_xlabel(axis_label)
         ax.grid(False)
     axes[0, 0].set_ylabel(axis_label)
+    fig.supxlabel(axis_label, fontsize="medium")  # one label for the row: long ones overlap
     fig.colorbar(im, ax=axes[0].tolist(), label="cosine similarity", shrink=0.8)
     return fig
 

@@ -40,16 +40,25 @@ class Rows:
         return len(self.steps)
 
 
-def wait_for(path: str, *, timeout: float, interval: float = 0.2, clock=time.monotonic) -> None:
-    """Return once ``path`` exists (a training writes ``<path>.part`` until its first checkpoint
-    and renames it then); a GrokscanError after ``timeout`` seconds without it."""
+def wait_for(path: str, *, timeout: float, interval: float = 0.2, grace: float = 5.0,
+             clock=time.monotonic) -> None:
+    """Return once ``path`` is there to be watched: it exists, no ``<path>.part`` waits to
+    replace it (a training writes the ``.part`` until its first checkpoint and then renames it,
+    also over an older file with ``--force``), and a writer holds its lock, or ``grace`` seconds
+    have passed without one (a training that is still starting takes its lock in a few
+    seconds). A GrokscanError after ``timeout`` seconds without such a file."""
     start = clock()
-    while not os.path.exists(path):
-        if clock() - start >= timeout:
+    while True:
+        exists, part = os.path.exists(path), os.path.exists(path + ".part")
+        waited = clock() - start
+        if exists and not part and (holder(path) is not None or waited >= min(grace, timeout)):
+            return
+        if waited >= timeout:
             who = holder(path)
             how = (f"{who} holds its lock but has written no checkpoint yet" if who
                    else "no training is writing it")
-            raise GrokscanError(f"{path}: no such file after waiting {timeout:g} s ({how})")
+            raise GrokscanError(f"{path}: no checkpoint file after waiting {timeout:g} s "
+                                f"({how})")
         time.sleep(interval)
 
 

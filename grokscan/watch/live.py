@@ -52,12 +52,18 @@ def watch(path: str, opts: WatchOptions, *, console: Console | None = None) -> V
 
 
 def _summary(console: Console, view: View) -> None:
-    if not console.is_terminal:  # the last frame was printed without its line end
-        console.line()
     console.print(view.summary())
 
 
 def _loop(live: LiveRun, view: View, opts: WatchOptions, console: Console) -> None:
+    try:
+        _frames(live, view, opts, console)
+    finally:
+        if not console.is_terminal:  # Live ends its last frame's line on a terminal only
+            console.line()
+
+
+def _frames(live: LiveRun, view: View, opts: WatchOptions, console: Console) -> None:
     written = -HTML_EVERY
     with Live(view, console=console, auto_refresh=False, transient=False) as screen:
         while True:

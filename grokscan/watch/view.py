@@ -204,7 +204,7 @@ class View:
                      title_align="left", border_style=STATUS_STYLE.get(self.status, "blue"))
 
     def _title(self) -> str:
-        return f"grokscan watch · {self.path} · {self.what} · {self.status}"
+        return f"grokscan watch · {self.what} · {self.status} · {self.path}"
 
     def summary(self) -> Panel:
         """The one-screen summary printed when the run ends."""
@@ -227,7 +227,7 @@ class View:
             t.add_row("key frequencies", ", ".join(map(str, self.keys)) or "—")
             t.add_row("FFD", f"{self.first['ffd']:.3f} → {self.ffd.last():.3f}")
             t.add_row("Gini", f"{self.first['gini']:.3f} → {self.gini.last():.3f}")
-        return Panel(t, title=f"{self.path} · {self.what} · summary", title_align="left",
+        return Panel(t, title=f"summary · {self.what} · {self.path}", title_align="left",
                      border_style="green")
 
 

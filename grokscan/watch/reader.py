@@ -46,13 +46,18 @@ def wait_for(path: str, *, timeout: float, interval: float = 0.2, grace: float =
     replace it (a training writes the ``.part`` until its first checkpoint and then renames it,
     also over an older file with ``--force``), and a writer holds its lock, or ``grace`` seconds
     have passed without one (a training that is still starting takes its lock in a few
-    seconds). A GrokscanError after ``timeout`` seconds without such a file."""
-    start = clock()
+    seconds). A GrokscanError after ``timeout`` seconds without such a file, and at once for
+    a file that is not a grokscan checkpoint file."""
+    start, checked = clock(), False
     while True:
         exists, part = os.path.exists(path), os.path.exists(path + ".part")
         waited = clock() - start
-        if exists and not part and (holder(path) is not None or waited >= min(grace, timeout)):
-            return
+        if exists and not part:
+            if holder(path) is not None or waited >= min(grace, timeout):
+                return
+            if not checked:  # a file that is not a checkpoint file is refused at once
+                Run(path).close()
+                checked = True
         if waited >= timeout:
             who = holder(path)
             how = (f"{who} holds its lock but has written no checkpoint yet" if who

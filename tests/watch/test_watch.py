@@ -264,3 +264,28 @@ def test_sparkline_and_braille():
 def test_wait_for_gives_up(tmp_path):
     with pytest.raises(GrokscanError, match="no checkpoint file after waiting"):
         wait_for(str(tmp_path / "x.h5"), timeout=0.1, interval=0.02)
+
+
+def test_a_refresh_reads_only_the_rows_after_those_seen(held, monkeypatch):
+    """The cost of a poll does not depend on the rows already read: after the three rows of
+    the file, a poll asks HDF5 for no row before the fourth and refreshes each watched dataset
+    once."""
+    asked, refreshed = [], []
+    getitem, refresh = h5py.Dataset.__getitem__, h5py.Dataset.refresh
+
+    def spy_get(ds, key):
+        asked.append((ds.name, key))
+        return getitem(ds, key)
+
+    def spy_refresh(ds):
+        refreshed.append(ds.name)
+        return refresh(ds)
+
+    with LiveRun(held, timeout=10) as live:
+        assert len(live.poll()) == 3
+        monkeypatch.setattr(h5py.Dataset, "__getitem__", spy_get)
+        monkeypatch.setattr(h5py.Dataset, "refresh", spy_refresh)
+        assert len(live.poll()) == 0
+    assert asked and all(isinstance(k, slice) and k.start == 3 for _, k in asked), asked
+    assert sorted(refreshed) == sorted(["/steps", "/params/E", *(f"/scalars/{k}" for k in
+                                                                   SCALARS[0])])

@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from rich.console import Console
 from rich.live import Live
 
 from grokscan.watch import page
-from grokscan.watch.reader import LiveRun, wait_for
+from grokscan.watch.reader import LiveRun, Rows, wait_for
 from grokscan.watch.view import View
 
 REPLAY_FRAMES = 200  # a replay draws about this many frames, whatever the run's length
@@ -78,3 +79,48 @@ def _frames(live: LiveRun, view: View, opts: WatchOptions, console: Console) -> 
             if live.ended:
                 return
             time.sleep(REPLAY_DELAY if opts.replay else opts.interval)
+
+
+class Follower:
+    """The view of a training in this process (``grokscan train --watch``): pass it as
+    ``on_checkpoint`` to :func:`grokscan.train.train`; it takes each checkpoint from the model
+    itself (no file is read) and redraws the view; :meth:`close` ends the view and prints the
+    summary. ``cfg``: the run's config (its task gives the residues)."""
+
+    def __init__(self, path: str, cfg, *, console: Console | None = None):
+        self.path, self.cfg, self.console = path, cfg, console or Console()
+        self.view: View | None = None
+        self.screen: Live | None = None
+        self.names: list[str] = []
+
+    def _start(self, model) -> None:
+        from grokscan import tasks
+        from grokscan.store.layout import Layout
+
+        task = tasks.get(self.cfg.task.kind).make(self.cfg.task, self.cfg.train.seed)
+        layout = list(Layout.of(model).residue_vectors)
+        self.names = sorted({r["param"] for r in layout})
+        self.view = View(self.path, task, layout)
+        self.screen = Live(self.view, console=self.console, auto_refresh=False)
+        self.screen.start()
+
+    def __call__(self, ck) -> bool:
+        if self.view is None:
+            self._start(ck.model)
+        params = dict(ck.model.named_parameters())
+        self.view.update(Rows(np.array([ck.step]),
+                              {k: np.array([v], np.float64) for k, v in ck.scalars.items()},
+                              {k: params[k].detach().cpu().numpy()[None] for k in self.names}))
+        self.screen.update(self.view, refresh=True)
+        return False  # never stops the training
+
+    def close(self, status: str = "ended") -> None:
+        if self.screen is None:
+            return
+        self.view.status = status
+        self.screen.update(self.view, refresh=True)
+        self.screen.stop()
+        if not self.console.is_terminal:
+            self.console.line()
+        _summary(self.console, self.view)
+        self.screen = None

@@ -289,3 +289,19 @@ def test_a_refresh_reads_only_the_rows_after_those_seen(held, monkeypatch):
     assert asked and all(isinstance(k, slice) and k.start == 3 for _, k in asked), asked
     assert sorted(refreshed) == sorted(["/steps", "/params/E", *(f"/scalars/{k}" for k in
                                                                    SCALARS[0])])
+
+
+def test_train_with_watch_shows_the_view_the_file_gives(tmp_path):
+    path = tmp_path / "w.h5"
+    r = CliRunner().invoke(main, ["train", "-o", str(path), "--p", "11", "--d-embed", "8",
+                                  "--width", "16", "--steps", "40", "--every", "10",
+                                  "--threads", "1", "--watch"])
+    assert r.exit_code == 0, r.output
+    assert "summary" in r.output and re.search(r"checkpoints\s+5, last step 40", r.output)
+    replay = run_cli(path, "--replay")
+    assert replay.exit_code == 0, replay.output
+
+    def summary(text):  # the summary panel's rows, the title aside
+        return text[text.index("summary"):].splitlines()[1:]
+
+    assert summary(r.output)[:len(summary(replay.output))] == summary(replay.output)

@@ -25,13 +25,14 @@ def main():
     grokscan info run.h5             what a checkpoint file holds
     grokscan analyze run.h5 -o out/  the progress measures and the figure report
     grokscan sweep grid.toml -o S/  many runs from one grid, their phase diagrams
+    grokscan watch run.h5            a live view of a run while it trains
     """
 
 
 def _register() -> None:
-    from grokscan.cli import analyze, factor, importer, ising, sweep, train
+    from grokscan.cli import analyze, factor, importer, ising, sweep, train, watch
 
-    for module in (train, analyze, factor, ising, importer, sweep):
+    for module in (train, analyze, factor, ising, importer, sweep, watch):
         for command in module.COMMANDS:
             main.add_command(command)
 

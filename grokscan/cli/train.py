@@ -25,6 +25,7 @@ TRAIN_HELP = """Train a model and record dense checkpoints to one HDF5 file.
     grokscan train -o mul.h5 --op mul --p 59 --frac 0.5 --every 10
     grokscan train -o tf.h5 --model transformer --lr 1e-3 --p 59 --frac 0.5
     grokscan train -o run.h5 --resume --steps 4000
+    grokscan train -o run.h5 --p 59 --watch
     grokscan train -o ising.h5 --task ising --beta 0.5 --eval-inverted
     """
 
@@ -98,7 +99,7 @@ def load_toml(path: str) -> dict:
     return flat
 
 
-COMMAND_KEYS = ("threads", "resume", "force", "quiet")  # keys of the command, not of the run
+COMMAND_KEYS = ("threads", "resume", "force", "quiet", "watch")  # the command's, not the run's
 
 
 def command_keys(values: dict, path: str | None) -> dict:
@@ -126,7 +127,9 @@ def command_keys(values: dict, path: str | None) -> dict:
               " (its own settings; --steps and --stop-when-grokked may change).")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bar.")
-def train(out, config_file, threads, resume, force, quiet, **options):
+@click.option("--watch", is_flag=True, default=None,
+              help="Show the live view of `grokscan watch` instead of the progress bar.")
+def train(out, config_file, threads, resume, force, quiet, watch, **options):
     from grokscan.config import resolve
     from grokscan.threads import use as use_threads
     from grokscan.train import Interrupted, saved_config
@@ -137,14 +140,19 @@ def train(out, config_file, threads, resume, force, quiet, **options):
     threads = own.get("threads") if threads is None else threads
     resume, force = resume or own.get("resume", False), force or own.get("force", False)
     quiet = own.get("quiet", False) if quiet is None else quiet
+    watch = own.get("watch", False) if watch is None else watch
     values.update({k: v for k, v in options.items() if v is not None})
     if resume and "steps" not in values:  # the run's own length, whatever its task's default
         values["steps"] = saved_config(out).train.steps
     cfg = resolve(values, also=COMMAND_KEYS)
     use_threads(threads)
+    follower = _follower(out, cfg, resume) if watch else None
     try:
-        result = run_training(cfg, out, force=force, resume=resume, quiet=quiet)
+        result = run_training(cfg, out, force=force, resume=resume, quiet=quiet or watch,
+                              on_checkpoint=follower)
     except Interrupted as e:
+        if follower is not None:
+            follower.close("interrupted")
         click.echo(f"\ninterrupted: the {e.n} checkpoints written are in {out} (continue "
                    "with --resume)" if e.n else "\ninterrupted before the first checkpoint: "
                    f"nothing was written to {out}", err=True)
@@ -153,6 +161,12 @@ def train(out, config_file, threads, resume, force, quiet, **options):
         click.echo(f"\ninterrupted before the first checkpoint: nothing was written to {out}",
                    err=True)
         sys.exit(130)
+    except BaseException:
+        if follower is not None:  # the terminal back as it was before the error's line
+            follower.close("stopped")
+        raise
+    if follower is not None:
+        follower.close()
     if result.added == 0:
         click.echo(f"nothing to train: {out} already reaches step {result.last_step} "
                    f"({result.n_checkpoints} checkpoints)", err=True)
@@ -160,6 +174,15 @@ def train(out, config_file, threads, resume, force, quiet, **options):
         how = "stopped early" if result.stopped_early else "done"
         click.echo(f"{how}: {result.n_checkpoints} checkpoints, last step {result.last_step}, "
                    f"in {out}", err=True)
+
+
+def _follower(out: str, cfg, resume: bool):
+    """The live view of ``grokscan watch`` fed by the training itself (its own task: the
+    file's config on a resume)."""
+    from grokscan.train import saved_config
+    from grokscan.watch.live import Follower
+
+    return Follower(out, saved_config(out) if resume else cfg)
 
 
 @click.command()

@@ -93,8 +93,8 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
 
 @styled
 def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, markers=None,
-                ncols: int = 2, logy=(), ylabels: Mapping[str, str] | None = None,
-                ylims: Mapping[str, tuple] | None = None, height: float = 2.8,
+                ncols: int = 2, logy=(), ylims: Mapping[str, tuple] | None = None,
+                height: float = 2.8,
                 colours: Mapping[str, object] | None = None) -> Figure:
     """Small multiples of quantities against step, one panel per entry of ``panels``.
 
@@ -126,8 +126,6 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
             ax.set_ylim(*ylims[title])
         add_markers(ax, markers)
         ax.set_title(title)
-        if ylabels and title in ylabels:
-            ax.set_ylabel(ylabels[title])
         if len(curves) > 1:
             ax.legend(fontsize="small", ncols=1 if len(curves) < 8 else 2, loc="upper left",
                       bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

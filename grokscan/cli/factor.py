@@ -13,6 +13,9 @@ from grokscan.factor import NOT_FOUND
 from grokscan.factor.recipe import Recipe
 
 
+MIN_PLOT_PX = 1200  # width of the --plot picture in pixels, at least
+
+
 @click.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--step", type=int, help="Read this checkpoint's step. [default: the last]")
@@ -98,7 +101,9 @@ def factor(path, step, p, seeds, first_seed, max_steps, frac, act_a, lr, wd, out
         from grokscan.figures.factor import factor_evidence
         from grokscan.report import save_figure
 
-        save_figure(factor_evidence(report, rejected=not report.found), plot_path, dpi=200)
+        fig = factor_evidence(report, rejected=not report.found)
+        # at least MIN_PLOT_PX wide however few panels: one panel is 3.6 in
+        save_figure(fig, plot_path, dpi=max(200, round(MIN_PLOT_PX / fig.get_figwidth())))
     click.echo(json.dumps(result.to_json(), indent=1, default=_json_default) if as_json
                else words(result))
     if not found:

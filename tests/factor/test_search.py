@@ -93,7 +93,7 @@ def test_plot_writes_a_png(trained, tmp_path):
     assert r.exit_code == 0, r.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = matplotlib.image.imread(png)
-    assert img.ndim == 3 and min(img.shape[:2]) > 100
+    assert img.ndim == 3 and img.shape[1] >= 1000 and img.shape[0] > 300  # readable
 
 
 @pytest.fixture(scope="module")

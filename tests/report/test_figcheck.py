@@ -107,3 +107,24 @@ def test_every_report_figure_passes_the_checks(every_figure):
     assert len(every_figure) >= 15, sorted(every_figure)
     problems = {name: C.check_all(fig) for name, fig in every_figure.items()}
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+def _factor_weights(P, freqs, h=32, seed=0):
+    """Last-layer rows with known frequencies: W[q] = Σ_k cos(θ) u_k + sin(θ) v_k + noise."""
+    rng = np.random.default_rng(seed)
+    q = np.arange(P)
+    W = 0.02 * rng.standard_normal((P, h))
+    for k in freqs:
+        u, v = rng.standard_normal((2, h)) / np.sqrt(h)
+        theta = 2 * np.pi * k * q / P
+        W += np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * v
+    return W
+
+
+@pytest.mark.parametrize("P, freqs", [(20, [4, 5]), (23, [3])])
+def test_factor_plot_passes_the_checks(P, freqs):
+    from grokscan.factor.read import read_factors
+    from grokscan.figures.factor import factor_evidence
+
+    fig = factor_evidence(read_factors(_factor_weights(P, freqs)), rejected=True)
+    assert C.check_all(fig) == []

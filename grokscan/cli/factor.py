@@ -12,7 +12,6 @@ from grokscan.cli._click import THREADS_HELP
 from grokscan.factor import NOT_FOUND
 from grokscan.factor.recipe import Recipe
 
-
 MIN_PLOT_PX = 1200  # width of the --plot picture in pixels, at least
 
 

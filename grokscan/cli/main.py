@@ -29,9 +29,9 @@ def main():
 
 
 def _register() -> None:
-    from grokscan.cli import analyze, factor, importer, ising, sweep, train
+    from grokscan.cli import analyze, factor, importer, ising, onset, sweep, train
 
-    for module in (train, analyze, factor, ising, importer, sweep):
+    for module in (train, analyze, factor, ising, importer, sweep, onset):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -23,10 +23,12 @@ from grokscan.analysis.families.replayed import Checkpoint
 from grokscan.analysis.replay import replay
 from grokscan.analysis.setup import BASES, Options, make_setup
 from grokscan.errors import GrokscanError
+from grokscan.onset.detector import OnsetSettings
 from grokscan.progress import progress
 from grokscan.store.metrics import MetricsWriter, write_csv
 from grokscan.store.reader import Run
 
+ONSET = OnsetSettings()  # the onset detector analyze runs (grokscan/onset/evaluate.py MAIN)
 BLOCK_BYTES = 256 << 20  # the parameters of a block of checkpoints, read at once
 
 
@@ -175,18 +177,40 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
     bar = progress(len(sel), desc="analyze", unit="ckpt", quiet=opts.quiet)
     try:
         with MetricsWriter(h5_path, **header) as writer:
-            done = 0
+            done, signal = 0, []
             for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs, bar.update)):
                 writer.write(res, len(b))
+                signal.append(res.get(ONSET.signal))
                 done += len(b)
                 bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
+            onset = _record_onset(writer, header, signal)
     finally:
         bar.close()
     csv_path = os.path.join(out_dir, "metrics.csv")
     write_csv(h5_path, csv_path)
     return {"metrics_h5": h5_path, "metrics_csv": csv_path, "n_checkpoints": len(sel),
             "families": list(setup.families), "left_out": left_out, "basis": setup.basis,
-            "key_freqs": setup.key_freqs, "subset": len(setup.subset)}
+            "key_freqs": setup.key_freqs, "subset": len(setup.subset), "onset": onset}
+
+
+def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | None:
+    """The onset detector (grokscan/onset) over the analysed checkpoints, into
+    ``metrics/onset``: ``score`` per checkpoint, and the group's attributes ``step`` (-1: no
+    flag), ``memorisation``, ``reason`` and ``settings``. Nothing when the run has no train
+    accuracy or its signal was not computed (an Ising run, the fourier family left out)."""
+    from grokscan.onset import detect
+
+    acc = header["scalars"].get("train_acc")
+    if acc is None or not parts or any(p is None for p in parts):
+        return None
+    res = detect(header["steps"], {"train_acc": acc, ONSET.signal: np.concatenate(parts)},
+                 ONSET)
+    none = -1
+    writer.put("onset/score", res.score, {
+        "step": none if res.step is None else res.step, "reason": res.reason,
+        "memorisation": none if res.memorisation is None else res.memorisation,
+        "settings": ONSET.to_json()})
+    return res.step
 
 
 def _results(setup: Setup, blocks: list, path, jobs: int, tick=None):

@@ -30,9 +30,9 @@ def main():
 
 
 def _register() -> None:
-    from grokscan.cli import analyze, factor, importer, ising, sweep, train, watch
+    from grokscan.cli import analyze, factor, importer, ising, onset, sweep, train, watch
 
-    for module in (train, analyze, factor, ising, importer, sweep, watch):
+    for module in (train, analyze, factor, ising, importer, sweep, onset, watch):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -52,14 +52,15 @@ class Page:
 
 def event_markers(m: MetricsFile) -> dict:
     """The steps of memorisation (train accuracy first ≥ 0.99), of the grokking onset (the
-    hook for an onset detector: None until one writes its result), and of grokking (test
-    accuracy first ≥ 0.99); the distance between the first and the last is
+    flag of the onset detector, grokscan/onset, when analyze recorded one; else None), and
+    of grokking (test accuracy first ≥ 0.99); the distance between the first and the last is
     ``grokscan.summary.grokking_delay``. Also the phases the figures' moments are taken at
     (not drawn as events): ``plateau_end``, where test accuracy first climbs a tenth of the way
     from its level at memorisation to 1, and ``transition``, half of the way."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
     mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
-    out = {"memorisation": mem, "onset": None,
+    step = m.attr("metrics/onset", "step")  # written by analyze's onset detector; -1: none
+    out = {"memorisation": mem, "onset": int(step) if step is not None and step >= 0 else None,
            "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
     out.update(test_phases(steps, s.get("test_acc"), mem))
     return out

@@ -69,6 +69,18 @@ class MetricsWriter:
             self.datasets[key][self.n: self.n + n_block] = value
         self.n += n_block
 
+    def put(self, key: str, value: np.ndarray, attrs: dict) -> None:
+        """Write the whole of ``metrics/<key>`` (one row per analysed step) at once, with
+        attributes on its group (what a result over every checkpoint adds: the onset)."""
+        value = np.asarray(value)
+        if value.shape[:1] != (self.total,):
+            raise GrokscanError(f"metrics/{key}: expected one row per analysed step "
+                                f"({self.total}), got shape {value.shape}")
+        self.f[f"metrics/{key}"] = value
+        self.f[f"metrics/{key}"].parent.attrs.update(
+            {k: v if isinstance(v, (str, int, float)) else json.dumps(v)
+             for k, v in attrs.items()})
+
     def close(self) -> None:
         """Publish the file if complete; otherwise remove the partial one."""
         self.f.close()

@@ -1,0 +1,44 @@
+"""Forecasting grokking: a causal onset detector on training-side measures, and how it is
+judged on held-out runs.
+
+The detector (detector.py) sees a run's checkpoints in order and reads only what a user has
+during training without a test set: train accuracy (to find memorisation) and one
+training-side signal, by default the Gini coefficient of the embedding's Fourier norms
+(``fourier/gini_embed``; Furuta et al., arXiv:2402.16726; Nanda et al., arXiv:2301.05217 §4),
+which rises as a few frequencies take over the embedding. At memorisation (train accuracy ≥
+0.99) it takes the signal's value as a reference; from then on the score is the signal's
+relative change from it, smoothed by a trailing mean; it flags the onset at the first
+checkpoint where the score has stayed at or above the threshold for ``hold`` checkpoints.
+A series whose name says it is a test-set quantity (test_*, inverted_*, val_*) is refused.
+
+The protocol (README, "Forecasting grokking"):
+
+- Two grid files, fixed in the repository before any setting was chosen:
+  scripts/grids/onset_tune.toml (tuning) and scripts/grids/onset_eval.toml (evaluation:
+  other seeds, moduli and operations, several weight decays and train fractions, and
+  controls that do not grok: weight decay 0, a train fraction too small, a learning rate too
+  small).
+- The detector's settings (OnsetSettings defaults, and the baselines' thresholds in
+  evaluate.py) are chosen on the tuning sweep only; the evaluation sweep is run once.
+- Per run: the memorisation step, the steps of test accuracy 0.5 and 0.9, the flag step and
+  the lead fraction (step of test acc 0.5 − flag) / (step of test acc 0.5 − memorisation).
+  A run *groks* when test accuracy reaches 0.5 after memorisation within its budget; a
+  *control* never reaches 0.5; a run whose test accuracy reaches 0.5 no later than
+  memorisation (no delay to forecast) is counted apart.
+- Over a sweep: coverage (share of grokking runs flagged before test acc 0.5), the median
+  and quartiles of the lead fraction (a run not flagged before test acc 0.5 counts 0), the
+  false-alarm rate (share of controls flagged at any checkpoint), the ROC curve and AUC of
+  the largest score before test acc 0.5 (a control: over the whole run), and the coverage
+  the ROC curve reaches at false-alarm rates of 5 % and 10 %.
+- Targets: coverage ≥ 90 %, median lead ≥ 30 % of the delay, ≤ 5 % false alarms.
+"""
+
+from grokscan.onset.detector import (
+    OnsetResult,
+    OnsetSettings,
+    check_training_side,
+    detect,
+    is_test_side,
+)
+
+__all__ = ["OnsetResult", "OnsetSettings", "check_training_side", "detect", "is_test_side"]

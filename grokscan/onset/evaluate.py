@@ -1,0 +1,163 @@
+"""Judging the onset detector on a sweep's runs (the protocol: grokscan/onset/__init__.py).
+
+For each finished run of SWEEP/ the detector's inputs come from the run's metrics.h5 (the
+sweep's cheap analysis writes the ``fourier`` and ``norms`` families there); a run without
+them is analysed first, the same way (grokscan/analysis). The test-set scalars are read apart
+and used only to judge the flags, never handed to the detector.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from grokscan.errors import GrokscanError
+from grokscan.onset.detector import OnsetSettings, detect
+from grokscan.summary import first_crossing
+from grokscan.sweep.paths import run_dir
+
+MAIN = "gini rise"
+# The detector (MAIN) and the baselines any user could compute, each one signal with a
+# threshold. Every threshold was chosen on the tuning sweep (scripts/grids/onset_tune.toml)
+# by one rule: twice the largest score any of its controls reached, rounded up, at least
+# 0.01 (Gini 0.24 -> 0.5; FFD 0.025 -> 0.05; entropy 0.003 -> 0.01; weight norm: it rose in
+# every run, 0 -> 0.01). The train loss falls by ~100 % in the controls too (score 1.0):
+# no threshold separates them, so its threshold, 2, never fires; only its ROC is informative.
+DETECTORS: dict[str, OnsetSettings] = {
+    MAIN: OnsetSettings(),
+    "FFD fall": OnsetSettings(signal="fourier/ffd_embed", direction="fall", threshold=0.05),
+    "entropy fall": OnsetSettings(signal="fourier/entropy_embed", direction="fall",
+                                  threshold=0.01),
+    "weight norm fall": OnsetSettings(signal="weight_norm", direction="fall", threshold=0.01),
+    "train loss fall": OnsetSettings(signal="train_loss", direction="fall", threshold=2.0),
+}
+FAMILIES = ("fourier", "norms")
+FALSE_ALARMS = (0.05, 0.10)  # the false-alarm rates at which coverage is read off the ROC
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """One run: its checkpoints, the detector's training-side series, and the outcome."""
+
+    name: str
+    steps: np.ndarray  # (n,)
+    series: dict  # {name: (n,)} training-side only
+    test_acc: np.ndarray  # (n,) used to judge, never to detect
+
+
+def read_inputs(sweep_dir, name: str) -> RunInputs:
+    """The inputs of run ``name`` of the sweep, analysing it first if it has no metrics.h5
+    with the fourier and norms families."""
+    from grokscan.store.metrics import MetricsFile
+
+    out = run_dir(sweep_dir, name)
+    if not _analysed(out):
+        from grokscan.analysis import Options, analyze
+
+        analyze(os.path.join(out, "run.h5"), out, Options(families=FAMILIES, quiet=True))
+    with MetricsFile(out) as m:
+        sc = m.scalars
+        if "test_acc" not in sc or "train_acc" not in sc:
+            raise GrokscanError(f"{m.path}: expected scalars train_acc and test_acc")
+        series = {k: np.asarray(sc[k], float) for k in ("train_acc", "train_loss",
+                                                         "weight_norm") if k in sc}
+        for path in m.names("metrics/fourier"):
+            v = m.get(f"metrics/fourier/{path}")
+            if v.ndim == 1:
+                series[f"fourier/{path}"] = v.astype(float)
+        series["norms/total"] = m.get("metrics/norms/total").astype(float)
+        return RunInputs(name, m.steps, series, np.asarray(sc["test_acc"], float))
+
+
+def _analysed(out: str) -> bool:
+    from grokscan.store.metrics import MetricsFile
+
+    if not os.path.exists(os.path.join(out, "metrics.h5")):
+        return False
+    with MetricsFile(out) as m:
+        return set(FAMILIES) <= set(m.families)
+
+
+def judge(inputs: RunInputs, settings: OnsetSettings) -> dict:
+    """One run's row: the outcome (memorisation, test acc 0.5 and 0.9, its class) and the
+    detector's flag, lead fraction and largest score before test acc 0.5."""
+    steps, acc = inputs.steps, inputs.series["train_acc"]
+    mem = first_crossing(steps, acc, settings.memorised)
+    t50 = first_crossing(steps, inputs.test_acc, 0.5)
+    t90 = first_crossing(steps, inputs.test_acc, 0.9)
+    kind = ("control" if t50 is None else
+            "grokking" if mem is not None and t50 > mem else "no delay")
+    res = detect(steps, inputs.series, settings)
+    before = steps < t50 if t50 is not None else np.ones(len(steps), bool)
+    scores = res.score[before]
+    best = float(np.nanmax(scores)) if np.isfinite(scores).any() else float("nan")
+    lead = (t50 - res.step) / (t50 - mem) if kind == "grokking" and res.step is not None \
+        else float("nan")
+    return {"run": inputs.name, "class": kind, "step_memorised": mem, "step_test_0.5": t50,
+            "step_test_0.9": t90, "last_step": int(steps[-1]), "flag": res.step,
+            "in_time": bool(res.step is not None and (t50 is None or res.step < t50)),
+            "lead_fraction": lead, "max_score": best, "reason": res.reason}
+
+
+def summarise(rows: pd.DataFrame, threshold: float) -> dict:
+    """The sweep's numbers for one detector from its per-run rows (judge)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    g = rows[rows["class"] == "grokking"]
+    c = rows[rows["class"] == "control"]
+    flagged = (g["flag"] < g["step_test_0.5"]).fillna(False).astype(bool)
+    lead = np.where(flagged, g["lead_fraction"], 0.0).astype(float)  # missed or late: 0
+    q = np.percentile(lead, [25, 50, 75]) if len(lead) else [np.nan] * 3
+    out = {"grokking": len(g), "controls": len(c),
+           "no_delay": int((rows["class"] == "no delay").sum()),
+           "coverage": float(flagged.mean()) if len(g) else np.nan,
+           "lead_q1": q[0], "lead_median": q[1], "lead_q3": q[2],
+           "false_alarms": float(c["flag"].notna().mean()) if len(c) else np.nan,
+           "threshold": threshold}
+    both = pd.concat([g, c])
+    y = (both["class"] == "grokking").to_numpy()
+    s = both["max_score"].to_numpy(float)
+    s = np.where(np.isfinite(s), s, np.nanmin(s, initial=0.0) - 1.0)  # no score: lowest
+    if 0 < y.sum() < len(y):
+        fpr, tpr, _ = roc_curve(y, s)
+        out["auc"] = float(roc_auc_score(y, s))
+        for fa in FALSE_ALARMS:
+            out[f"coverage_at_fa_{fa:g}"] = float(tpr[fpr <= fa].max())
+        out["roc"] = (fpr, tpr)
+    else:
+        out.update({"auc": np.nan, **{f"coverage_at_fa_{fa:g}": np.nan for fa in FALSE_ALARMS},
+                    "roc": (np.array([0.0, 1.0]), np.array([0.0, 1.0]))})
+    return out
+
+
+def evaluate(sweep_dir, detectors: dict[str, OnsetSettings] | None = None,
+             tick=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Every finished run of SWEEP/ through every detector: the per-run table (one row per
+    run and detector, column ``detector``), the summary (one row per detector), and the ROC
+    curves {detector: (fpr, tpr)}."""
+    from grokscan.sweep import table
+
+    detectors = detectors or DETECTORS
+    done = table.read(sweep_dir)
+    names = list(done.loc[done["status"] == "done", "run"])
+    if not names:
+        raise GrokscanError(f"{sweep_dir}: no finished run to evaluate")
+    rows = []
+    for name in names:
+        inputs = read_inputs(sweep_dir, name)
+        for det, s in detectors.items():
+            rows.append({"detector": det, **judge(inputs, s)})
+        if tick:
+            tick(1)
+    per_run = pd.DataFrame(rows)
+    for c in ("step_memorised", "step_test_0.5", "step_test_0.9", "flag"):
+        per_run[c] = per_run[c].astype("Int64")
+    summary, curves = [], {}
+    for det, s in detectors.items():
+        res = summarise(per_run[per_run["detector"] == det], s.threshold)
+        curves[det] = res.pop("roc")
+        summary.append({"detector": det, "signal": s.signal, "direction": s.direction, **res})
+    return per_run, pd.DataFrame(summary), curves

@@ -1,0 +1,77 @@
+"""`grokscan onset evaluate`: SWEEP/onset.csv (one row per run and detector),
+SWEEP/onset_summary.csv (one row per detector) and SWEEP/onset.html, self-contained (the
+numbers: grokscan/onset/evaluate.py; the figures: grokscan/figures/onset.py)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+
+import pandas as pd
+
+from grokscan.files import write_atomic
+from grokscan.onset.evaluate import MAIN
+from grokscan.report import figure_bytes
+from grokscan.report.page import CSS
+
+SHOWN = ("detector", "grokking", "controls", "coverage", "lead_q1", "lead_median", "lead_q3",
+         "false_alarms", "auc", "coverage_at_fa_0.05", "coverage_at_fa_0.1", "threshold")
+
+
+def table_text(summary: pd.DataFrame) -> str:
+    """The summary as the text table the command prints."""
+    return summary[list(SHOWN)].to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+def write(sweep_dir, per_run: pd.DataFrame, summary: pd.DataFrame, curves: dict) -> list[str]:
+    """Write the three files into SWEEP/; their paths."""
+    from grokscan.figures import onset as fig_onset
+
+    sweep_dir = os.fspath(sweep_dir)
+    paths = [os.path.join(sweep_dir, n) for n in ("onset.csv", "onset_summary.csv",
+                                                  "onset.html")]
+    write_atomic(paths[0], per_run.to_csv(index=False).encode())
+    write_atomic(paths[1], summary.drop(columns=[], errors="ignore").to_csv(index=False)
+                 .encode())
+    aucs = dict(zip(summary["detector"], summary["auc"]))
+    main = per_run[(per_run["detector"] == MAIN) & (per_run["class"] == "grokking")]
+    items = [("ROC", "ROC of the largest score before test accuracy 0.5 (controls: over the "
+              "whole run), grokking runs against controls", fig_onset.roc(curves, aucs))]
+    if len(main):
+        items.append(("Flags", f"{MAIN}: memorisation and flag steps against the step of test "
+                      "accuracy 0.5 (below the diagonal: before it), and the lead fractions",
+                      fig_onset.flags(main)))
+    images = [(t, c, base64.b64encode(figure_bytes(f, "png")).decode()) for t, c, f in items]
+    write_atomic(paths[2], _page(sweep_dir, per_run, summary, images).encode())
+    return paths
+
+
+def _page(sweep_dir, per_run, summary, images) -> str:
+    from grokscan._version import __version__
+
+    esc = html.escape
+    name = esc(os.path.basename(os.path.abspath(sweep_dir)))
+    figures = "".join(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(t)}">'
+                      f"<figcaption><b>{esc(t)}.</b> {esc(c)}</figcaption></figure>"
+                      for t, c, data in images)
+    fmt = dict(index=False, na_rep="—", float_format=lambda v: f"{v:.3g}", border=0)
+    runs = per_run[per_run["detector"] == MAIN].drop(columns=["detector"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>grokscan onset — {name}</title>
+<style>{CSS}</style></head>
+<body><main>
+<h1>grokscan onset — {name}</h1>
+<p class="run">Coverage: grokking runs flagged before test accuracy 0.5. Lead: (step of
+test accuracy 0.5 − flag) / (step of test accuracy 0.5 − memorisation), 0 for a run not
+flagged in time. False alarms: controls (test accuracy never 0.5) flagged at any step.</p>
+{summary[list(SHOWN)].to_html(**fmt)}
+{figures}
+<h2>Runs ({esc(MAIN)})</h2>
+{runs.to_html(**fmt)}
+<div class="foot"><p>grokscan {esc(__version__)} · from the runs in
+{esc(os.path.abspath(sweep_dir))} · all detectors' rows in onset.csv</p></div>
+</main></body></html>"""

@@ -39,6 +39,9 @@ bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, mea
 	$(BIN)/python scripts/bench_analyze.py
 	$(BIN)/python scripts/bench_ising.py
 	$(BIN)/python scripts/bench_factor.py --p 20,21,23 --seeds 1
+	$(BIN)/python scripts/bench_sweep.py
+	$(BIN)/python scripts/bench_watch.py --steps 400 --reps 2
+	$(BIN)/python scripts/bench_onset.py
 
 lint: install
 	$(BIN)/ruff check grokscan tests scripts

@@ -142,6 +142,20 @@ class View:
         return None if s is None else s.last()
 
     @property
+    def onset(self) -> int | None:
+        """The onset detector's flag step over the checkpoints seen (grokscan/onset: train
+        accuracy and the embedding's Fourier Gini, no test-set quantity), None if it has not
+        fired or the run has no Fourier spectrum."""
+        from grokscan.onset.detector import OnsetSettings, detect
+
+        train = self.scalars.get("train_acc")
+        if self.fourier is None or train is None or self.gini.n != self.steps.n:
+            return None
+        s = OnsetSettings()
+        return detect(self.steps.values, {"train_acc": train.values, s.signal: self.gini.values},
+                      s).step
+
+    @property
     def state(self) -> str:
         """memorising (train acc < 0.99), generalising (train ≥ 0.99, test < 0.99), grokked;
         "—" before the first checkpoint or without accuracies."""
@@ -156,6 +170,10 @@ class View:
         t = Text.assemble(("step ", "dim"), (f"{int(step)}" if step is not None else "—", "bold"),
                           ("  checkpoints ", "dim"), f"{self.steps.n}", ("  state ", "dim"),
                           (self.state, STATE_STYLE.get(self.state, "")))
+        onset = self.onset
+        if onset is not None:
+            t.append_text(Text.assemble(("  onset flagged at step ", "dim"),
+                                        (f"{onset}", "bold magenta")))
         return t
 
     def curves(self) -> Table:
@@ -224,6 +242,8 @@ class View:
                 step = self.crossings[name]
                 t.add_row(what, "not reached" if step is None else f"at step {step}")
         if self.fourier is not None and self.norms is not None:
+            onset = self.onset
+            t.add_row("onset (detector)", "not flagged" if onset is None else f"at step {onset}")
             t.add_row("key frequencies", ", ".join(map(str, self.keys)) or "—")
             t.add_row("FFD", f"{self.first['ffd']:.3f} → {self.ffd.last():.3f}")
             t.add_row("Gini", f"{self.first['gini']:.3f} → {self.gini.last():.3f}")

@@ -305,3 +305,20 @@ def test_train_with_watch_shows_the_view_the_file_gives(tmp_path):
         return text[text.index("summary"):].splitlines()[1:]
 
     assert summary(r.output)[:len(summary(replay.output))] == summary(replay.output)
+
+
+def test_the_onset_flag_is_the_one_analyze_records(fast_run, tmp_path):
+    """The view runs grokscan/onset's detector on the Gini it computes as checkpoints arrive;
+    over every checkpoint it must flag where `grokscan analyze` does."""
+    res = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "out"),
+                                    "--metrics", "fourier", "--no-report", "-q"])
+    assert res.exit_code == 0, res.output
+    with h5py.File(tmp_path / "out" / "metrics.h5", "r") as f:
+        want = int(f["metrics/onset"].attrs["step"])
+    assert want > 0  # the fast recipe groks: the detector fires
+    with LiveRun(fast_run, replay=True) as live:
+        view = View(str(fast_run), live.task, live.run.residue_vectors)
+        while not live.ended:
+            view.update(live.poll())
+    assert view.onset == want
+    assert f"onset flagged at step {want}" in frame(view)

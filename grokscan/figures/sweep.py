@@ -11,14 +11,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from grokscan.figures._style import PALETTE, SPLIT, new_figure, styled
+from grokscan.sweep.stats import word as _word
 
 PHASE_COLOURS = {"comprehension": PALETTE[2], "grokking": PALETTE[1],
                  "memorisation": PALETTE[0], "confusion": "0.6"}
 PHASE_LETTER = {"comprehension": "C", "grokking": "G", "memorisation": "M", "confusion": "X"}
-
-
-def _word(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _cells(ax, xs, ys, x, y) -> None:

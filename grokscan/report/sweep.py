@@ -111,10 +111,6 @@ def _defaults(doc: dict) -> dict:
             if k in doc["varied"]}
 
 
-def _word(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def _diagram_caption(d, rule: PhaseRule) -> str:
     seen = [p for p in d.phase.flat if p]
     counts = ", ".join(f"{p} {seen.count(p)}" for p in PHASES if seen.count(p))
@@ -132,16 +128,16 @@ def _along_caption(a, fit: float) -> str:
     parts = [f"{sum(reached)} of {total} finished runs reached test accuracy {fit:g}."]
     if ok.sum() >= 2:
         i, j = np.flatnonzero(ok)[[0, -1]]
-        parts.append(f"The mean step goes from {a.mean[i]:.0f} at {a.axis} = {_word(a.xs[i])} "
-                     f"to {a.mean[j]:.0f} at {a.axis} = {_word(a.xs[j])}.")
-    never = [_word(v) for v, r in zip(a.xs, reached) if r == 0]
+        parts.append(f"The mean step goes from {a.mean[i]:.0f} at {a.axis} = {stats.word(a.xs[i])} "
+                     f"to {a.mean[j]:.0f} at {a.axis} = {stats.word(a.xs[j])}.")
+    never = [stats.word(v) for v, r in zip(a.xs, reached) if r == 0]
     if never:
         parts.append(f"No run reached it at {a.axis} = {', '.join(never)}.")
     return " ".join(parts) + " Band: bootstrap 95 % interval of the mean (scipy)."
 
 
 def _delay_caption(point: dict, delays) -> str:
-    where = ", ".join(f"{k} = {_word(v)}" for k, v in point.items()) or "the base"
+    where = ", ".join(f"{k} = {stats.word(v)}" for k, v in point.items()) or "the base"
     v = delays[np.isfinite(delays)]
     if not v.size:
         return f"At {where}: no run both memorised and reached test accuracy 0.99."

@@ -27,6 +27,11 @@ def diagram_values(fit: float = 0.9) -> dict:
             "final_test_acc": "final test accuracy"}
 
 
+def word(v) -> str:
+    """An axis value as the figures and captions print it (floats in %g)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def done(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of runs that finished (failed runs have no numbers)."""
     return df[df["status"] == "done"]

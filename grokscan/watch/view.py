@@ -109,6 +109,7 @@ class View:
         self.crossings: dict[str, int | None] = {"train_acc": None, "test_acc": None}
         self.first: dict[str, float] = {}
         self.status = "live"
+        self._onset: tuple[int, int | None] = (-1, None)  # (checkpoints seen, flag step)
 
     # --- the numbers -------------------------------------------------------------------------
     def update(self, rows) -> None:
@@ -151,9 +152,12 @@ class View:
         train = self.scalars.get("train_acc")
         if self.fourier is None or train is None or self.gini.n != self.steps.n:
             return None
-        s = OnsetSettings()
-        return detect(self.steps.values, {"train_acc": train.values, s.signal: self.gini.values},
-                      s).step
+        if self._onset[0] != self.steps.n:  # once per new checkpoint, not per redraw
+            s = OnsetSettings()
+            flag = detect(self.steps.values, {"train_acc": train.values,
+                                              s.signal: self.gini.values}, s).step
+            self._onset = (self.steps.n, flag)
+        return self._onset[1]
 
     @property
     def state(self) -> str:

@@ -357,7 +357,7 @@ def _resumed(path: str, override: RunConfig) -> _Session:
             check_shapes(cfg, task.split(cfg.model.kind),
                          {k: tuple(run.shape(k)) for k in run.param_names}, path)
             params = run.params_at(run.n - 1)
-            since = _grokked_since(run.steps, run.scalars.get("test_acc"))
+            since = grokked_since(run.steps, run.scalars.get("test_acc"))
         steps = override.train.steps
         if steps < state.step:
             raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
@@ -378,7 +378,7 @@ def _resumed(path: str, override: RunConfig) -> _Session:
                     state.step, recorded=True, grokked_since=since)
 
 
-def _grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
+def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
     """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
     where --stop-when-grokked counts from, as if the run had not been interrupted."""
     if test_acc is None or not len(test_acc) or test_acc[-1] < 0.99:

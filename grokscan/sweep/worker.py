@@ -108,13 +108,12 @@ def finished(steps: np.ndarray, test_acc: np.ndarray | None, t) -> bool:
     """Whether a run with these checkpoints is complete for the train settings ``t``: it
     reaches ``t.steps``, or --stop-when-grokked stopped it (test accuracy ≥ 0.99 for the last
     ``t.stop_when_grokked`` steps)."""
+    from grokscan.train import grokked_since
+
     if steps[-1] >= t.steps:
         return True
-    if not t.stop_when_grokked or test_acc is None or test_acc[-1] < 0.99:
-        return False
-    below = np.flatnonzero(test_acc < 0.99)
-    since = steps[below[-1] + 1] if below.size else steps[0]
-    return bool(steps[-1] - since >= t.stop_when_grokked)
+    since = grokked_since(steps, test_acc) if t.stop_when_grokked else None
+    return since is not None and bool(steps[-1] - since >= t.stop_when_grokked)
 
 
 # what may differ between a run file and its point: the length (a grid may ask for more

@@ -151,3 +151,18 @@ def test_a_worker_that_cannot_see_the_folder_is_refused(tmp_path, monkeypatch):
     with pytest.raises(GrokscanError, match="cannot use it: it does not see"):
         run_sweep(grid(tmp_path), tmp_path / "S", SweepOptions(jobs=1, quiet=True))
     assert not (tmp_path / "S" / "runs" / "wd=0.5_frac=0.4_seed=0").exists()
+
+
+def test_a_run_stopped_by_stop_when_grokked_counts_as_finished():
+    from types import SimpleNamespace
+
+    from grokscan.sweep.worker import finished
+
+    steps = np.arange(0, 101, 10)
+    test = np.where(steps >= 60, 0.995, 0.5)  # ≥ 0.99 from step 60 to the end
+    t = SimpleNamespace(steps=200, stop_when_grokked=40)
+    assert finished(steps, test, t)  # 100 − 60 ≥ 40: the early stop fired
+    assert not finished(steps, test, SimpleNamespace(steps=200, stop_when_grokked=50))
+    assert not finished(steps, test, SimpleNamespace(steps=200, stop_when_grokked=0))
+    assert finished(steps, None, SimpleNamespace(steps=100, stop_when_grokked=0))
+    assert not finished(steps, np.where(steps >= 60, 0.5, 0.995), t)  # fell back below

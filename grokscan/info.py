@@ -7,11 +7,16 @@ import json
 import math
 import os
 
+import numpy as np
+
+from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
-from grokscan.summary import crossings, grokking_delay, model_line, optimizer_line
+from grokscan.summary import crossings, first_crossing, grokking_delay, model_line, optimizer_line
 
 
-def describe(path) -> dict:
+def describe(path, metrics=None) -> dict:
+    """The file's contents; with ``metrics`` (a metrics.h5 or the folder holding it) or a
+    metrics.h5 beside the file that analysed this run, also the onset detector's result."""
     with Run(path) as run:
         cfg = run.config
         task = run.task
@@ -36,7 +41,65 @@ def describe(path) -> dict:
             "crossings": crossings(run.steps, scalars) if run.n else {},
             "grokking_delay": grokking_delay(run.steps, scalars) if run.n else None,
             "provenance": _provenance(run),
+            "onset": _onset(run, metrics),
         }
+
+
+def _analysis_of(run: Run, metrics):
+    """The MetricsFile of this run: the one given (an error if it analysed another run), or
+    the metrics.h5 beside the run if it analysed this one; else None. A metrics file is of
+    this run when its run steps begin the run's steps and its run scalars equal the run's on
+    them (so a run resumed after its analysis still matches)."""
+    from grokscan.store.metrics import MetricsFile
+
+    folder = os.path.dirname(os.path.abspath(run.path))
+    if metrics is not None:
+        folder = os.fspath(metrics)
+        if not os.path.isdir(folder):
+            if os.path.basename(folder) != "metrics.h5":
+                raise GrokscanError(f"--metrics {metrics}: expected the metrics.h5 of "
+                                    "`grokscan analyze` or the folder holding it")
+            folder = os.path.dirname(os.path.abspath(folder))
+    elif not os.path.exists(os.path.join(folder, "metrics.h5")):
+        return None
+    m = MetricsFile(folder)
+    n, scalars = len(m.run_steps), run.scalars
+    if n <= run.n and np.array_equal(m.run_steps, run.steps[:n]) and all(
+            k in scalars and np.array_equal(np.asarray(v, float), np.asarray(scalars[k][:n], float),
+                                             equal_nan=True)
+            for k, v in m.run_scalars.items()):
+        return m
+    m.close()
+    if metrics is not None:
+        raise GrokscanError(f"{m.path} analysed another run ({m.source or 'unknown'}): its "
+                            f"steps or scalars differ from {run.path}'s")
+    return None
+
+
+def _onset(run: Run, metrics) -> dict | None:
+    """The onset detector's flag as analyze recorded it (grokscan/onset), with memorisation,
+    the step of test accuracy 0.5 and the lead; None when no analysis of this run is found."""
+    m = _analysis_of(run, metrics)
+    if m is None:
+        return None
+    with m:
+        out = {"metrics": m.path, "analysed_to": int(m.steps[-1]),
+               "run_to": int(run.steps[-1]) if run.n else None}
+        if "metrics/onset" not in m.f:
+            return {**out, "computed": False,
+                    "why": "not computed (the fourier family was not analysed)"}
+        step = int(m.attr("metrics/onset", "step", -1))
+        mem = int(m.attr("metrics/onset", "memorisation", -1))
+        t50 = (first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
+               if "test_acc" in m.run_scalars else None)
+        out.update(computed=True, step=None if step < 0 else step,
+                   memorisation=None if mem < 0 else mem, test_0_5=t50,
+                   reason=str(m.attr("metrics/onset", "reason", "")))
+        if out["step"] is not None and t50 is not None and out["step"] < t50:
+            out["lead_steps"] = t50 - out["step"]
+            if out["memorisation"] is not None and t50 > out["memorisation"]:
+                out["lead_fraction"] = out["lead_steps"] / (t50 - out["memorisation"])
+        return out
 
 
 def _provenance(run: Run) -> dict | None:
@@ -81,4 +144,27 @@ def format_text(d: dict) -> str:
         lines.append(f"{key:<10}first reached {cells}")
     if d["grokking_delay"] is not None:
         lines.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): {d['grokking_delay']} steps")
+    if d.get("onset"):
+        lines.append(_onset_line(d["onset"]))
     return "\n".join(lines)
+
+
+def _onset_line(o: dict) -> str:
+    where = f"  [{o['metrics']}, analysed to step {o['analysed_to']}"
+    where += f" of {o['run_to']}]" if o["run_to"] != o["analysed_to"] else "]"
+    if not o["computed"]:
+        return f"onset    {o['why']}{where}"
+    if o["step"] is None:
+        text = ("not flagged" + ("" if o["memorisation"] is not None
+                                 else " (train accuracy never reached 0.99)"))
+    else:
+        text = f"flagged at step {o['step']}: {o['reason']}"
+    t50 = o["test_0_5"]
+    text += "\n         test accuracy 0.5 " + ("not reached" if t50 is None else f"at step {t50}")
+    if "lead_steps" in o:
+        text += f", {o['lead_steps']} steps later"
+        if "lead_fraction" in o:
+            text += f" ({o['lead_fraction']:.0%} of the delay from memorisation)"
+    elif o["step"] is not None and t50 is not None:
+        text += " (the flag came late)"
+    return f"onset    {text}{where}"

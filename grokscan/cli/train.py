@@ -188,16 +188,22 @@ def _follower(out: str, cfg, resume: bool):
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info(path, as_json):
-    """What a checkpoint file holds: config, checkpoints, parameters, accuracy crossings.
+@click.option("--metrics", type=click.Path(), default=None,
+              help="The analysis of this run (OUT/ or OUT/metrics.h5 of `grokscan analyze`) "
+              "whose onset flag to show. [default: a metrics.h5 beside the file, if it "
+              "analysed this run]")
+def info(path, as_json, metrics):
+    """What a checkpoint file holds: config, checkpoints, parameters, accuracy crossings,
+    and, once analysed, the onset detector's flag.
 
     \b
     grokscan info run.h5
     grokscan info run.h5 --json
+    grokscan info run.h5 --metrics out/
     """
     from grokscan.info import describe, format_text
 
-    d = describe(path)
+    d = describe(path, metrics)
     click.echo(json.dumps(d, indent=1) if as_json else format_text(d))
 
 

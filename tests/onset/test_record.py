@@ -33,3 +33,48 @@ def test_no_fourier_family_no_onset(fast_run, tmp_path):
     assert res["onset"] is None
     with MetricsFile(tmp_path) as m:
         assert m.get("metrics/onset/score") is None and event_markers(m)["onset"] is None
+
+
+def test_info_shows_the_onset_of_the_analysis(fast_run, tmp_path):
+    """`grokscan info` reads the flag analyze recorded (from --metrics, or a metrics.h5 beside
+    the run), with the lead computed from the run's own test accuracy."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+    from grokscan.info import describe
+
+    run = tmp_path / "run.h5"
+    shutil.copy(fast_run, run)
+    assert describe(run)["onset"] is None  # not analysed yet
+    analyze(run, tmp_path / "out", Options(families=("fourier", "norms"), quiet=True))
+    with MetricsFile(tmp_path / "out") as m:
+        step, mem = m.attr("metrics/onset", "step"), m.attr("metrics/onset", "memorisation")
+        t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
+    o = describe(run, tmp_path / "out" / "metrics.h5")["onset"]
+    assert (o["step"], o["memorisation"], o["test_0_5"]) == (step, mem, t50)
+    assert o["lead_steps"] == t50 - step and o["lead_fraction"] == (t50 - step) / (t50 - mem)
+    shutil.copy(tmp_path / "out" / "metrics.h5", tmp_path / "metrics.h5")  # beside the run
+    out = CliRunner().invoke(main, ["info", str(run)])
+    assert out.exit_code == 0
+    assert f"onset    flagged at step {step}" in out.output
+    assert f"test accuracy 0.5 at step {t50}, {t50 - step} steps later" in out.output
+
+
+def test_info_refuses_the_analysis_of_another_run(fast_run, tmp_path):
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+    from grokscan.train import train
+    from conftest import fast_config
+
+    analyze(fast_run, tmp_path / "out", Options(families=("norms",), quiet=True))
+    other = tmp_path / "other.h5"
+    train(fast_config(steps=100, seed=5), other, quiet=True)
+    out = CliRunner().invoke(main, ["info", str(other), "--metrics", str(tmp_path / "out")])
+    assert out.exit_code == 1 and "analysed another run" in out.output
+    assert "Traceback" not in out.output
+    # analysed without the fourier family: the line says the onset was not computed
+    out = CliRunner().invoke(main, ["info", str(fast_run), "--metrics", str(tmp_path / "out")])
+    assert out.exit_code == 0 and "onset    not computed" in out.output

@@ -14,36 +14,50 @@ def onset():
 
     \b
     grokscan onset evaluate SWEEP/     # coverage, lead, false alarms, ROC
+    grokscan onset evaluate A/ B/ -o OUT/   # several sweeps judged together
     """
 
 
 @onset.command()
-@click.argument("sweep_dir", metavar="SWEEP", type=click.Path(exists=True, file_okay=False))
+@click.argument("sweep_dirs", metavar="SWEEP...", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write onset.csv, onset_summary.csv and onset.html. [default: "
+              "SWEEP/ when one sweep is given; needed for several]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def evaluate(sweep_dir, quiet):
-    """Run the onset detector and its baselines over every finished run of a sweep and judge
-    them: per run the memorisation step, the steps of test accuracy 0.5 and 0.9, the flag
-    and the lead fraction; over the sweep the coverage, the lead's quartiles, the
-    false-alarm rate on the runs that never reach test accuracy 0.5, the ROC AUC and the
-    coverage at 5 % and 10 % false alarms. Writes SWEEP/onset.csv, SWEEP/onset_summary.csv
-    and SWEEP/onset.html, and prints the summary. A run without the fourier and norms
-    analysis is analysed first.
+def evaluate(sweep_dirs, out_dir, quiet):
+    """Run the onset detector and its baselines over every finished run of one or more
+    sweeps and judge them: per run the memorisation step, the steps of test accuracy 0.5 and
+    0.9, the flag and the lead fraction; over all the runs (and, for several sweeps, over
+    each) the coverage, the lead's quartiles, the false-alarm rate on the runs that never
+    reach test accuracy 0.5, the ROC AUC and the coverage at 5 % and 10 % false alarms.
+    Writes onset.csv, onset_summary.csv and onset.html, and prints the summary. A run
+    without the fourier and norms analysis is analysed first.
 
     \b
     grokscan onset evaluate SWEEP/
+    grokscan onset evaluate SWEEP_A/ SWEEP_B/ -o judged/
     """
+    import os
+
+    from grokscan.errors import GrokscanError
     from grokscan.onset.evaluate import evaluate as run_evaluation
+    from grokscan.onset.evaluate import finished_count
     from grokscan.progress import progress
     from grokscan.report.onset import table_text, write
-    from grokscan.sweep import table
 
-    n = int((table.read(sweep_dir)["status"] == "done").sum())
-    bar = progress(n, desc="onset", unit="run", quiet=quiet)
+    if out_dir is None:
+        if len(sweep_dirs) > 1:
+            raise GrokscanError(f"{len(sweep_dirs)} sweeps given: say where to write the "
+                                "evaluation with -o OUT/")
+        out_dir = sweep_dirs[0]
+    os.makedirs(out_dir, exist_ok=True)
+    bar = progress(finished_count(sweep_dirs), desc="onset", unit="run", quiet=quiet)
     try:
-        per_run, summary, curves = run_evaluation(sweep_dir, tick=bar.update)
+        per_run, summary, curves = run_evaluation(sweep_dirs, tick=bar.update)
     finally:
         bar.close()
-    paths = write(sweep_dir, per_run, summary, curves)
+    paths = write(out_dir, per_run, summary, curves, sources=sweep_dirs)
     click.echo(table_text(summary))
     click.echo("written: " + ", ".join(paths))
 

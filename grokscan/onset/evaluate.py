@@ -133,31 +133,61 @@ def summarise(rows: pd.DataFrame, threshold: float) -> dict:
     return out
 
 
-def evaluate(sweep_dir, detectors: dict[str, OnsetSettings] | None = None,
+def evaluate(sweep_dirs, detectors: dict[str, OnsetSettings] | None = None,
              tick=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Every finished run of SWEEP/ through every detector: the per-run table (one row per
-    run and detector, column ``detector``), the summary (one row per detector), and the ROC
-    curves {detector: (fpr, tpr)}."""
-    from grokscan.sweep import table
-
+    """Every finished run of the sweeps (one folder or several, judged together) through
+    every detector: the per-run table (one row per run and detector, columns ``detector``,
+    ``sweep`` and the run's model and operation), the summary (one row per detector over
+    all the runs, column ``runs`` = "all", then, with several sweeps, one per detector and
+    sweep), and the ROC curves over all the runs {detector: (fpr, tpr)}."""
     detectors = detectors or DETECTORS
-    done = table.read(sweep_dir)
-    names = list(done.loc[done["status"] == "done", "run"])
-    if not names:
-        raise GrokscanError(f"{sweep_dir}: no finished run to evaluate")
+    dirs = [sweep_dirs] if isinstance(sweep_dirs, (str, os.PathLike)) else list(sweep_dirs)
     rows = []
-    for name in names:
-        inputs = read_inputs(sweep_dir, name)
-        for det, s in detectors.items():
-            rows.append({"detector": det, **judge(inputs, s)})
-        if tick:
-            tick(1)
+    for d in dirs:
+        for name, what in _finished(d):
+            inputs = read_inputs(d, name)
+            for det, s in detectors.items():
+                rows.append({"detector": det, **what, **judge(inputs, s)})
+            if tick:
+                tick(1)
     per_run = pd.DataFrame(rows)
     for c in ("step_memorised", "step_test_0.5", "step_test_0.9", "flag"):
         per_run[c] = per_run[c].astype("Int64")
+    groups = [("all", per_run)]
+    if len(dirs) > 1:
+        groups += list(per_run.groupby("sweep", sort=False))
     summary, curves = [], {}
-    for det, s in detectors.items():
-        res = summarise(per_run[per_run["detector"] == det], s.threshold)
-        curves[det] = res.pop("roc")
-        summary.append({"detector": det, "signal": s.signal, "direction": s.direction, **res})
+    for runs, part in groups:
+        for det, s in detectors.items():
+            res = summarise(part[part["detector"] == det], s.threshold)
+            roc = res.pop("roc")
+            if runs == "all":
+                curves[det] = roc
+            summary.append({"detector": det, "runs": runs, "signal": s.signal,
+                            "direction": s.direction, **res})
     return per_run, pd.DataFrame(summary), curves
+
+
+def finished_count(sweep_dirs) -> int:
+    """How many runs ``evaluate`` will judge."""
+    return sum(len(_finished(d)) for d in sweep_dirs)
+
+
+def _finished(sweep_dir) -> list[tuple[str, dict]]:
+    """The finished runs of a sweep: (name, {"sweep", "model", "op"}); an error if none."""
+    from grokscan.sweep import table
+    from grokscan.sweep.grid import read_points
+
+    done = table.read(sweep_dir)
+    names = set(done.loc[done["status"] == "done", "run"])
+    if not names:
+        raise GrokscanError(f"{sweep_dir}: no finished run to evaluate")
+    label = os.path.basename(os.path.abspath(sweep_dir))
+    doc, out = read_points(sweep_dir), []
+    for pt in doc["points"]:
+        if pt["name"] in names:
+            v = {**doc.get("base", {}), **pt.get("params", {})}
+            op = v.get("op", "add")
+            out.append((pt["name"], {"sweep": label, "model": v.get("model", "mlp"),
+                                     "op": op if isinstance(op, str) else ",".join(op)}))
+    return out

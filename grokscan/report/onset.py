@@ -15,8 +15,8 @@ from grokscan.onset.evaluate import MAIN
 from grokscan.report import figure_bytes
 from grokscan.report.page import CSS
 
-SHOWN = ("detector", "grokking", "controls", "coverage", "lead_q1", "lead_median", "lead_q3",
-         "false_alarms", "auc", "coverage_at_fa_0.05", "coverage_at_fa_0.1", "threshold")
+SHOWN = ("detector", "runs", "grokking", "controls", "coverage", "lead_q1", "lead_median",
+         "lead_q3", "false_alarms", "auc", "coverage_at_fa_0.05", "coverage_at_fa_0.1", "threshold")
 
 
 def table_text(summary: pd.DataFrame) -> str:
@@ -24,34 +24,40 @@ def table_text(summary: pd.DataFrame) -> str:
     return summary[list(SHOWN)].to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 
-def write(sweep_dir, per_run: pd.DataFrame, summary: pd.DataFrame, curves: dict) -> list[str]:
-    """Write the three files into SWEEP/; their paths."""
+def write(out_dir, per_run: pd.DataFrame, summary: pd.DataFrame, curves: dict,
+          sources=None) -> list[str]:
+    """Write the three files into OUT/ (the runs came from the sweep folders ``sources``,
+    OUT/ itself by default); their paths."""
     from grokscan.figures import onset as fig_onset
 
-    sweep_dir = os.fspath(sweep_dir)
-    paths = [os.path.join(sweep_dir, n) for n in ("onset.csv", "onset_summary.csv",
+    out_dir = os.fspath(out_dir)
+    sources = [out_dir] if sources is None else [os.fspath(s) for s in sources]
+    paths = [os.path.join(out_dir, n) for n in ("onset.csv", "onset_summary.csv",
                                                   "onset.html")]
     write_atomic(paths[0], per_run.to_csv(index=False).encode())
     write_atomic(paths[1], summary.drop(columns=[], errors="ignore").to_csv(index=False)
                  .encode())
-    aucs = dict(zip(summary["detector"], summary["auc"]))
+    every = summary[summary["runs"] == "all"]
+    aucs = dict(zip(every["detector"], every["auc"]))
     main = per_run[(per_run["detector"] == MAIN) & (per_run["class"] == "grokking")]
+    over = "all the runs of the sweeps" if len(sources) > 1 else "the sweep's runs"
     items = [("ROC", "ROC of the largest score before test accuracy 0.5 (controls: over the "
-              "whole run), grokking runs against controls", fig_onset.roc(curves, aucs))]
+              f"whole run), grokking runs against controls, over {over}",
+              fig_onset.roc(curves, aucs))]
     if len(main):
         items.append(("Flags", f"{MAIN}: memorisation and flag steps against the step of test "
                       "accuracy 0.5 (below the diagonal: before it), and the lead fractions",
                       fig_onset.flags(main)))
     images = [(t, c, base64.b64encode(figure_bytes(f, "png")).decode()) for t, c, f in items]
-    write_atomic(paths[2], _page(sweep_dir, per_run, summary, images).encode())
+    write_atomic(paths[2], _page(sources, per_run, summary, images).encode())
     return paths
 
 
-def _page(sweep_dir, per_run, summary, images) -> str:
+def _page(sources, per_run, summary, images) -> str:
     from grokscan._version import __version__
 
     esc = html.escape
-    name = esc(os.path.basename(os.path.abspath(sweep_dir)))
+    name = esc(" + ".join(os.path.basename(os.path.abspath(s)) for s in sources))
     figures = "".join(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(t)}">'
                       f"<figcaption><b>{esc(t)}.</b> {esc(c)}</figcaption></figure>"
                       for t, c, data in images)
@@ -73,5 +79,6 @@ flagged in time. False alarms: controls (test accuracy never 0.5) flagged at any
 <h2>Runs ({esc(MAIN)})</h2>
 {runs.to_html(**fmt)}
 <div class="foot"><p>grokscan {esc(__version__)} · from the runs in
-{esc(os.path.abspath(sweep_dir))} · all detectors' rows in onset.csv</p></div>
+{esc(", ".join(os.path.abspath(s) for s in sources))} · all detectors' rows in onset.csv</p>
+</div>
 </main></body></html>"""

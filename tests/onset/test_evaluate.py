@@ -83,3 +83,35 @@ def test_the_command_writes_the_table_and_the_page(sweep):
 def test_a_folder_that_is_not_a_sweep(tmp_path):
     res = CliRunner().invoke(main, ["onset", "evaluate", str(tmp_path)])
     assert res.exit_code != 0 and "summary.csv" in res.output
+
+
+def test_several_sweeps_are_judged_together_and_apart(sweep, tmp_path):
+    """Two sweeps: the summary over all runs counts both, each sweep's own rows equal that
+    sweep judged alone, and the runs carry their sweep, model and operation."""
+    other = tmp_path / "other"
+    synthetic.make(other, {"case": [0, 1, 2]}, 1, lambda p: "grokking")
+    for i, (grokking, jump) in enumerate([(True, 500), (False, 600), (False, 700)]):
+        _metrics(run_dir(other, f"case={i}_seed=0"), grokking, jump)
+    per_run, summary, _ = evaluate([sweep, other])
+    rows = summary[summary["detector"] == MAIN].set_index("runs")
+    assert list(rows.index) == ["all", os.path.basename(sweep), "other"]
+    assert (rows.loc["all", "grokking"], rows.loc["all", "controls"]) == (6, 6)
+    assert rows.loc["all", "false_alarms"] == pytest.approx(3 / 6)  # 1 of 4, then 2 of 2
+    assert rows.loc["all", "coverage"] == pytest.approx(5 / 6)
+    for d in (sweep, other):
+        alone = evaluate(d)[1].set_index("detector").loc[MAIN]
+        part = rows.loc[os.path.basename(d)]
+        for col in ("grokking", "controls", "coverage", "false_alarms", "lead_median", "auc"):
+            assert part[col] == pytest.approx(alone[col])
+    assert set(per_run["sweep"]) == {os.path.basename(sweep), "other"}
+    assert set(per_run["model"]) == {"mlp"} and set(per_run["op"]) == {"add"}
+
+
+def test_several_sweeps_need_an_output_folder(sweep, tmp_path):
+    res = CliRunner().invoke(main, ["onset", "evaluate", str(sweep), str(sweep), "-q"])
+    assert res.exit_code == 1 and "-o OUT/" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["onset", "evaluate", str(sweep), str(sweep), "-q",
+                                    "-o", str(tmp_path / "both")])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "both" / "onset_summary.csv")
+    assert set(df["runs"]) == {"all", os.path.basename(sweep)}

@@ -64,10 +64,10 @@ def test_info_shows_the_onset_of_the_analysis(fast_run, tmp_path):
 
 def test_info_refuses_the_analysis_of_another_run(fast_run, tmp_path):
     from click.testing import CliRunner
+    from conftest import fast_config
 
     from grokscan.cli import main
     from grokscan.train import train
-    from conftest import fast_config
 
     analyze(fast_run, tmp_path / "out", Options(families=("norms",), quiet=True))
     other = tmp_path / "other.h5"

@@ -11,7 +11,14 @@ import numpy as np
 
 from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
-from grokscan.summary import crossings, first_crossing, grokking_delay, model_line, optimizer_line
+from grokscan.summary import (
+    crossings,
+    grokking_delay,
+    lead_words,
+    model_line,
+    onset_lead,
+    optimizer_line,
+)
 
 
 def describe(path, metrics=None) -> dict:
@@ -90,15 +97,10 @@ def _onset(run: Run, metrics) -> dict | None:
                     "why": "not computed (the fourier family was not analysed)"}
         step = int(m.attr("metrics/onset", "step", -1))
         mem = int(m.attr("metrics/onset", "memorisation", -1))
-        t50 = (first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
-               if "test_acc" in m.run_scalars else None)
         out.update(computed=True, step=None if step < 0 else step,
-                   memorisation=None if mem < 0 else mem, test_0_5=t50,
+                   memorisation=None if mem < 0 else mem,
                    reason=str(m.attr("metrics/onset", "reason", "")))
-        if out["step"] is not None and t50 is not None and out["step"] < t50:
-            out["lead_steps"] = t50 - out["step"]
-            if out["memorisation"] is not None and t50 > out["memorisation"]:
-                out["lead_fraction"] = out["lead_steps"] / (t50 - out["memorisation"])
+        out.update(onset_lead(out["step"], out["memorisation"], m.run_steps, m.run_scalars))
         return out
 
 
@@ -159,12 +161,5 @@ def _onset_line(o: dict) -> str:
                                  else " (train accuracy never reached 0.99)"))
     else:
         text = f"flagged at step {o['step']}: {o['reason']}"
-    t50 = o["test_0_5"]
-    text += "\n         test accuracy 0.5 " + ("not reached" if t50 is None else f"at step {t50}")
-    if "lead_steps" in o:
-        text += f", {o['lead_steps']} steps later"
-        if "lead_fraction" in o:
-            text += f" ({o['lead_fraction']:.0%} of the delay from memorisation)"
-    elif o["step"] is not None and t50 is not None:
-        text += " (the flag came late)"
+    text += "\n         " + lead_words(o)
     return f"onset    {text}{where}"

@@ -29,6 +29,34 @@ def grokking_delay(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | N
     return None if a is None or b is None else b - a
 
 
+def onset_lead(flag: int | None, memorised: int | None, steps: np.ndarray,
+               scalars: dict[str, np.ndarray]) -> dict:
+    """How far the onset detector's flag came before test accuracy 0.5 (grokscan/onset):
+    ``test_0_5`` (its step, or None), and when the flag came first ``lead_steps`` and, when
+    the run memorised before test accuracy 0.5, ``lead_fraction`` of that delay."""
+    t50 = first_crossing(steps, scalars["test_acc"], 0.5) if "test_acc" in scalars else None
+    out = {"test_0_5": t50}
+    if flag is not None and t50 is not None and flag < t50:
+        out["lead_steps"] = t50 - flag
+        if memorised is not None and t50 > memorised:
+            out["lead_fraction"] = (t50 - flag) / (t50 - memorised)
+    return out
+
+
+def lead_words(o: dict) -> str:
+    """``onset_lead``'s result in words: "test accuracy 0.5 at step 660, 440 steps later
+    (71% of the delay from memorisation)"."""
+    t50 = o["test_0_5"]
+    text = "test accuracy 0.5 " + ("not reached" if t50 is None else f"at step {t50}")
+    if "lead_steps" in o:
+        text += f", {o['lead_steps']} steps later"
+        if "lead_fraction" in o:
+            text += f" ({o['lead_fraction']:.0%} of the delay from memorisation)"
+    elif o.get("step") is not None and t50 is not None:
+        text += " (the flag came late)"
+    return text
+
+
 def model_line(md: dict) -> str:
     """A model config (the ``model`` section of a run's config, as a dict) in words."""
     act = md.get("activation", "relu")

@@ -17,9 +17,14 @@ The protocol (README, "Forecasting grokking"):
   scripts/grids/onset_tune.toml (tuning) and scripts/grids/onset_eval.toml (evaluation:
   other seeds, moduli and operations, several weight decays and train fractions, and
   controls that do not grok: weight decay 0, a train fraction too small, a learning rate too
-  small).
+  small). All MLP. Two more evaluation grids were added after that one had been run, and
+  fixed before they were: scripts/grids/onset_eval_tf.toml (one-layer transformers) and
+  scripts/grids/onset_eval_multi.toml (multi-task MLPs), on seeds no other sweep uses, with
+  learning-rate controls that memorise (onset_eval.toml's draws held none).
 - The detector's settings (OnsetSettings defaults, and the baselines' thresholds in
-  evaluate.py) are chosen on the tuning sweep only; the evaluation sweep is run once.
+  evaluate.py) are chosen on the tuning sweep only; each evaluation sweep is run once, and
+  nothing is changed after seeing it. ``grokscan onset evaluate`` judges the evaluation
+  sweeps together and each apart.
 - Per run: the memorisation step, the steps of test accuracy 0.5 and 0.9, the flag step and
   the lead fraction (step of test acc 0.5 − flag) / (step of test acc 0.5 − memorisation).
   A run *groks* when test accuracy reaches 0.5 after memorisation within its budget; a

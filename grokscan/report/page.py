@@ -10,7 +10,15 @@ import os
 from grokscan._version import __version__
 from grokscan.report.base import Page, Section
 from grokscan.store.metrics import MetricsFile
-from grokscan.summary import THRESHOLDS, crossings, grokking_delay, model_line, optimizer_line
+from grokscan.summary import (
+    THRESHOLDS,
+    crossings,
+    grokking_delay,
+    lead_words,
+    model_line,
+    onset_lead,
+    optimizer_line,
+)
 
 
 def run_line(m: MetricsFile) -> str:
@@ -32,8 +40,16 @@ def summary(m: MetricsFile, markers: dict) -> dict:
     return {"crossings": crossings(steps, scalars),
             "grokking_delay": grokking_delay(steps, scalars),
             "final": final, "key_freqs": m.key_freqs, "onset": markers.get("onset"),
+            "onset_computed": m.has("metrics/onset/score"),
+            "lead": onset_lead(markers.get("onset"), _detector_memorised(m), steps, scalars),
             "steps": (int(m.steps[0]), int(m.steps[-1])), "n": m.n,
             "run_steps": (int(steps[0]), int(steps[-1])), "run_n": len(steps)}
+
+
+def _detector_memorised(m: MetricsFile) -> int | None:
+    """The memorisation step the onset detector recorded (-1 or absent: None)."""
+    mem = m.attr("metrics/onset", "memorisation")
+    return None if mem is None or mem < 0 else int(mem)
 
 
 CSS = """
@@ -75,7 +91,10 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
     facts.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): "
                  f"{'—' if delay is None else f'{delay} steps'}")
     if s["onset"] is not None:
-        facts.append(f"grokking onset (detector): step {s['onset']}")
+        facts.append(f"grokking onset (the detector's flag): step {s['onset']}; "
+                     + lead_words({**s["lead"], "step": s["onset"]}))
+    elif s["onset_computed"]:
+        facts.append("grokking onset (the detector's flag): none in the analysed checkpoints")
     for op, ks in s["key_freqs"].items():
         if ks:
             facts.append(f"key frequencies{f' ({op})' if len(s['key_freqs']) > 1 else ''}, "

@@ -78,3 +78,18 @@ def test_info_refuses_the_analysis_of_another_run(fast_run, tmp_path):
     # analysed without the fourier family: the line says the onset was not computed
     out = CliRunner().invoke(main, ["info", str(fast_run), "--metrics", str(tmp_path / "out")])
     assert out.exit_code == 0 and "onset    not computed" in out.output
+
+
+def test_the_report_states_the_lead(fast_run, tmp_path):
+    from grokscan.report.base import event_markers
+    from grokscan.report.page import _facts, summary
+
+    analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
+    with MetricsFile(tmp_path) as m:
+        step = m.attr("metrics/onset", "step")
+        mem = m.attr("metrics/onset", "memorisation")
+        t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
+        facts = _facts(m, summary(m, event_markers(m)))
+    line = next(f for f in facts if f.startswith("grokking onset"))
+    assert f"step {step}; test accuracy 0.5 at step {t50}, {t50 - step} steps later" in line
+    assert f"({(t50 - step) / (t50 - mem):.0%} of the delay" in line

@@ -99,7 +99,8 @@ def judge(inputs: RunInputs, settings: OnsetSettings) -> dict:
     return {"run": inputs.name, "class": kind, "step_memorised": mem, "step_test_0.5": t50,
             "step_test_0.9": t90, "last_step": int(steps[-1]), "flag": res.step,
             "in_time": bool(res.step is not None and (t50 is None or res.step < t50)),
-            "lead_fraction": lead, "max_score": best, "reason": res.reason}
+            "lead_fraction": lead, "max_score": best, "final_test_acc": float(inputs.test_acc[-1]),
+            "reason": res.reason}
 
 
 def summarise(rows: pd.DataFrame, threshold: float) -> dict:
@@ -174,7 +175,8 @@ def finished_count(sweep_dirs) -> int:
 
 
 def _finished(sweep_dir) -> list[tuple[str, dict]]:
-    """The finished runs of a sweep: (name, {"sweep", "model", "op"}); an error if none."""
+    """The finished runs of a sweep: (name, {"sweep", "model", "op", and the point's p, wd,
+    frac, lr and seed where it sets them}); an error if none."""
     from grokscan.sweep import table
     from grokscan.sweep.grid import read_points
 
@@ -188,6 +190,8 @@ def _finished(sweep_dir) -> list[tuple[str, dict]]:
         if pt["name"] in names:
             v = {**doc.get("base", {}), **pt.get("params", {})}
             op = v.get("op", "add")
+            varied = {k: v[k] for k in ("p", "wd", "frac", "lr", "seed") if k in v}
             out.append((pt["name"], {"sweep": label, "model": v.get("model", "mlp"),
-                                     "op": op if isinstance(op, str) else ",".join(op)}))
+                                     "op": op if isinstance(op, str) else ",".join(op),
+                                     **varied}))
     return out

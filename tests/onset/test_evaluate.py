@@ -105,6 +105,9 @@ def test_several_sweeps_are_judged_together_and_apart(sweep, tmp_path):
             assert part[col] == pytest.approx(alone[col])
     assert set(per_run["sweep"]) == {os.path.basename(sweep), "other"}
     assert set(per_run["model"]) == {"mlp"} and set(per_run["op"]) == {"add"}
+    final = per_run.groupby("class")["final_test_acc"].agg(["min", "max"])
+    assert final.loc["grokking"].tolist() == [0.9, 0.9]  # the constructed last values
+    assert final.loc["control"].tolist() == [0.05, 0.05]
 
 
 def test_several_sweeps_need_an_output_folder(sweep, tmp_path):

@@ -69,18 +69,28 @@ def _analysis_of(run: Run, metrics):
             folder = os.path.dirname(os.path.abspath(folder))
     elif not os.path.exists(os.path.join(folder, "metrics.h5")):
         return None
-    m = MetricsFile(folder)
-    n, scalars = len(m.run_steps), run.scalars
-    if n <= run.n and np.array_equal(m.run_steps, run.steps[:n]) and all(
-            k in scalars and np.array_equal(np.asarray(v, float), np.asarray(scalars[k][:n], float),
-                                             equal_nan=True)
-            for k, v in m.run_scalars.items()):
+    try:
+        m = MetricsFile(folder)
+    except GrokscanError:
+        if metrics is not None:
+            raise
+        return None  # an unreadable metrics.h5 beside the run is not this command's business
+    if _same_run(m, run):
         return m
     m.close()
     if metrics is not None:
         raise GrokscanError(f"{m.path} analysed another run ({m.source or 'unknown'}): its "
                             f"steps or scalars differ from {run.path}'s")
     return None
+
+
+def _same_run(m, run: Run) -> bool:
+    n, scalars = len(m.run_steps), run.scalars
+    if n > run.n or not np.array_equal(m.run_steps, run.steps[:n]):
+        return False
+    return all(k in scalars and np.array_equal(np.asarray(v, float),
+                                               np.asarray(scalars[k][:n], float), equal_nan=True)
+               for k, v in m.run_scalars.items())
 
 
 def _onset(run: Run, metrics) -> dict | None:

@@ -93,3 +93,19 @@ def test_the_report_states_the_lead(fast_run, tmp_path):
     line = next(f for f in facts if f.startswith("grokking onset"))
     assert f"step {step}; test accuracy 0.5 at step {t50}, {t50 - step} steps later" in line
     assert f"({(t50 - step) / (t50 - mem):.0%} of the delay" in line
+
+
+def test_info_ignores_an_unreadable_metrics_file_beside_the_run(fast_run, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+    from grokscan.info import describe
+
+    run = tmp_path / "run.h5"
+    shutil.copy(fast_run, run)
+    (tmp_path / "metrics.h5").write_bytes(b"not hdf5")
+    assert describe(run)["onset"] is None
+    out = CliRunner().invoke(main, ["info", str(run), "--metrics", str(tmp_path)])
+    assert out.exit_code == 1 and "Traceback" not in out.output  # named: its error is shown

@@ -13,7 +13,8 @@ from grokscan.store.metrics import MetricsFile
 
 # the group phase of an operation whose answer is a function of it (grokscan.tasks.modular)
 PHASE = {"add": "a + b", "sub": "a − b", "mul": "log a + log b", "div": "log a − log b"}
-MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}
+MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}  # column titles
+PROSE = {"memorisation": "memorisation", "end": "the end"}  # in captions
 
 
 def _moments(m: MetricsFile, family: str) -> tuple[list[str], np.ndarray]:
@@ -79,8 +80,8 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
             axes_names=axes_names, colour_label="activation")
 
     phase_words = PHASE.get(_op_name(m, op))
-    when = " and ".join(f"{MOMENT_NAMES.get(n, n)} (step {t})" for n, t in zip(names, steps))
-    stats = "; ".join(f"at {MOMENT_NAMES.get(n, n)} {_range(share[j])}"
+    when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
+    stats = "; ".join(f"at {PROSE.get(n, n)} {_range(share[j])}"
                       for j, n in enumerate(names))
     text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
             f"(a, b) ({grid}), up to {per} per key frequency k ({', '.join(map(str, ks))}): "
@@ -95,7 +96,7 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
             f"frequency explain (k-share in the titles): {stats}.")
     if phase_words and np.isfinite(phase).all():
         text += (f" The share in cos and sin of w_k({phase_words}) alone: "
-                 + "; ".join(f"at {MOMENT_NAMES.get(n, n)} {_range(phase[j])}"
+                 + "; ".join(f"at {PROSE.get(n, n)} {_range(phase[j])}"
                              for j, n in enumerate(names)) + ".")
     return Item(f"neuron_maps{s}", f"Single neurons over (a, b){op_title(m, op)}", text, draw)
 
@@ -122,15 +123,16 @@ def attention_maps_item(page: Page, op: str) -> Item | None:
                      for j in range(len(names))] for h in range(H)],
             axes_names=axes_names, colour_label="attention to a")
 
+    when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
     keys = set(m.key_freqs.get(_op_name(m, op), []))
     end = ", ".join(f"head {h} k = {dominant[-1, h]} ({explained[-1, h]:.2f})" for h in range(H))
     at_key = int(sum(int(k) in keys for k in dominant[-1]))
-    rest = "; ".join(f"at {MOMENT_NAMES.get(n, n)} to a {to_a[j].mean():.2f}, to b "
+    rest = "; ".join(f"at {PROSE.get(n, n)} to a {to_a[j].mean():.2f}, to b "
                      f"{to_b[j].mean():.2f}, to '=' {to_self[j].mean():.3f}"
                      for j, n in enumerate(names))
     text = ("The attention weight each head of the transformer gives, from the '=' token (the "
             "last position, where the logits are read) to the token a (position 0), over every "
-            f"input (a, b) ({grid}), at {' and '.join(names)}; one colour scale per head. The "
+            f"input (a, b) ({grid}), at {when}; one colour scale per head. The "
             "weight the heads do not give to a goes to b and to '=' itself (and to the "
             f"operation token of a multi-task model); on average over the grid: {rest}. Nanda "
             "et al. (arXiv:2301.05217, their attention figure) find each head's attention to a "

@@ -66,7 +66,7 @@ def test_the_neuron_maps_show_the_stored_grids_and_numbers(reports):
     assert "memorisation, step 10" in fig.axes[0].get_title()
     assert "end, step 20" in fig.axes[1].get_title()
     stat = f"median {np.median(share[-1]):.2f}, {share[-1].min():.2f}–{share[-1].max():.2f}"
-    assert f"at end {stat}" in item.caption
+    assert f"at the end {stat}" in item.caption
     assert "cos and sin of w_k(a + b) alone" in item.caption
 
 

@@ -44,9 +44,10 @@ def _record(path, cfg, task, model, weights: list[dict], *, op: str = "add") -> 
                        test_loss=1.0)
 
 
-def mlp_run(path, op: str = "add"):
+def mlp_run(path, op: str = "add", *, dead: bool = False):
     """The MLP (input: the sum of the embeddings of a and b, 8 ReLU units): neuron j < 6 as
-    NEURONS says, its hidden weights halved at the first two checkpoints."""
+    NEURONS says, its hidden weights halved at the first two checkpoints; ``dead``: every
+    neuron 0 everywhere at the end."""
     cfg = RunConfig(ModularConfig(ops=(op,), p=P, frac=0.5),
                     ModelConfig(kind="mlp", input="sum", d_embed=4, width=8),
                     TrainConfig(steps=20, every=10))
@@ -62,6 +63,8 @@ def mlp_run(path, op: str = "add"):
             W[FREQS.index(k), j] += scale
             W[FREQS.index(5), j] += scale * eps
             bias[j] = 3.0
+        if dead and scale == 1.0:
+            W, bias = np.zeros_like(W), np.full_like(bias, -1.0)
         weights.append({**base, "embed.W_E": E, "hidden.0.W": W, "hidden.0.b": bias})
     _record(path, cfg, task, model, weights)
     return path

@@ -60,7 +60,11 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     m = page.m
     s = sfx(m, op)
     acts = m.moment(f"neurons/maps/acts{s}")
-    if acts is None or acts.shape[1] == 0:
+    if acts is None:
+        return None
+    if acts.shape[1] == 0:
+        page.left_out.append((f"Single neurons over (a, b){op_title(m, op)}",
+                              "no neuron of the last layer varies over (a, b) at the end"))
         return None
     names, steps = _moments(m, "neurons/maps")
     neuron, freq = m.moment(f"neurons/maps/neuron{s}")[-1], m.moment(f"neurons/maps/freq{s}")[-1]

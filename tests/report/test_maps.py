@@ -97,3 +97,15 @@ def test_the_colour_scale_of_a_row():
     fig = grid_maps(np.random.default_rng(0).standard_normal((3, 2, 5, 5)),
                     rows=["u 0", "u 1", "u 2"], moments=["one, step 1", "two, step 2"])
     assert C.check_all(fig) == []
+
+
+def test_a_run_whose_neurons_are_all_dead_at_the_end(tmp_path):
+    path = mlp_run(tmp_path / "dead.h5", dead=True)
+    analyze(path, tmp_path / "out", Options(families=("neurons/maps",), quiet=True))
+    with MetricsFile(tmp_path / "out") as m:
+        assert m.moment("neurons/maps/acts").shape == (2, 0, P, P)
+        page = Page(m, event_markers(m))
+        names = [it.name for sec in build(page) for it in sec.items]
+    assert "neuron_maps" not in names
+    assert ("Single neurons over (a, b)",
+            "no neuron of the last layer varies over (a, b) at the end") in page.left_out

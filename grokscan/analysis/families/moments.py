@@ -80,6 +80,11 @@ def neuron_maps_family(setup: Setup, cks: list) -> dict[str, np.ndarray]:
         rows = {k: [] for k in ("acts", "share", "phase_share", "dominant", "explained")}
         for ck in cks:
             flat = ck.grid[op][1][-1][:, idx].astype(np.float64)  # (P², R)
+            if not len(idx):  # every neuron constant at the end: nothing to draw
+                rows["acts"].append(np.zeros((0, p, p), np.float32))
+                for k in ("share", "phase_share", "dominant", "explained"):
+                    rows[k].append(np.zeros(0))
+                continue
             own, dominant, best = _shares(flat.reshape(p, p, -1), basis, ks)
             rows["acts"].append(np.moveaxis(flat.reshape(p, p, -1), -1, 0).astype(np.float32))
             rows["share"].append(own)

@@ -65,11 +65,11 @@ def neuron_maps_family(setup: Setup, cks: list) -> dict[str, np.ndarray]:
     """The activation over the full (a, b) grid of a few last-layer neurons per key frequency
     (:func:`select_neurons`, chosen at the end: the last Checkpoint), at each moment: ``acts``
     (M, R, P, P) float32, row a, column b, residues 0..P−1; ``neuron`` and ``freq`` (M, R),
-    the same at every moment;
-    ``share`` (M, R), the share of the neuron's variance in its frequency's 2-D Fourier
-    components; ``phase_share`` (M, R), the share in cos/sin(w_k(a ± b)) alone (Nanda et al.,
-    arXiv:2301.05217 §4: the end's neurons are functions of those); ``dominant`` and
-    ``explained`` (M, R), each moment's own dominant frequency and its share."""
+    the same at every moment; ``share`` (M, R), the share of the neuron's variance in its
+    frequency's 2-D Fourier components (Nanda et al., arXiv:2301.05217 §4–5); ``phase_share``
+    (M, R), the share in cos/sin(w_k(a ± b)) alone, the terms that carry the answer;
+    ``dominant`` and ``explained`` (M, R), each moment's own dominant frequency and its
+    share. No neuron varies at the end: R = 0."""
     out, p = {}, setup.p
     for op in setup.ops:
         basis = basis_matrix(setup.op_basis[op], p)

@@ -99,7 +99,7 @@ def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None, tick=N
         fam = FAMILIES[name]
         if not fam.replay:
             out.update({f"{name}/{k}": v for k, v in fam.fn(setup, params).items()})
-    replayed = [f for f in setup.families if FAMILIES[f].replay]
+    replayed = [f for f in setup.families if FAMILIES[f].replay and not FAMILIES[f].at_moments]
     if replayed:
         rp = replay(run)
         x = _data_inputs(setup, rp)
@@ -184,6 +184,7 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
                 done += len(b)
                 bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
             onset = _record_onset(writer, header, signal)
+            _record_moments(writer, setup)
     finally:
         bar.close()
     csv_path = os.path.join(out_dir, "metrics.csv")
@@ -213,6 +214,25 @@ def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | Non
     return res.step
 
 
+def _record_moments(writer: MetricsWriter, setup: Setup) -> None:
+    """The MOMENTS families (grokscan/analysis/families/moments.py), once, on the checkpoints
+    of ``setup.moments``, into ``/moments/<family>/`` with the moments' steps and names."""
+    names = [f for f in setup.families if FAMILIES[f].at_moments]
+    if not names or not setup.moments:
+        return
+    with Run(setup.path) as run:
+        cks = []
+        for i in setup.moments.values():
+            rp = replay(run)  # one model per moment: a Checkpoint computes its outputs lazily
+            step = int(run.steps[i])
+            rp.load({k: run.param(k, [i])[0] for k in run.param_names}, step=step)
+            cks.append(Checkpoint(setup, rp, _data_inputs(setup, rp), step))
+    attrs = {"moments": list(setup.moments), "steps": np.array([ck.step for ck in cks])}
+    for name in names:
+        writer.put_moments(name, FAMILIES[name].fn(setup, cks),
+                           {"doc": FAMILIES[name].doc, **attrs})
+
+
 def _results(setup: Setup, blocks: list, path, jobs: int, tick=None):
     """The metrics of each block, in order: in ``jobs`` worker processes, or here (calling
     ``tick`` after each replayed checkpoint)."""
@@ -230,6 +250,8 @@ def _header(run: Run, setup: Setup, sel: np.ndarray, left_out: dict) -> dict:
     task = run.task
     groups = {}
     for name in setup.families:
+        if FAMILIES[name].at_moments:  # stored in /moments, by _record_moments
+            continue
         attrs = {"doc": FAMILIES[name].doc, **GROUP_ATTRS.get(name, {})}
         if FAMILIES[name].expensive:
             attrs["computed_steps"] = np.sort([run.steps[i] for i in sel

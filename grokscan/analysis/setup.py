@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from grokscan.analysis.families import (
+    ATTENTION,
     FAMILIES,
     LOGIT_MAP,
     REPLAY,
@@ -29,7 +30,8 @@ from grokscan.store.reader import Run
 BASES = ("auto", "additive", "multiplicative")
 N_PLANES = 8  # constellation planes: at most this many key frequencies of the final
 # embedding (those that carry 80 % of its power), strongest first
-NEEDS_ORDER = (RESIDUES, REPLAY, RESIDUE_VECTORS, LOGIT_MAP)
+NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP)
+MEMORISED = 0.99  # train accuracy of memorisation, the report's marker (report/base.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def missing(run: Run) -> dict[str, str]:
         out[REPLAY] = "the file has no config, so grokscan cannot rebuild the model"
     elif task.kind == "custom":
         out[REPLAY] = "the task was recorded as arrays, so grokscan cannot rebuild the inputs"
+    if run.config is not None and run.config.model.kind != "transformer":
+        out[ATTENTION] = f"the model is an {run.config.model.kind.upper()}: it has no attention"
     return out
 
 
@@ -114,7 +118,26 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
         setup = _residue_setup(run, opts, res, families, beta)
     if any(FAMILIES[f].replay for f in families):
         setup = _with_data(run, setup, sel, opts.subset)
+    if any(FAMILIES[f].at_moments for f in families):
+        setup.moments = moment_checkpoints(run, opts.steps)
     return setup, left_out
+
+
+def moment_checkpoints(run: Run, steps: tuple[int | None, int | None]) -> dict[str, int]:
+    """The checkpoints (indices of the run) of the MOMENTS families: ``memorisation``, the
+    first with train accuracy ≥ 0.99 (the report's marker), and ``end``, the last; both
+    within the ``--steps`` range, ``--every`` aside (a P × P grid is stored for each moment
+    only). Memorisation is left out when it is not reached there, or is the end."""
+    lo, hi = steps
+    inside = np.flatnonzero((run.steps >= (lo if lo is not None else -1))
+                            & (run.steps <= (hi if hi is not None else run.steps.max())))
+    out = {"end": int(inside[-1])}
+    acc = run.scalars.get("train_acc")
+    if acc is not None:
+        hit = inside[np.asarray(acc)[inside] >= MEMORISED]
+        if hit.size and hit[0] != inside[-1]:
+            out = {"memorisation": int(hit[0]), **out}
+    return out
 
 
 def _residue_setup(run: Run, opts: Options, res, families, beta: float) -> Setup:

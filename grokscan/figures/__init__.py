@@ -18,6 +18,7 @@ from grokscan.figures.geometry import (
     embedding_histograms,
     embedding_structure,
 )
+from grokscan.figures.maps import grid_maps
 from grokscan.figures.pca import activation_pca, gradient_dimension, gradient_pca, last_layer_pca
 from grokscan.figures.weights import (
     dropout_robustness,
@@ -30,7 +31,7 @@ __all__ = [
     "EVENTS", "RC", "activation_pca", "constellation", "constellation_animation",
     "cosine_matrices", "dropout_robustness", "dropout_variance", "embedding_histograms",
     "embedding_structure", "fourier_heatmap", "fourier_measures", "frequency_loss",
-    "gradient_dimension", "gradient_pca", "last_layer_pca", "neuron_spectrum",
+    "gradient_dimension", "gradient_pca", "grid_maps", "last_layer_pca", "neuron_spectrum",
     "series_grid", "softmax_gap", "training_curves", "trig_coefficients",
     "weight_statistics",
 ]

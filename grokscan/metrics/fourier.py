@@ -363,6 +363,29 @@ def fraction_well_explained(frac, cut: float = 0.85) -> np.ndarray:
     return (f > cut).mean(axis=-1)
 
 
+def phase_share(values, *, phase, n: int, k: int) -> float:
+    """The share of the variance of ``values`` (N,) over the samples with a phase (``phase``
+    (N,) in 0..n-1, negative: left out; :func:`sample_phase`) that its least-squares fit by
+    cos(2πk·s/n) and sin(2πk·s/n) of the phase s explains: for a + b, how much of a neuron is a
+    function of cos/sin(w_k(a+b)) (Nanda et al., arXiv:2301.05217 §4). 0 for constant values."""
+    x = check_array(values, min_ndim=1, name="values").astype(np.float64)
+    s = np.asarray(phase)
+    ok = s >= 0
+    if x.shape != s.shape or not 1 <= k <= n // 2:
+        raise GrokscanError(f"phase_share: values {x.shape} and phase {s.shape} must match and "
+                            f"k ({k}) be in 1..{n // 2}")
+    y = x[ok] - x[ok].mean()
+    theta = 2 * np.pi * k * s[ok] / n
+    A = np.stack([np.cos(theta), np.sin(theta)], 1)
+    A = A - A.mean(0)
+    total = float(y @ y)
+    if total <= 1e-24 * max(1.0, float(np.abs(x[ok]).max()) ** 2) * len(y):
+        return 0.0
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    fit = A @ coef
+    return float(fit @ fit / total)
+
+
 # ---------------------------------------------------------------------------------------------
 # restricted and excluded loss (Nanda et al. 2023)
 

@@ -54,15 +54,19 @@ class Attention(nn.Module):
         y = torch.einsum("btd,hde->bhte", x, W)
         return y if b is None else y + b[:, None, :]
 
-    def forward(self, x):  # x: (B, T, d_model)
+    def pattern(self, x):
+        """The attention pattern (B, h, T, T): row t the weights query t gives to keys 0..t."""
         q = self._project(x, self.W_Q, self.b_Q)
         k = self._project(x, self.W_K, self.b_K)
-        v = self._project(x, self.W_V, self.b_V)
         scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, h, T, T)
         T = x.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        scores = scores.masked_fill(~causal, float("-inf"))
-        z = scores.softmax(-1) @ v  # (B, h, T, d_head)
+        return scores.masked_fill(~causal, float("-inf")).softmax(-1)
+
+    def forward(self, x, pattern=None):  # x: (B, T, d_model)
+        pattern = self.pattern(x) if pattern is None else pattern
+        v = self._project(x, self.W_V, self.b_V)
+        z = pattern @ v  # (B, h, T, d_head)
         out = torch.einsum("bhte,hed->btd", z, self.W_O)
         return out if self.b_O is None else out + self.b_O
 
@@ -132,18 +136,26 @@ class Transformer(nn.Module):
     def forward(self, tokens, *, dropout: float | None = None, return_hidden: bool = False):
         """Logits at the last position (n, n_classes); with ``return_hidden`` also each block's
         MLP neuron activations at the last position, (n, d_mlp). ``dropout`` as in MLP.forward."""
+        logits, hidden, _ = self._run(tokens, dropout)
+        return (logits, hidden) if return_hidden else logits
+
+    def attention_patterns(self, tokens) -> list[torch.Tensor]:
+        """Each block's attention pattern (n, n_heads, T, T) on ``tokens`` (no dropout)."""
+        return self._run(tokens, None)[2]
+
+    def _run(self, tokens, dropout):
         x = self.embed.W_E[tokens]
         if self.cfg.pos_embed:
             x = x + self.pos_embed.W_pos[: tokens.shape[1]]
-        hidden = []
+        hidden, patterns = [], []
         for block in self.blocks:
-            x = x + block.attn(x)
+            patterns.append(block.attn.pattern(x))
+            x = x + block.attn(x, patterns[-1])
             h = block.mlp.neurons(x)
             hidden.append(h[:, -1])
             h = hidden_dropout(h, dropout, self.cfg.dropout, self.training)
             x = x + block.mlp.out(h)
-        logits = self.unembed(x[:, -1])
-        return (logits, hidden) if return_hidden else logits
+        return self.unembed(x[:, -1]), hidden, patterns
 
     def residue_vectors(self) -> list[dict]:
         return [{"param": "embed.W_E", "start": 0, "stop": self.p, "operand": "a,b"}]

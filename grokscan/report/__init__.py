@@ -40,7 +40,8 @@ GIF_DPI = 100
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,
             pca_section, last_layer_section, weights_section, output_section)
 KNOWN_FIGURES = ("training_curves", "fourier_heatmap", "fourier_measures", "neuron_spectrum",
-                 "frequency_loss", "constellation", "constellation_animation",
+                 "neuron_maps", "attention_maps", "frequency_loss", "constellation",
+                 "constellation_animation",
                  "cosine_similarity", "embedding_histograms", "embedding_structure",
                  "activation_pca", "gradient_pca", "gradient_dimension", "last_layer_pca",
                  "weight_statistics", "dropout_variance", "dropout_robustness", "softmax_gap")
@@ -98,7 +99,7 @@ def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -
 
 def _remove_stale(fig_dir: str) -> None:
     """Remove the figures of an earlier report, which this one might not redraw."""
-    per_op = ("neuron_spectrum_", "frequency_loss_")
+    per_op = ("neuron_spectrum_", "neuron_maps_", "attention_maps_", "frequency_loss_")
     for name in os.listdir(fig_dir):
         stem, _, ext = name.partition(".")
         if ext in ("png", "pdf", "gif") and (stem in KNOWN_FIGURES or stem.startswith(per_op)):

@@ -23,6 +23,7 @@ from grokscan.report.base import (
     ops_of,
     sfx,
 )
+from grokscan.report.maps import attention_maps_item, neuron_maps_item
 from grokscan.store.metrics import MetricsFile
 
 
@@ -68,6 +69,8 @@ def fourier_section(page: Page) -> Section:
         path = f"metrics/neurons/mean_power{sfx(m, op)}"
         if m.has(path):
             sec.items.append(_neuron_item(page, path, op))
+        sec.items += [it for it in (neuron_maps_item(page, op), attention_maps_item(page, op))
+                      if it is not None]
     for op in ops_of(m):
         sec.items += _freqloss_items(page, op)
     return sec

@@ -81,6 +81,16 @@ class MetricsWriter:
             {k: v if isinstance(v, (str, int, float)) else json.dumps(v)
              for k, v in attrs.items()})
 
+    def put_moments(self, family: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+        """Write a MOMENTS family's arrays to ``moments/<family>/<name>`` (a leading axis of
+        moments, not of analysed steps), with attributes on its group."""
+        check_space(self.tmp, sum(np.asarray(v).nbytes for v in arrays.values()))
+        g = self.f.require_group(f"moments/{family}")
+        for k, v in arrays.items():
+            g[k] = np.asarray(v)
+        g.attrs.update({k: v if isinstance(v, (str, np.ndarray)) else json.dumps(v)
+                        for k, v in attrs.items()})
+
     def close(self) -> None:
         """Publish the file if complete; otherwise remove the partial one."""
         self.f.close()
@@ -211,6 +221,18 @@ class MetricsFile(Reader):
     def rows(self, path: str, idx) -> np.ndarray:
         """Rows ``idx`` (ascending, distinct) of a per-step dataset, reading only those."""
         return self._dataset(path)[np.asarray(idx, dtype=np.int64)]
+
+    def moment(self, path: str) -> np.ndarray | None:
+        """A dataset of ``/moments`` (a MOMENTS family: one row per moment of the group's
+        ``steps``), or None when absent; a first axis of another length is refused."""
+        ds = self.f.get(f"moments/{path}")
+        if not isinstance(ds, h5py.Dataset):
+            return None
+        n = len(np.ravel(self.attr(f"moments/{path.rsplit('/', 1)[0]}", "steps", [])))
+        if ds.ndim == 0 or ds.shape[0] != n:
+            raise FileFormatError(f"{self.path}: /moments/{path} has shape {ds.shape}; "
+                                  f"expected one row per moment ({n})")
+        return ds[()]
 
     def names(self, group: str) -> list[str]:
         """The datasets directly in ``group`` (none if absent), in natural order (h2 < h10)."""

@@ -6,15 +6,20 @@ compute every measure batched over the block; replayed families (replayed.py) ta
 checkpoint's weights. Each family declares what it needs of the run (``Family.needs``, the
 names in base.py); the driver runs the ones the run allows and says why it left out the others.
 A family with SUBSET in its needs (per-sample gradients, Monte-Carlo dropout) runs only on
-the checkpoints in ``Setup.subset``; its rows are NaN elsewhere.
+the checkpoints in ``Setup.subset``; its rows are NaN elsewhere. A family with MOMENTS in its
+needs (moments.py) runs once, on the checkpoints of ``Setup.moments`` (memorisation and the
+end), and is stored in ``/moments`` rather than one row per checkpoint.
 """
 
 from __future__ import annotations
 
+from grokscan.analysis.families import moments as mo
 from grokscan.analysis.families import replayed as r
 from grokscan.analysis.families import weights as w
 from grokscan.analysis.families.base import (
+    ATTENTION,
     LOGIT_MAP,
+    MOMENTS,
     REPLAY,
     RESIDUE_VECTORS,
     RESIDUES,
@@ -62,10 +67,16 @@ FAMILIES: dict[str, Family] = {
                                 doc="test-accuracy variance over Monte-Carlo dropout passes"),
     "dropout/drc": _family(r.drc_family, REPLAY, SUBSET,
                            doc="Dropout Robustness Curve, rates 0.0-0.9, and its area"),
+    "neurons/maps": _family(mo.neuron_maps_family, RESIDUES, REPLAY, MOMENTS,
+                            doc="activations over (a, b) of neurons per key frequency, at "
+                                "memorisation and the end"),
+    "attention/maps": _family(mo.attention_maps_family, RESIDUES, REPLAY, MOMENTS, ATTENTION,
+                              doc="attention from '=' to a and b over (a, b) per head, at "
+                                  "memorisation and the end"),
 }
 
 GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)}}
 
-__all__ = ["FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "REPLAY", "RESIDUES", "RESIDUE_VECTORS",
-           "SUBSET", "Family", "Settings", "Setup", "basis_matrix", "neuron_logit_matrix",
-           "residue_matrix"]
+__all__ = ["ATTENTION", "FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "MOMENTS", "REPLAY", "RESIDUES",
+           "RESIDUE_VECTORS", "SUBSET", "Family", "Settings", "Setup", "basis_matrix",
+           "neuron_logit_matrix", "residue_matrix"]

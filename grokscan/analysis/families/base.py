@@ -20,6 +20,8 @@ RESIDUE_VECTORS = "residue_vectors"  # the file says where the per-residue vecto
 LOGIT_MAP = "logit_map"  # the file names the neuron-logit map W_L
 REPLAY = "replay"  # the model rebuilt and run on the data (a config, a task grokscan rebuilds)
 SUBSET = "subset"  # expensive: run on a subset of the checkpoints only
+MOMENTS = "moments"  # run once, on the checkpoints of Setup.moments only (stored in /moments)
+ATTENTION = "attention"  # a model with attention (the transformer)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class Family:
     @property
     def expensive(self) -> bool:
         return SUBSET in self.needs
+
+    @property
+    def at_moments(self) -> bool:
+        """``fn(setup, checkpoints)`` with one Checkpoint per entry of ``Setup.moments``, the
+        last one the end; its arrays have a leading moment axis."""
+        return MOMENTS in self.needs
 
 
 @dataclass
@@ -93,6 +101,9 @@ class Setup:
     # and the plane of the first of them at the final checkpoint, fixed for every frame.
     plane_keys: list[int] = field(default_factory=list)
     fixed_axes: np.ndarray | None = None  # (d, 2)
+    # The moments of the MOMENTS families: {"memorisation": i, "end": j}, checkpoint indices of
+    # the run (memorisation left out when train accuracy never reaches 0.99, or is the end).
+    moments: dict[str, int] = field(default_factory=dict)
 
     def order(self, basis: str | None = None) -> np.ndarray | None:
         """Residues in discrete-log order when ``basis`` (default: the embedding's) is

@@ -1,0 +1,148 @@
+"""The report's maps over the (a, b) grid at memorisation and at the end (the MOMENTS families,
+``/moments`` of metrics.h5): single neurons per key frequency, and each head's attention from
+'=' to a."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grokscan import figures as F
+from grokscan import groups
+from grokscan.report.base import Item, Page, op_title, sfx
+from grokscan.store.metrics import MetricsFile
+
+# the group phase of an operation whose answer is a function of it (grokscan.tasks.modular)
+PHASE = {"add": "a + b", "sub": "a − b", "mul": "log a + log b", "div": "log a − log b"}
+MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}  # column titles
+PROSE = {"memorisation": "memorisation", "end": "the end"}  # in captions
+
+
+def _moments(m: MetricsFile, family: str) -> tuple[list[str], np.ndarray]:
+    g = f"moments/{family}"
+    names = [str(x) for x in m.attr(g, "moments", [])]
+    return names, np.ravel(np.asarray(m.attr(g, "steps", []), dtype=np.int64))
+
+
+def _op_name(m: MetricsFile, op: str) -> str:
+    return op or (m.ops[0] if len(m.ops) == 1 else "")
+
+
+def _order(m: MetricsFile, op: str) -> np.ndarray | None:
+    """Z_P^* in discrete-log order for an operation analysed in the multiplicative basis."""
+    if m.op_basis.get(_op_name(m, op)) == "multiplicative" and m.p > 2:
+        return groups.discrete_log_order(m.p)
+    return None
+
+
+def _view(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """(..., P, P) in the order drawn: natural, or rows and columns in discrete-log order."""
+    return values if order is None else values[..., order[:, None], order[None, :]]
+
+
+def _grid_words(order: np.ndarray | None) -> tuple[tuple[str, str], str]:
+    if order is None:
+        return ("a", "b"), "row a, column b"
+    return ((r"$i$, $a = g^i$", r"$j$, $b = g^j$"),
+            "rows and columns in discrete-log order, a = g^i and b = g^j for the smallest "
+            "primitive root g, 0 left out")
+
+
+def _columns(names: list[str], steps: np.ndarray) -> list[str]:
+    return [f"{MOMENT_NAMES.get(n, n)}, step {s}" for n, s in zip(names, steps)]
+
+
+def _range(x: np.ndarray) -> str:
+    x = np.asarray(x, dtype=float)
+    return f"median {np.median(x):.2f}, {x.min():.2f}–{x.max():.2f}"
+
+
+def neuron_maps_item(page: Page, op: str) -> Item | None:
+    m = page.m
+    s = sfx(m, op)
+    acts = m.moment(f"neurons/maps/acts{s}")
+    if acts is None:
+        return None
+    if acts.shape[1] == 0:
+        page.left_out.append((f"Single neurons over (a, b){op_title(m, op)}",
+                              "no neuron of the last layer varies over (a, b) at the end"))
+        return None
+    names, steps = _moments(m, "neurons/maps")
+    neuron, freq = m.moment(f"neurons/maps/neuron{s}")[-1], m.moment(f"neurons/maps/freq{s}")[-1]
+    share, phase = m.moment(f"neurons/maps/share{s}"), m.moment(f"neurons/maps/phase_share{s}")
+    order = _order(m, op)
+    axes_names, grid = _grid_words(order)
+    ks = sorted(set(freq.tolist()))
+    per = max(np.sum(freq == k) for k in ks)
+
+    def draw():
+        return F.grid_maps(
+            np.swapaxes(_view(acts, order), 0, 1),
+            rows=[f"neuron {i}, k = {k}" for i, k in zip(neuron, freq)],
+            moments=_columns(names, steps),
+            titles=[[f"k-share {share[j, r]:.2f}" for j in range(len(names))]
+                    for r in range(len(neuron))],
+            axes_names=axes_names, colour_label="activation")
+
+    phase_words = PHASE.get(_op_name(m, op))
+    when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
+    stats = "; ".join(f"at {PROSE.get(n, n)} {_range(share[j])}"
+                      for j, n in enumerate(names))
+    text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
+            f"(a, b) ({grid}), up to {per} per key frequency k ({', '.join(map(str, ks))}): "
+            "those whose dominant frequency at the end is k, best explained first, at "
+            f"{when}; one colour scale per neuron (diverging around 0 where an activation is "
+            "negative). Nanda et al. (arXiv:2301.05217 §4–5) find that after grokking a neuron "
+            "of frequency k is, to a good approximation, a function of cos and sin of w_k·a "
+            "and w_k·b, w_k = 2πk/P (its products give "
+            + (f"cos/sin(w_k({phase_words})), " if phase_words else "the answer's terms, ")
+            + "which the logits read), so that its map is a wave of wavelength P/k along each "
+            "axis. The share of each neuron's variance that the 2-D Fourier components of its "
+            f"frequency explain (k-share in the titles): {stats}.")
+    if phase_words and np.isfinite(phase).all():
+        text += (f" The share in cos and sin of w_k({phase_words}) alone: "
+                 + "; ".join(f"at {PROSE.get(n, n)} {_range(phase[j])}"
+                             for j, n in enumerate(names)) + ".")
+    return Item(f"neuron_maps{s}", f"Single neurons over (a, b){op_title(m, op)}", text, draw)
+
+
+def attention_maps_item(page: Page, op: str) -> Item | None:
+    m = page.m
+    s = sfx(m, op)
+    to_a = m.moment(f"attention/maps/to_a{s}")
+    if to_a is None:
+        return None
+    names, steps = _moments(m, "attention/maps")
+    to_b, to_self = m.moment(f"attention/maps/to_b{s}"), m.moment(f"attention/maps/to_self{s}")
+    dominant = m.moment(f"attention/maps/dominant{s}")
+    explained = m.moment(f"attention/maps/explained{s}")
+    order = _order(m, op)
+    axes_names, grid = _grid_words(order)
+    H = to_a.shape[1]
+
+    def draw():
+        return F.grid_maps(
+            np.swapaxes(_view(to_a, order), 0, 1), rows=[f"head {h}" for h in range(H)],
+            moments=_columns(names, steps),
+            titles=[[f"k = {dominant[j, h]}: share {explained[j, h]:.2f}"
+                     for j in range(len(names))] for h in range(H)],
+            axes_names=axes_names, colour_label="attention to a")
+
+    when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
+    keys = set(m.key_freqs.get(_op_name(m, op), []))
+    end = ", ".join(f"head {h} k = {dominant[-1, h]} ({explained[-1, h]:.2f})" for h in range(H))
+    at_key = int(sum(int(k) in keys for k in dominant[-1]))
+    rest = "; ".join(f"at {PROSE.get(n, n)} to a {to_a[j].mean():.2f}, to b "
+                     f"{to_b[j].mean():.2f}, to '=' {to_self[j].mean():.3f}"
+                     for j, n in enumerate(names))
+    text = ("The attention weight each head of the transformer gives, from the '=' token (the "
+            "last position, where the logits are read) to the token a (position 0), over every "
+            f"input (a, b) ({grid}), at {when}; one colour scale per head. The "
+            "weight the heads do not give to a goes to b and to '=' itself (and to the "
+            f"operation token of a multi-task model); on average over the grid: {rest}. Nanda "
+            "et al. (arXiv:2301.05217, their attention figure) find each head's attention to a "
+            "periodic in the inputs at a key frequency once the network generalises. The "
+            "titles give each head's dominant 2-D frequency k and the share of the map's "
+            f"variance that k's Fourier components explain; at the end: {end}"
+            + (f", {at_key} of {H} at a key frequency ({', '.join(map(str, sorted(keys)))})"
+               if keys else "") + ".")
+    return Item(f"attention_maps{s}", f"Attention from '=' to a{op_title(m, op)}", text, draw)

@@ -46,11 +46,15 @@ def flags(rows):
                    label="not flagged")
     ax.set_xlabel("step of test accuracy 0.5")
     ax.set_ylabel("step")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+              frameon=False)
     lead = rows["lead_fraction"].to_numpy(float)
     lead = lead[np.isfinite(lead)]
     hx.hist(np.clip(lead, -1, 1), bins=np.linspace(-1, 1, 21), color=EVENTS["onset"][0])
-    hx.axvline(0.3, color="0.4", ls="--", lw=1)
-    hx.set_xlabel("lead fraction")
+    hx.axvline(0.3, color="0.4", ls="--", lw=1, label="target 0.3")
+    hx.axvline(0.0, color="0.7", lw=1)
+    hx.set_xlabel("lead fraction (< 0: late; clipped at −1)")
     hx.set_ylabel("grokking runs")
+    hx.yaxis.get_major_locator().set_params(integer=True)
+    hx.legend(fontsize="small", loc="upper left")
     return fig

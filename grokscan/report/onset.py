@@ -46,7 +46,8 @@ def write(out_dir, per_run: pd.DataFrame, summary: pd.DataFrame, curves: dict,
               fig_onset.roc(curves, aucs))]
     if len(main):
         items.append(("Flags", f"{MAIN}: memorisation and flag steps against the step of test "
-                      "accuracy 0.5 (below the diagonal: before it), and the lead fractions",
+                      "accuracy 0.5 (below the diagonal: before it), and the lead fractions of "
+                      "the flagged runs (the dashed line: the target, 0.3)",
                       fig_onset.flags(main)))
     images = [(t, c, base64.b64encode(figure_bytes(f, "png")).decode()) for t, c, f in items]
     write_atomic(paths[2], _page(sources, per_run, summary, images).encode())
@@ -68,16 +69,16 @@ def _page(sources, per_run, summary, images) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>grokscan onset — {name}</title>
-<style>{CSS}</style></head>
+<style>{CSS}.scroll{{overflow-x:auto}}.scroll table{{font-size:.85em}}</style></head>
 <body><main>
 <h1>grokscan onset — {name}</h1>
 <p class="run">Coverage: grokking runs flagged before test accuracy 0.5. Lead: (step of
 test accuracy 0.5 − flag) / (step of test accuracy 0.5 − memorisation), 0 for a run not
 flagged in time. False alarms: controls (test accuracy never 0.5) flagged at any step.</p>
-{summary[list(SHOWN)].to_html(**fmt)}
+<div class="scroll">{summary[list(SHOWN)].to_html(**fmt)}</div>
 {figures}
 <h2>Runs ({esc(MAIN)})</h2>
-{runs.to_html(**fmt)}
+<div class="scroll">{runs.to_html(**fmt)}</div>
 <div class="foot"><p>grokscan {esc(__version__)} · from the runs in
 {esc(", ".join(os.path.abspath(s) for s in sources))} · all detectors' rows in onset.csv</p>
 </div>

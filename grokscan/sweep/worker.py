@@ -90,10 +90,14 @@ def _work(job: Job) -> dict:
 
 def _state(path: str, cfg) -> str:
     """"absent", "partial" or "finished": what the run file says of the point ``cfg``."""
+    from grokscan.store.lock import holder
     from grokscan.store.reader import Run
 
     if not os.path.exists(path):
         return "absent"
+    writer = holder(path)  # asked before opening: a file still being created is not read
+    if writer is not None:
+        raise GrokscanError(f"{path} is being written by {writer}")
     with Run(path) as run:
         if run.writer is not None:
             raise GrokscanError(f"{path} is being written by {run.writer}")

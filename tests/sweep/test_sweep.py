@@ -166,3 +166,17 @@ def test_a_run_stopped_by_stop_when_grokked_counts_as_finished():
     assert not finished(steps, test, SimpleNamespace(steps=200, stop_when_grokked=0))
     assert finished(steps, None, SimpleNamespace(steps=100, stop_when_grokked=0))
     assert not finished(steps, np.where(steps >= 60, 0.5, 0.995), t)  # fell back below
+
+
+def test_a_point_whose_file_is_being_written_is_not_read(tmp_path):
+    """A run file held by a live writer (here still only a few bytes, as when it is being
+    created) is refused by its lock, before any attempt to open it."""
+    from grokscan.errors import GrokscanError
+    from grokscan.store.lock import WriterLock
+    from grokscan.sweep.worker import _state
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"\x89HDF")  # not a readable file yet
+    with WriterLock(path):
+        with pytest.raises(GrokscanError, match="being written by process"):
+            _state(str(path), None)

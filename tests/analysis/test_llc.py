@@ -1,6 +1,7 @@
 """The llc family (grokscan/analysis/families/llc.py): the estimator pipeline against a closed
 form, its determinism, and ``grokscan analyze --metrics llc`` with and without devinterp."""
 
+import json
 import math
 
 import numpy as np
@@ -74,3 +75,87 @@ def test_the_estimate_is_deterministic_given_the_seed():
     np.testing.assert_array_equal(first["trace"], again["trace"])
     other = estimate(model, X, y, F.mse_loss, LLCSettings(**{**s.__dict__, "seed": 2}))
     assert not np.array_equal(first["trace"], other["trace"])
+
+
+SMALL = ["--llc-checkpoints", "3", "--llc-chains", "2", "--llc-draws", "12", "--llc-burnin",
+         "4", "--llc-seed", "5"]
+
+
+def test_analyze_llc_on_the_fast_run(fast_run, tmp_path):
+    pytest.importorskip("devinterp")
+    import h5py
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+
+    before = fast_run.read_bytes()
+    runs = {}
+    for jobs in ("1", "2"):  # worker processes give the same numbers: seeded per chain
+        out = tmp_path / f"j{jobs}"
+        r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--metrics",
+                                      "llc", "--every", "5", "--jobs", jobs, "--threads", "1",
+                                      "-q", *SMALL])
+        assert r.exit_code == 0, r.output
+        runs[jobs] = out
+    assert fast_run.read_bytes() == before  # the checkpoint file is never modified
+    with h5py.File(runs["1"] / "metrics.h5") as f, h5py.File(runs["2"] / "metrics.h5") as g:
+        grp = f["metrics/llc"]
+        steps = f["steps"][()]
+        done = np.isfinite(grp["mean"][()])
+        assert done.sum() == 3 and done[0] and done[-1]  # first and last always in
+        np.testing.assert_array_equal(grp.attrs["computed_steps"], steps[done])
+        assert json.loads(grp.attrs["num_chains"]) == 2 and json.loads(grp.attrs["seed"]) == 5
+        n_train = json.loads(grp.attrs["n_train"])
+        assert n_train == 840  # (a+b) mod 41, train fraction 0.5
+        assert json.loads(grp.attrs["nbeta"]) == pytest.approx(n_train / math.log(n_train))
+        assert grp["trace"].shape == (len(steps), 2, 12) and grp["accept"].shape[1:] == (2,)
+        for k in grp:
+            np.testing.assert_array_equal(grp[k][()], g[f"metrics/llc/{k}"][()], err_msg=k)
+        # the first checkpoint's loss at w*: the recorded train loss of step 0 (β = 1)
+        assert grp["init_loss"][0] == pytest.approx(f["scalars/train_loss"][0], rel=1e-5)
+    assert (runs["1"] / "figures" / "llc_diagnostics.png").exists()
+
+
+def test_llc_is_only_run_when_asked_and_needs_its_extra(fast_run, tmp_path, monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from grokscan.analysis import FAMILIES, Options
+    from grokscan.cli import main
+
+    assert "llc" not in Options().families and "llc" not in FAMILIES
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "devinterp" else real(name, *a))
+    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "o"),
+                                  "--metrics", "norms,llc"])
+    assert r.exit_code != 0
+    assert r.output.strip().splitlines() == [
+        "Error: metric family llc needs devinterp: pip install 'grokscan[llc]'"]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("opt, value", [("--llc-draws", "7"), ("--llc-lr", "0"),
+                                        ("--llc-chains", "0"), ("--llc-gamma", "-1")])
+def test_bad_llc_settings_are_one_line_errors(fast_run, tmp_path, opt, value):
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+
+    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "o"),
+                                  "--metrics", "llc", opt, value])
+    assert r.exit_code == 2 and opt in r.output and "Traceback" not in r.output
+
+
+def test_llc_settings_check():
+    from grokscan.analysis.families.llc import LLCSettings
+    from grokscan.errors import GrokscanError
+
+    LLCSettings().check()
+    for bad in ({"num_draws": 7}, {"lr": 0.0}, {"lr": float("nan")}, {"localization": -1.0},
+                {"batch_size": -1}, {"num_chains": 0}):
+        with pytest.raises(GrokscanError, match="--llc-"):
+            LLCSettings(**bad).check()
+    s = LLCSettings(batch_size=0)
+    assert s.batch_for(840) == 840 and LLCSettings(batch_size=2000).batch_for(840) == 840

@@ -39,7 +39,7 @@ from grokscan.cli._click import THREADS_HELP
               help="llc: checkpoints estimated on (spread as --subset's); 0 = all.")
 @click.option("--llc-chains", type=click.IntRange(min=1), default=4, show_default=True,
               help="llc: SGLD chains per checkpoint.")
-@click.option("--llc-draws", type=click.IntRange(min=8), default=200, show_default=True,
+@click.option("--llc-draws", type=click.IntRange(min=20), default=200, show_default=True,
               help="llc: draws per chain, after the burn-in.")
 @click.option("--llc-burnin", type=click.IntRange(min=0), default=100, show_default=True,
               help="llc: burn-in steps per chain.")

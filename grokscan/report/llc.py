@@ -11,22 +11,29 @@ from grokscan.report.base import Item, Page, Section, finite_rows, moments
 G = "metrics/llc"
 # A chain has not converged when its last quarter's mean loss differs from its third
 # quarter's by more than DRIFT of its own λ̂ / nβ (its mean excess loss) and by more than Z
-# standard errors of that difference (the draws taken as independent: each is the loss of a
-# fresh minibatch, whose noise dominates the trace).
-DRIFT, Z = 0.1, 3.0
+# standard errors of that difference, each quarter's from the means of BATCHES consecutive
+# stretches of it (batch means: the draws are autocorrelated).
+DRIFT, Z, BATCHES = 0.1, 3.0, 5
 N_SHOWN = 4  # checkpoints whose traces the diagnostics figure shows
 
 
 def drift(trace, init_loss) -> tuple[np.ndarray, np.ndarray]:
     """Per chain, the difference of the mean sampled loss between the last and the third
     quarter of the draws: over the chain's mean excess loss above L(w*) (its λ̂ / nβ), and in
-    standard errors of the difference. trace: (chains, draws), at least 8 draws."""
+    standard errors of the difference (batch means). trace: (chains, draws), at least
+    4 × BATCHES draws."""
     trace = np.asarray(trace, dtype=float)
     q = trace.shape[-1] // 4
+    b = q // BATCHES * BATCHES  # each quarter's last b draws, in BATCHES stretches
     last, third = trace[..., -q:], trace[..., -2 * q: -q]
     diff = np.abs(last.mean(-1) - third.mean(-1))
     excess = np.abs(trace.mean(-1) - float(init_loss))
-    se = np.sqrt((last.var(-1, ddof=1) + third.var(-1, ddof=1)) / q)
+
+    def var_of_mean(x):
+        means = x[..., -b:].reshape(*x.shape[:-1], BATCHES, -1).mean(-1)
+        return means.var(-1, ddof=1) / BATCHES
+
+    se = np.sqrt(var_of_mean(last) + var_of_mean(third))
     tiny = np.finfo(float).tiny
     return diff / np.maximum(excess, tiny), diff / np.maximum(se, tiny)
 
@@ -91,8 +98,9 @@ def _curve_caption(m, mk: dict, mean, rows) -> str:
         before, after = rows[steps[rows] <= s], rows[steps[rows] >= s]
         if before.size and after.size and steps[before[-1]] != steps[after[0]]:
             b, a = before[-1], after[0]
-            words.append(f"Around {event} (step {s}) it goes from {mean[b]:.3g} at step "
-                         f"{int(steps[b])} to {mean[a]:.3g} at step {int(steps[a])}.")
+            words.append(f"The computed checkpoints nearest {event} (step {s}) on either "
+                         f"side, steps {int(steps[b])} and {int(steps[a])}, have λ̂ = "
+                         f"{mean[b]:.3g} and {mean[a]:.3g}.")
     return ("The local learning coefficient λ̂ = nβ (E[L(w)] − L(w*)) of the checkpoint w*, "
             "the expectation over SGLD samples of the tempered posterior localized at w* "
             "(Lau et al., arXiv:2308.12108, Eq. 9; devinterp's estimator), on the train set "
@@ -131,6 +139,6 @@ def _diagnostics_caption(m, rows, init, accept) -> str:
             "falling has not reached it. The test applied: a chain has not converged when "
             "the mean of its last quarter of draws differs from that of its third quarter by "
             f"more than {DRIFT * 100:g} % of its λ̂ and by more than {Z:g} standard errors of "
-            "the difference (the draws taken as independent, each the loss of a fresh "
-            f"minibatch). {conv} Bottom: the acceptance rate of each chain against step."
+            f"the difference (from the means of {BATCHES} stretches of each quarter). "
+            f"{conv} Bottom: the acceptance rate of each chain against step."
             + acc_words)

@@ -77,7 +77,7 @@ def test_the_estimate_is_deterministic_given_the_seed():
     assert not np.array_equal(first["trace"], other["trace"])
 
 
-SMALL = ["--llc-checkpoints", "3", "--llc-chains", "2", "--llc-draws", "12", "--llc-burnin",
+SMALL = ["--llc-checkpoints", "3", "--llc-chains", "2", "--llc-draws", "20", "--llc-burnin",
          "4", "--llc-seed", "5"]
 
 
@@ -108,7 +108,7 @@ def test_analyze_llc_on_the_fast_run(fast_run, tmp_path):
         n_train = json.loads(grp.attrs["n_train"])
         assert n_train == 840  # (a+b) mod 41, train fraction 0.5
         assert json.loads(grp.attrs["nbeta"]) == pytest.approx(n_train / math.log(n_train))
-        assert grp["trace"].shape == (len(steps), 2, 12) and grp["accept"].shape[1:] == (2,)
+        assert grp["trace"].shape == (len(steps), 2, 20) and grp["accept"].shape[1:] == (2,)
         for k in grp:
             np.testing.assert_array_equal(grp[k][()], g[f"metrics/llc/{k}"][()], err_msg=k)
         # the first checkpoint's loss at w*: the recorded train loss of step 0 (β = 1)
@@ -136,7 +136,7 @@ def test_llc_is_only_run_when_asked_and_needs_its_extra(fast_run, tmp_path, monk
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("opt, value", [("--llc-draws", "7"), ("--llc-lr", "0"),
+@pytest.mark.parametrize("opt, value", [("--llc-draws", "19"), ("--llc-lr", "0"),
                                         ("--llc-chains", "0"), ("--llc-gamma", "-1")])
 def test_bad_llc_settings_are_one_line_errors(fast_run, tmp_path, opt, value):
     from click.testing import CliRunner
@@ -153,7 +153,7 @@ def test_llc_settings_check():
     from grokscan.errors import GrokscanError
 
     LLCSettings().check()
-    for bad in ({"num_draws": 7}, {"lr": 0.0}, {"lr": float("nan")}, {"localization": -1.0},
+    for bad in ({"num_draws": 19}, {"lr": 0.0}, {"lr": float("nan")}, {"localization": -1.0},
                 {"batch_size": -1}, {"num_chains": 0}):
         with pytest.raises(GrokscanError, match="--llc-"):
             LLCSettings(**bad).check()

@@ -88,7 +88,10 @@ def test_the_llc_section_states_this_runs_numbers(tmp_path):
         assert f"largest {mean[big]:.3g} (step {STEPS[big]})" in curve
         assert "nβ = 50.0, minibatches of 64 of the 500 train examples" in curve
         # grokking (test accuracy 0.99) at step 110, the last checkpoint: no checkpoint after
-        assert "Around grokking" not in curve
+        assert "nearest grokking" not in curve
+        # memorisation (train accuracy 1) at step 10: the computed steps 0 and 50 on its sides
+        assert (f"nearest memorisation (step 10) on either side, steps 0 and 50, have λ̂ = "
+                f"{mean[0]:.3g} and {mean[5]:.3g}.") in curve
         diag = items["llc_diagnostics"].caption
         assert "has not converged at 1 of 3 checkpoints: step 50 (1 chain," in diag
         assert "ranges 0.50–0.70" in diag

@@ -57,8 +57,8 @@ class LLCSettings:
             if getattr(self, name) < 1:
                 raise GrokscanError(f"--llc-{_opt(name)}: expected at least 1, got "
                                     f"{getattr(self, name)}")
-        if self.num_draws < 8:  # the convergence test of the report compares quarters
-            raise GrokscanError(f"--llc-draws: expected at least 8, got {self.num_draws}")
+        if self.num_draws < 20:  # the report's convergence test: quarters of 5 stretches
+            raise GrokscanError(f"--llc-draws: expected at least 20, got {self.num_draws}")
         for name in ("checkpoints", "num_burnin_steps", "batch_size", "localization", "nbeta"):
             if getattr(self, name) < 0:
                 raise GrokscanError(f"--llc-{_opt(name)}: expected at least 0, got "

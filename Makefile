@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, from TORCH_INDEX: the project's own `torch` requirement is then met
 	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(BIN)/pip install -q -e '.[test]'
+	# the llc extra (devinterp 1.x, ~130 kB with einops) too, so that its tests run
+	$(BIN)/pip install -q -e '.[test,llc]'
 	touch $@
 
 demo: install  ## train the default recipe, describe the run, analyse it

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from grokscan.analysis.families import FAMILIES, GROUP_ATTRS, Setup
+from grokscan.analysis.families import ALL, GROUP_ATTRS, Setup
 from grokscan.analysis.families.replayed import Checkpoint
 from grokscan.analysis.replay import replay
 from grokscan.analysis.setup import BASES, Options, make_setup
@@ -96,10 +96,10 @@ def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None, tick=N
                                 f"{steps[np.argmax(bad)]}")
     out = {}
     for name in setup.families:
-        fam = FAMILIES[name]
+        fam = ALL[name]
         if not fam.replay:
             out.update({f"{name}/{k}": v for k, v in fam.fn(setup, params).items()})
-    replayed = [f for f in setup.families if FAMILIES[f].replay and not FAMILIES[f].at_moments]
+    replayed = [f for f in setup.families if ALL[f].replay and not ALL[f].at_moments]
     if replayed:
         rp = replay(run)
         x = _data_inputs(setup, rp)
@@ -108,8 +108,8 @@ def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None, tick=N
             rp.load({k: v[j] for k, v in params.items()}, step=int(steps[j]))
             ck = Checkpoint(setup, rp, x, int(steps[j]))
             for name in replayed:
-                fam = FAMILIES[name]
-                run_it = not fam.expensive or int(i) in setup.subset
+                fam = ALL[name]
+                run_it = not fam.expensive or int(i) in setup.subset_of(name)
                 rows[name].append(fam.fn(setup, ck) if run_it else None)
             if tick:
                 tick()
@@ -127,10 +127,14 @@ def _worker(args):
 
 
 def _check(path, out_dir, opts: Options) -> None:
-    unknown = [f for f in opts.families if f not in FAMILIES]
+    unknown = [f for f in opts.families if f not in ALL]
     if unknown:
         raise GrokscanError(f"unknown metric family {unknown[0]!r}; expected one of: "
-                            f"{', '.join(FAMILIES)}")
+                            f"{', '.join(ALL)}")
+    for name in opts.families:
+        why = ALL[name].unavailable() if ALL[name].unavailable else None
+        if why:
+            raise GrokscanError(f"metric family {name} {why}")
     if opts.basis not in BASES:
         raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
     if opts.every < 1 or opts.jobs < 1:
@@ -217,7 +221,7 @@ def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | Non
 def _record_moments(writer: MetricsWriter, setup: Setup) -> None:
     """The MOMENTS families (grokscan/analysis/families/moments.py), once, on the checkpoints
     of ``setup.moments``, into ``/moments/<family>/`` with the moments' steps and names."""
-    names = [f for f in setup.families if FAMILIES[f].at_moments]
+    names = [f for f in setup.families if ALL[f].at_moments]
     if not names or not setup.moments:
         return
     with Run(setup.path) as run:
@@ -229,8 +233,8 @@ def _record_moments(writer: MetricsWriter, setup: Setup) -> None:
             cks.append(Checkpoint(setup, rp, _data_inputs(setup, rp), step))
     attrs = {"moments": list(setup.moments), "steps": np.array([ck.step for ck in cks])}
     for name in names:
-        writer.put_moments(name, FAMILIES[name].fn(setup, cks),
-                           {"doc": FAMILIES[name].doc, **attrs})
+        writer.put_moments(name, ALL[name].fn(setup, cks),
+                           {"doc": ALL[name].doc, **attrs})
 
 
 def _results(setup: Setup, blocks: list, path, jobs: int, tick=None):
@@ -250,12 +254,14 @@ def _header(run: Run, setup: Setup, sel: np.ndarray, left_out: dict) -> dict:
     task = run.task
     groups = {}
     for name in setup.families:
-        if FAMILIES[name].at_moments:  # stored in /moments, by _record_moments
+        fam = ALL[name]
+        if fam.at_moments:  # stored in /moments, by _record_moments
             continue
-        attrs = {"doc": FAMILIES[name].doc, **GROUP_ATTRS.get(name, {})}
-        if FAMILIES[name].expensive:
-            attrs["computed_steps"] = np.sort([run.steps[i] for i in sel
-                                               if int(i) in setup.subset]).astype(np.int64)
+        attrs = {"doc": fam.doc, **GROUP_ATTRS.get(name, {}),
+                 **(fam.attrs(setup) if fam.attrs else {})}
+        if fam.expensive:
+            attrs["computed_steps"] = np.sort([run.steps[i] for i in sel if int(i) in
+                                               setup.subset_of(name)]).astype(np.int64)
         groups[name] = attrs
     order = setup.order()
     if "pca/last_layer" in setup.families:

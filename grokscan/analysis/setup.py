@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from grokscan.analysis.families import (
+    ALL,
     ATTENTION,
     FAMILIES,
     LOGIT_MAP,
@@ -36,7 +37,7 @@ MEMORISED = 0.99  # train accuracy of memorisation, the report's marker (report/
 
 @dataclass(frozen=True)
 class Options:
-    families: tuple[str, ...] = tuple(FAMILIES)
+    families: tuple[str, ...] = tuple(FAMILIES)  # the default ones; OPTIONAL only if asked
     basis: str = "auto"
     every: int = 1  # analyse every K-th checkpoint
     steps: tuple[int | None, int | None] = (None, None)  # inclusive step range
@@ -90,7 +91,7 @@ def choose(run: Run, asked: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str,
     lacks = missing(run)
     chosen, left_out = [], {}
     for name in asked:
-        why = [lacks[n] for n in NEEDS_ORDER if n in FAMILIES[name].needs and n in lacks]
+        why = [lacks[n] for n in NEEDS_ORDER if n in ALL[name].needs and n in lacks]
         if why:
             left_out[name] = why[0]
         else:
@@ -116,9 +117,9 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
                       families=families, settings=opts.settings)
     else:
         setup = _residue_setup(run, opts, res, families, beta)
-    if any(FAMILIES[f].replay for f in families):
+    if any(ALL[f].replay for f in families):
         setup = _with_data(run, setup, sel, opts.subset)
-    if any(FAMILIES[f].at_moments for f in families):
+    if any(ALL[f].at_moments for f in families):
         setup.moments = moment_checkpoints(run, opts.steps)
     return setup, left_out
 
@@ -212,8 +213,12 @@ def _with_data(run: Run, setup: Setup, sel: np.ndarray, size: int) -> Setup:
     grad_pick = np.concatenate([draw(every[train], s.grad_samples),
                                 draw(every[~train], s.grad_samples)])
     test_acc = run.scalars.get("test_acc")
-    subset = expensive_subset(None if test_acc is None else test_acc[sel], len(sel), size)
-    return replace(setup, n_classes=setup.n_classes or rp.cfg.model.n_classes,
+    acc = None if test_acc is None else test_acc[sel]
+    subset = expensive_subset(acc, len(sel), size)
+    own = {f: frozenset(int(i) for i in sel[expensive_subset(acc, len(sel),
+                                                               ALL[f].subset_size(s))])
+           for f in setup.families if ALL[f].subset_size is not None}
+    return replace(setup, subsets=own, n_classes=setup.n_classes or rp.cfg.model.n_classes,
                    data_label=label, data_train=train, pick=draw(every, s.samples),
                    grad_pick=grad_pick, mc_pick=draw(every[~train], s.dropout_samples),
                    subset=frozenset(int(i) for i in sel[subset]))

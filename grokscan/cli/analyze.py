@@ -35,6 +35,24 @@ from grokscan.cli._click import THREADS_HELP
               "(dropout/variance).")
 @click.option("--dropout-passes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Monte-Carlo dropout passes per checkpoint.")
+@click.option("--llc-checkpoints", type=click.IntRange(min=0), default=10, show_default=True,
+              help="llc: checkpoints estimated on (spread as --subset's); 0 = all.")
+@click.option("--llc-chains", type=click.IntRange(min=1), default=4, show_default=True,
+              help="llc: SGLD chains per checkpoint.")
+@click.option("--llc-draws", type=click.IntRange(min=20), default=200, show_default=True,
+              help="llc: draws per chain, after the burn-in.")
+@click.option("--llc-burnin", type=click.IntRange(min=0), default=100, show_default=True,
+              help="llc: burn-in steps per chain.")
+@click.option("--llc-lr", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+              show_default=True, help="llc: the SGLD step ε.")
+@click.option("--llc-gamma", type=click.FloatRange(min=0), default=100.0, show_default=True,
+              help="llc: localization strength γ.")
+@click.option("--llc-nbeta", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="llc: inverse temperature nβ; 0 = n / log n (n train examples).")
+@click.option("--llc-batch", type=click.IntRange(min=0), default=128, show_default=True,
+              help="llc: SGLD minibatch; 0 = the full train set.")
+@click.option("--llc-seed", type=int, default=0, show_default=True,
+              help="llc: seed of the chains.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
 @click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
@@ -45,7 +63,8 @@ from grokscan.cli._click import THREADS_HELP
               + " With --jobs N > 1: one thread per worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, samples,
-            grad_samples, dropout_rate, dropout_passes, report, pdf, key_freqs, threads, quiet):
+            grad_samples, dropout_rate, dropout_passes, report, pdf, key_freqs, threads, quiet,
+            **llc):
     """Replay the checkpoints of a run and compute the progress measures.
 
     Writes OUT/metrics.h5 (every metric per checkpoint, arrays included) and OUT/metrics.csv
@@ -55,13 +74,20 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     \b
     grokscan analyze run.h5 -o out/
     grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
+    grokscan analyze run.h5 -o out/ --metrics llc   # needs pip install 'grokscan[llc]'
     """
     from grokscan.analysis import Options, Settings, analyze, parse_ints, parse_steps
+    from grokscan.analysis.families.llc import LLCSettings
     from grokscan.threads import use as use_threads
 
     chosen = tuple(f.strip() for f in families.split(",")) if families else None
     settings = Settings(samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
-                        dropout_passes=dropout_passes)
+                        dropout_passes=dropout_passes, llc=LLCSettings(
+                            checkpoints=llc["llc_checkpoints"], num_chains=llc["llc_chains"],
+                            num_draws=llc["llc_draws"], num_burnin_steps=llc["llc_burnin"],
+                            lr=llc["llc_lr"], localization=llc["llc_gamma"],
+                            nbeta=llc["llc_nbeta"], batch_size=llc["llc_batch"],
+                            seed=llc["llc_seed"]))
     opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
                    subset=subset, settings=settings, quiet=quiet,
                    key_freqs=parse_ints(key_freqs, "--key-freqs"),
@@ -114,15 +140,16 @@ def list_metrics():
     \b
     grokscan metrics
     """
-    from grokscan.analysis import FAMILIES
+    from grokscan.analysis.families import ALL, OPTIONAL
     from grokscan.metrics import METRICS
 
     notes = {"replay": "replays the model", "subset": "on a subset of the checkpoints",
              "residues": "needs residues mod P", "residue_vectors": "needs the per-residue "
              "vectors", "logit_map": "needs the neuron-logit map"}
-    width = max(map(len, FAMILIES))
-    for name, fam in FAMILIES.items():
+    width = max(map(len, ALL))
+    for name, fam in ALL.items():
         needs = [notes[n] for n in sorted(fam.needs)]
+        needs += ["only with --metrics"] if name in OPTIONAL else []
         click.echo(f"{name:<{width}}  {fam.doc}" + (f"  ({'; '.join(needs)})" if needs else ""))
     click.echo("\nmetric functions (grokscan.metrics.METRICS):")
     for name in sorted(METRICS):

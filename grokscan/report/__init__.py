@@ -24,6 +24,7 @@ from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
 from grokscan.progress import progress
 from grokscan.report.base import GIF_FPS, Page, Section, event_markers
+from grokscan.report.llc import llc_section
 from grokscan.report.model import output_section, pca_section, training_section, weights_section
 from grokscan.report.page import html_page
 from grokscan.report.residues import (
@@ -38,13 +39,14 @@ DPI = 130  # PNG resolution: a full-width figure (10 in) is 1300 px wide
 GIF_DPI = 100
 
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,
-            pca_section, last_layer_section, weights_section, output_section)
+            pca_section, last_layer_section, weights_section, output_section, llc_section)
 KNOWN_FIGURES = ("training_curves", "fourier_heatmap", "fourier_measures", "neuron_spectrum",
                  "neuron_maps", "attention_maps", "frequency_loss", "constellation",
                  "constellation_animation",
                  "cosine_similarity", "embedding_histograms", "embedding_structure",
                  "activation_pca", "gradient_pca", "gradient_dimension", "last_layer_pca",
-                 "weight_statistics", "dropout_variance", "dropout_robustness", "softmax_gap")
+                 "weight_statistics", "dropout_variance", "dropout_robustness", "softmax_gap",
+                 "llc", "llc_diagnostics")
 # why a section can be missing, shown at the foot of the page
 MISSING = {
     "fourier": "no Fourier metrics (the fourier, neurons and freqloss families; modular only)",

@@ -6,13 +6,16 @@ compute every measure batched over the block; replayed families (replayed.py) ta
 checkpoint's weights. Each family declares what it needs of the run (``Family.needs``, the
 names in base.py); the driver runs the ones the run allows and says why it left out the others.
 A family with SUBSET in its needs (per-sample gradients, Monte-Carlo dropout) runs only on
-the checkpoints in ``Setup.subset``; its rows are NaN elsewhere. A family with MOMENTS in its
-needs (moments.py) runs once, on the checkpoints of ``Setup.moments`` (memorisation and the
-end), and is stored in ``/moments`` rather than one row per checkpoint.
+the checkpoints in ``Setup.subset`` (or its own, ``Setup.subsets``); its rows are NaN
+elsewhere. A family with MOMENTS in its needs (moments.py) runs once, on the checkpoints
+of ``Setup.moments`` (memorisation and the end), and is stored in ``/moments`` rather than
+one row per checkpoint. FAMILIES are the default ones; OPTIONAL ones run only when asked
+for.
 """
 
 from __future__ import annotations
 
+from grokscan.analysis.families import llc as llc
 from grokscan.analysis.families import moments as mo
 from grokscan.analysis.families import replayed as r
 from grokscan.analysis.families import weights as w
@@ -75,8 +78,19 @@ FAMILIES: dict[str, Family] = {
                                   "memorisation and the end"),
 }
 
+# Optional families: never in the default list, only asked for with --metrics; each needs an
+# optional extra (Family.unavailable says which when it is not installed).
+OPTIONAL: dict[str, Family] = {
+    "llc": Family(llc.llc_family, frozenset((REPLAY, SUBSET)),
+                  "local learning coefficient, SGLD (devinterp; pip install 'grokscan[llc]')",
+                  unavailable=llc.unavailable, attrs=llc.group_attrs,
+                  subset_size=llc.subset_size),
+}
+ALL: dict[str, Family] = {**FAMILIES, **OPTIONAL}
+
 GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)}}
 
 __all__ = ["ATTENTION", "FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "MOMENTS", "REPLAY", "RESIDUES",
            "RESIDUE_VECTORS", "SUBSET", "Family", "Settings", "Setup", "basis_matrix",
            "neuron_logit_matrix", "residue_matrix"]
+__all__ += ["ALL", "OPTIONAL"]

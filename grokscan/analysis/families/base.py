@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grokscan.analysis.families.llc import LLCSettings
 from grokscan.errors import GrokscanError
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
@@ -32,6 +33,11 @@ class Family:
     fn: Callable
     needs: frozenset
     doc: str = ""
+    # () -> why it cannot run here, in one line (a package of an optional extra missing), or None
+    unavailable: Callable[[], str | None] | None = None
+    attrs: Callable | None = None  # (setup) -> the attributes of its group in metrics.h5
+    # (settings) -> the size of its own subset of checkpoints (SUBSET), instead of --subset
+    subset_size: Callable | None = None
 
     @property
     def replay(self) -> bool:
@@ -58,6 +64,7 @@ class Settings:
     dropout_passes: int = 100
     dropout_samples: int = 1024  # test samples for the Monte-Carlo passes
     drc_passes: int = 1  # passes per rate of the Dropout Robustness Curve (full test set)
+    llc: LLCSettings = field(default_factory=LLCSettings)  # the llc family's SGLD chains
 
     def check(self) -> None:
         for name in ("samples", "dropout_passes", "dropout_samples", "drc_passes"):
@@ -69,6 +76,7 @@ class Settings:
         if not 0 <= self.dropout_rate < 1:
             raise GrokscanError(f"--dropout-rate: expected 0 <= rate < 1, "
                                 f"got {self.dropout_rate}")
+        self.llc.check()
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Setup:
     grad_pick: np.ndarray | None = None
     mc_pick: np.ndarray | None = None
     subset: frozenset = frozenset()  # checkpoint indices of the expensive families
+    subsets: dict[str, frozenset] = field(default_factory=dict)  # families with their own
     # The constellation: the strongest key frequencies of the final embedding (its planes),
     # and the plane of the first of them at the final checkpoint, fixed for every frame.
     plane_keys: list[int] = field(default_factory=list)
@@ -104,6 +113,10 @@ class Setup:
     # The moments of the MOMENTS families: {"memorisation": i, "end": j}, checkpoint indices of
     # the run (memorisation left out when train accuracy never reaches 0.99, or is the end).
     moments: dict[str, int] = field(default_factory=dict)
+
+    def subset_of(self, family: str) -> frozenset:
+        """The checkpoint indices an expensive family runs on."""
+        return self.subsets.get(family, self.subset)
 
     def order(self, basis: str | None = None) -> np.ndarray | None:
         """Residues in discrete-log order when ``basis`` (default: the embedding's) is

@@ -1,0 +1,214 @@
+"""The local learning coefficient (Lau et al., "The Local Learning Coefficient: A
+Singularity-Aware Complexity Measure", arXiv:2308.12108) of a checkpoint, estimated with
+devinterp's SGLD sampler (``pip install grokscan[llc]``; devinterp 1.x).
+
+The estimator (arXiv:2308.12108 §4, Eq. 9 with the localizing term of §4.1):
+
+    λ̂(w*) = nβ · (E_w[L_n(w)] − L_n(w*)),
+
+the expectation over the tempered posterior localized at w*, ∝ exp(−nβ L_n(w) − γ/2 ‖w − w*‖²),
+sampled by SGLD chains started at w* (step ε: Δw = −ε/2 (nβ ∇L_m(w) + γ (w − w*)) + N(0, ε) with
+L_m the loss of a minibatch of m). For a regular minimum (a quadratic loss with Hessian H)
+λ̂ → d/2 as γ → 0, and for γ > 0 it is exactly Σ_i nβ h_i / (2 (nβ h_i + γ)) (h_i the
+eigenvalues of H): tests/analysis/test_llc.py checks the pipeline against that.
+
+The loss is the run's: cross-entropy of softmax(β · logits) on the train split. The model is
+kept in eval mode while sampling (devinterp switches models to train mode; dropout would make
+the loss random). Every chain is seeded from ``LLCSettings.seed`` (numpy's SeedSequence, as
+devinterp does), and the global torch RNG is restored afterwards: the same seed gives the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grokscan.errors import GrokscanError
+
+EXTRA = "llc"  # pip install grokscan[llc]
+MODULE = "devinterp"
+
+
+@dataclass(frozen=True)
+class LLCSettings:
+    """The SGLD chains of the llc family (``grokscan analyze --llc-*``), stored as the
+    attributes of ``/metrics/llc`` in metrics.h5."""
+
+    checkpoints: int = 10  # checkpoints estimated on (the expensive-subset rule); 0 = all
+    num_chains: int = 4
+    num_draws: int = 200
+    num_burnin_steps: int = 100
+    num_steps_bw_draws: int = 1
+    lr: float = 3e-4  # the SGLD step ε
+    localization: float = 100.0  # γ
+    nbeta: float = 0.0  # nβ; 0: n / log n, n the train-set size (arXiv:2308.12108 §4, β* = 1/log n)
+    batch_size: int = 128  # minibatch m; 0 or at least n: the full train set
+    seed: int = 0
+
+    def check(self) -> None:
+        for name in ("num_chains", "num_draws", "num_steps_bw_draws"):
+            if getattr(self, name) < 1:
+                raise GrokscanError(f"--llc-{_opt(name)}: expected at least 1, got "
+                                    f"{getattr(self, name)}")
+        if self.num_draws < 20:  # the report's convergence test: quarters of 5 stretches
+            raise GrokscanError(f"--llc-draws: expected at least 20, got {self.num_draws}")
+        for name in ("checkpoints", "num_burnin_steps", "batch_size", "localization", "nbeta"):
+            if getattr(self, name) < 0:
+                raise GrokscanError(f"--llc-{_opt(name)}: expected at least 0, got "
+                                    f"{getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise GrokscanError(f"--llc-lr: expected a positive step, got {self.lr}")
+
+    def attrs(self, n_train: int) -> dict:
+        """The settings as group attributes, with the nβ and batch size actually used."""
+        return {**asdict(self), "nbeta": self.nbeta_for(n_train),
+                "batch_size": self.batch_for(n_train), "n_train": n_train,
+                "estimator": "devinterp.slt.sampler.estimate_learning_coeff_with_summary, "
+                             "optimizer devinterp.optim.sgld.SGLD"}
+
+    def nbeta_for(self, n: int) -> float:
+        return float(self.nbeta) if self.nbeta > 0 else float(n / math.log(max(n, 2)))
+
+    def batch_for(self, n: int) -> int:
+        return n if self.batch_size <= 0 or self.batch_size >= n else int(self.batch_size)
+
+
+_OPTS = {"num_chains": "chains", "num_draws": "draws", "num_burnin_steps": "burnin",
+         "num_steps_bw_draws": "thin", "batch_size": "batch", "localization": "gamma"}
+
+
+def _opt(name: str) -> str:
+    return _OPTS.get(name, name)
+
+
+def unavailable() -> str | None:
+    """Why the family cannot run here (devinterp not installed), in one line; None if it can."""
+    if importlib.util.find_spec(MODULE) is None:
+        return f"needs devinterp: pip install 'grokscan[{EXTRA}]'"
+    return None
+
+
+class _Batches(torch.utils.data.DataLoader):
+    """Minibatches of (x, y) drawn as tensor slices: a random permutation per pass (from the
+    global torch RNG, which devinterp seeds per chain), the last partial batch dropped; the
+    whole data in one batch when ``batch`` is n. A plain DataLoader over a TensorDataset
+    gathers each batch example by example, several times slower on a small model (devinterp
+    asks for a DataLoader: its batch_size)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch: int):
+        super().__init__(torch.utils.data.TensorDataset(x, y), batch_size=batch, drop_last=True)
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x) // self.batch_size
+
+    def __iter__(self):
+        n = len(self.x)
+        if self.batch_size >= n:
+            yield self.x, self.y
+            return
+        order = torch.randperm(n)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size: (i + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+class _Frozen(torch.nn.Module):
+    """The model in eval mode whatever ``train()`` is asked (devinterp asks for train mode):
+    the sampled loss is the deterministic one, dropout off."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.inner = model
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        self.inner.eval()
+        return self
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def estimate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn,
+             s: LLCSettings, *, seed: int | None = None) -> dict[str, np.ndarray]:
+    """The LLC of ``model`` at its current weights on the data (x, y) with the mean loss
+    ``loss_fn(outputs, y)``: {"mean", "std" (over chains), "chain" (num_chains,), "trace"
+    (num_chains, num_draws) the sampled minibatch losses, "init_loss", "accept" (num_chains,)
+    MALA acceptance rate per chain, "accept_trace" (num_chains, num_draws − 2)}. The model's
+    parameters are left as they were."""
+    from devinterp.optim.sgld import SGLD
+    from devinterp.slt.mala import MalaAcceptanceRate
+    from devinterp.slt.sampler import estimate_learning_coeff_with_summary
+
+    n = len(x)
+    nbeta, batch = s.nbeta_for(n), s.batch_for(n)
+    loader = _Batches(x, y, batch)
+    mala = MalaAcceptanceRate(num_chains=s.num_chains, num_draws=s.num_draws,
+                              learning_rate=s.lr, nbeta=nbeta)
+
+    def evaluate(m, data):
+        xb, yb = data
+        return loss_fn(m(xb), yb), {}
+
+    wrapped = _Frozen(model)
+    # devinterp recomputes an init_loss of 0 from minibatches: the smallest float stands for it
+    init = _init_loss(wrapped, x, y, loss_fn) or float(np.finfo(np.float64).tiny)
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # devinterp warns on every call (nbeta set, seeds)
+        torch.manual_seed(s.seed if seed is None else seed)
+        res = estimate_learning_coeff_with_summary(
+            wrapped, loader, callbacks=[mala], evaluate=evaluate, sampling_method=SGLD,
+            optimizer_kwargs={"lr": s.lr, "localization": s.localization, "nbeta": nbeta},
+            num_draws=s.num_draws, num_chains=s.num_chains,
+            num_burnin_steps=s.num_burnin_steps, num_steps_bw_draws=s.num_steps_bw_draws,
+            init_loss=init, seed=s.seed if seed is None else seed, verbose=False)
+    # MalaAcceptanceRate fills columns 1.. of its (chains, draws − 1) trace: column 0 stays 0
+    accept = np.asarray(res["mala_accept/trace"], dtype=np.float64)[:, 1:]
+    chain = np.array([res[f"llc-chain/{i}"] for i in range(s.num_chains)], dtype=np.float64)
+    return {"mean": np.asarray(chain.mean()), "std": np.asarray(chain.std(ddof=1)
+                                                              if len(chain) > 1 else 0.0),
+            "chain": chain, "trace": np.asarray(res["loss/trace"], dtype=np.float64),
+            "init_loss": np.asarray(init, dtype=np.float64),
+            "accept": accept.mean(axis=1), "accept_trace": accept}
+
+
+@torch.no_grad()
+def _init_loss(model, x, y, loss_fn) -> float:
+    """L_n(w*): the loss on the whole data at the checkpoint (devinterp would average a few
+    minibatches)."""
+    model.train()  # a no-op for the wrapper: eval mode stays
+    return float(loss_fn(model(x), y))
+
+
+def llc_family(setup, ck) -> dict[str, np.ndarray]:
+    """The LLC at one checkpoint (this module's docstring), on the run's train split and loss;
+    the chains are seeded with ``LLCSettings.seed``, the same at every checkpoint."""
+    s = setup.settings.llc
+    rp = ck.rp
+    x, y = rp.inputs("train"), torch.from_numpy(np.asarray(rp.split.y_train)).long()
+    beta = setup.beta
+
+    def loss(logits, target):
+        return F.cross_entropy(beta * logits, target)
+
+    out = estimate(rp.model, x, y, loss, s)
+    return {"mean": out["mean"], "std": out["std"], "chain": out["chain"],
+            "trace": out["trace"].astype(np.float32), "init_loss": out["init_loss"],
+            "accept": out["accept"], "accept_mean": np.asarray(out["accept"].mean())}
+
+
+def group_attrs(setup) -> dict:
+    """The chain settings, as the attributes of ``/metrics/llc``."""
+    return setup.settings.llc.attrs(int(np.sum(setup.data_train)))
+
+
+def subset_size(settings) -> int:
+    return settings.llc.checkpoints

@@ -163,3 +163,14 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme(name, cmd):
     readme = (ROOT / "README.md").read_text()
     assert re.search(rf"grokscan {re.escape(name)}\b", readme), f"{name} missing from README"
     assert run(*name.split(), "--help").exit_code == 0
+
+
+def test_metrics_lists_every_family_with_what_it_needs():
+    from grokscan.analysis.families import ALL, OPTIONAL
+
+    res = CliRunner().invoke(main, ["metrics"])
+    assert res.exit_code == 0, res.output
+    lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln and not ln[0].isspace()}
+    assert set(ALL) <= set(lines)
+    assert "transformers only" in lines["attention/maps"]
+    assert all("only with --metrics" in lines[n] for n in OPTIONAL)

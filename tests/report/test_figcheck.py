@@ -76,9 +76,8 @@ def test_a_sequential_scale_may_have_close_neighbours():
     assert C.close_colours(fig)  # the ramp is broken: the close pairs count again
 
 
-@pytest.fixture(scope="module")
-def every_figure(fast_run, tmp_path_factory):
-    """Every figure of the report of the fast recipe analysed with every family."""
+def _report_figures(run, out) -> dict:
+    """Every figure of the report of ``run`` analysed with every default family."""
     from click.testing import CliRunner
     from matplotlib.animation import FuncAnimation
 
@@ -87,9 +86,8 @@ def every_figure(fast_run, tmp_path_factory):
     from grokscan.report.base import Page, event_markers
     from grokscan.store.metrics import MetricsFile
 
-    out = tmp_path_factory.mktemp("all")
-    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--every", "100",
-                                  "--no-report", "-q"])
+    r = CliRunner().invoke(main, ["analyze", str(run), "-o", str(out), "--every", "100",
+                                  "--subset", "4", "--no-report", "-q"])
     assert r.exit_code == 0, r.output
     figs = {}
     with MetricsFile(out) as m:
@@ -101,6 +99,34 @@ def every_figure(fast_run, tmp_path_factory):
                     drawn = drawn._fig  # the animation's first frame is its figure
                 figs[it.name] = drawn
     return figs
+
+
+@pytest.fixture(scope="module")
+def every_figure(fast_run, tmp_path_factory):
+    """Every figure of the report of the fast recipe analysed with every family."""
+    return _report_figures(fast_run, tmp_path_factory.mktemp("all"))
+
+
+def test_the_report_figures_of_an_ising_run_and_a_transformer_pass_the_checks(tmp_path):
+    from grokscan.config import resolve
+    from grokscan.tasks import ising as lib
+    from grokscan.train import train
+
+    data = tmp_path / "ising.h5"
+    lib.save_ising(data, lib.generate(lib.IsingDataConfig(n_train=160, n_test=64, n_flip=3,
+                                                          seed=5)))
+    train(resolve({"task": "ising", "data": str(data), "width": 16, "depth": 2, "every": 10,
+                   "steps": 200}), tmp_path / "ising_run.h5", quiet=True)
+    tf = resolve({"model": "transformer", "p": 23, "frac": 0.5, "d_embed": 32, "width": 64,
+                  "n_heads": 2, "steps": 300, "every": 20, "lr": 3e-3})
+    train(tf, tmp_path / "tf_run.h5", quiet=True)
+    for kind in ("ising", "tf"):
+        figs = _report_figures(tmp_path / f"{kind}_run.h5", tmp_path / kind)
+        assert len(figs) >= (6 if kind == "ising" else 15), sorted(figs)
+        if kind == "tf":
+            assert "attention_maps" in figs
+        problems = {name: C.check_all(fig) for name, fig in figs.items()}
+        assert {k: v for k, v in problems.items() if v} == {}, kind
 
 
 def test_every_report_figure_passes_the_checks(every_figure):

@@ -5,6 +5,7 @@ Robustness Curve; the softmax gap of the Ising paper."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -12,7 +13,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from grokscan.figures._style import PALETTE, new_figure, series_grid, styled
+from grokscan.figures._style import PALETTE, SERIES, new_figure, series_grid, styled
 
 
 def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
@@ -27,7 +28,21 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
             top = max((np.nanmax(v) for v in map(np.asarray, curves.values())
                        if np.isfinite(v).any()), default=0.0)
             ylims[t] = (-0.02 * max(top, 0.05), 1.1 * max(top, 0.05))
-    return series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims)
+    return series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims,
+                       colours=layer_colours(panels))
+
+
+def layer_colours(panels: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
+    """One colour per layer in every panel: a hidden layer's units ("hidden 2") take the
+    colour of its weights ("hidden.2.W"); any other label its own, in order of appearance."""
+    def key(label: str) -> str:
+        m = re.fullmatch(r"hidden[ .](\d+)(\.W)?", label)
+        return f"hidden {m.group(1)}" if m else label
+
+    keys = list(dict.fromkeys(key(label) for curves in panels.values() for label in curves))
+    cycle = SERIES[:7] * (len(keys) // 7 + 1)
+    return {label: cycle[keys.index(key(label))]
+            for curves in panels.values() for label in curves}
 
 
 def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:

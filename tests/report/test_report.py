@@ -330,6 +330,23 @@ def test_weight_and_dropout_figures():
     assert len(fig.axes[0].lines[0].get_xdata()) == len(SUBSET)
 
 
+def test_a_layer_has_one_colour_in_every_weight_panel():
+    from matplotlib.colors import to_hex
+
+    one = np.ones(N)
+    fig = F.weight_statistics(STEPS, {
+        "weight entropy": {"hidden.0.W": one, "hidden.1.W": one * 2, "unembed.W_U": one * 3},
+        "inactive units (share)": {"hidden 0": one * 0, "hidden 1": one * 0.01}})
+    seen = {}
+    for ax in fig.axes:
+        for line in ax.lines:
+            if not line.get_label().startswith("_"):
+                seen.setdefault(line.get_label().replace(".W", "").replace(".", " "),
+                                set()).add(to_hex(line.get_color()))
+    assert all(len(c) == 1 for c in seen.values()), seen  # hidden 0's units = its weights
+    assert len({c.pop() for c in seen.values()}) == 3  # three layers, three colours
+
+
 def test_softmax_gap_quantiles_over_many_classes():
     g = np.random.default_rng(3).uniform(size=(N, 13))
     fig = F.softmax_gap(STEPS, g.mean(1), g, markers=MARKERS)

@@ -125,19 +125,23 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
 
 
 def moment_checkpoints(run: Run, steps: tuple[int | None, int | None]) -> dict[str, int]:
-    """The checkpoints (indices of the run) of the MOMENTS families: ``memorisation``, the
-    first with train accuracy ≥ 0.99 (the report's marker), and ``end``, the last; both
-    within the ``--steps`` range, ``--every`` aside (a P × P grid is stored for each moment
-    only). Memorisation is left out when it is not reached there, or is the end."""
+    """The checkpoints (indices of the run) of the MOMENTS families, within the ``--steps``
+    range, ``--every`` aside (a P × P grid is stored for each moment only): ``memorisation``,
+    the run's first checkpoint with train accuracy ≥ 0.99 (the report's marker), or, when the
+    run memorised before the range, ``first analysed``; then ``end``, the run's last
+    checkpoint, or ``last analysed`` when the range stops before it. Memorisation is left out
+    when it comes after the range or is its last checkpoint."""
     lo, hi = steps
     inside = np.flatnonzero((run.steps >= (lo if lo is not None else -1))
                             & (run.steps <= (hi if hi is not None else run.steps.max())))
-    out = {"end": int(inside[-1])}
+    last = int(inside[-1])
+    out = {"end" if last == run.n - 1 else "last analysed": last}
     acc = run.scalars.get("train_acc")
-    if acc is not None:
-        hit = inside[np.asarray(acc)[inside] >= MEMORISED]
-        if hit.size and hit[0] != inside[-1]:
-            out = {"memorisation": int(hit[0]), **out}
+    hit = np.flatnonzero(np.asarray(acc) >= MEMORISED) if acc is not None else np.zeros(0, int)
+    if hit.size and hit[0] < last:
+        first = ("memorisation", int(hit[0])) if hit[0] >= inside[0] else \
+            ("first analysed", int(inside[0]))
+        out = {first[0]: first[1], **out}
     return out
 
 

@@ -144,8 +144,8 @@ def evaluate(sweep_dirs, detectors: dict[str, OnsetSettings] | None = None,
     detectors = detectors or DETECTORS
     dirs = [sweep_dirs] if isinstance(sweep_dirs, (str, os.PathLike)) else list(sweep_dirs)
     rows = []
-    for d in dirs:
-        for name, what in _finished(d):
+    for d, label in zip(dirs, sweep_labels(dirs)):
+        for name, what in _finished(d, label):
             inputs = read_inputs(d, name)
             for det, s in detectors.items():
                 rows.append({"detector": det, **what, **judge(inputs, s)})
@@ -171,10 +171,26 @@ def evaluate(sweep_dirs, detectors: dict[str, OnsetSettings] | None = None,
 
 def finished_count(sweep_dirs) -> int:
     """How many runs ``evaluate`` will judge."""
-    return sum(len(_finished(d)) for d in sweep_dirs)
+    return sum(len(_finished(d, "")) for d in sweep_dirs)
 
 
-def _finished(sweep_dir) -> list[tuple[str, dict]]:
+def sweep_labels(dirs) -> list[str]:
+    """A name per sweep folder for the tables: its own name, or, where two share it, its
+    path from their common folder. A folder given twice is an error (its runs would count
+    twice)."""
+    real = [os.path.realpath(d) for d in dirs]
+    twice = sorted({d for d in real if real.count(d) > 1})
+    if twice:
+        raise GrokscanError(f"{twice[0]}: the same sweep given twice (its runs would count "
+                            "twice); give each sweep once")
+    names = [os.path.basename(d) for d in real]
+    if len(set(names)) == len(names):
+        return names
+    top = os.path.commonpath(real) if len(real) > 1 else os.path.dirname(real[0])
+    return [os.path.relpath(d, top) for d in real]
+
+
+def _finished(sweep_dir, label: str) -> list[tuple[str, dict]]:
     """The finished runs of a sweep: (name, {"sweep", "model", "op", and the point's p, wd,
     frac, lr and seed where it sets them}); an error if none."""
     from grokscan.sweep import table
@@ -184,7 +200,6 @@ def _finished(sweep_dir) -> list[tuple[str, dict]]:
     names = set(done.loc[done["status"] == "done", "run"])
     if not names:
         raise GrokscanError(f"{sweep_dir}: no finished run to evaluate")
-    label = os.path.basename(os.path.abspath(sweep_dir))
     doc, out = read_points(sweep_dir), []
     for pt in doc["points"]:
         if pt["name"] in names:

@@ -51,12 +51,21 @@ def llc_section(page: Page) -> Section:
         return sec
     mean, std = m.get(f"{G}/mean"), m.get(f"{G}/std")
     valid = finite_rows(mean)
+    flag = m.get(f"{G}/diverged")
+    diverged = [int(t) for t in m.steps[flag == 1]] if flag is not None else []
+    bad = (f"the SGLD chains diverged (a NaN loss) at step{'s' if len(diverged) > 1 else ''} "
+           f"{', '.join(map(str, diverged))}: the step ε = {float(m.attr(G, 'lr') or 0):g} is "
+           "too large for the loss's curvature there; a smaller --llc-lr would sample it"
+           if diverged else "")
     if not valid.any():
+        if bad:
+            page.left_out.append(("Local learning coefficient", bad))
         return sec
     nbeta = float(m.attr(G, "nbeta") or 0.0)
     rows = np.flatnonzero(valid)
     sec.items.append(Item("llc", "Local learning coefficient against step",
-                          _curve_caption(m, mk, mean, rows),
+                          _curve_caption(m, mk, mean, rows) + (f" No estimate where {bad}."
+                                                               if bad else ""),
                           lambda: llc_curve(m.steps, mean, std, markers=mk)))
     if (m.has(f"{G}/trace") and m.has(f"{G}/init_loss") and nbeta > 0
            ):
@@ -104,7 +113,7 @@ def _curve_caption(m, mk: dict, mean, rows) -> str:
     return ("The local learning coefficient λ̂ = nβ (E[L(w)] − L(w*)) of the checkpoint w*, "
             "the expectation over SGLD samples of the tempered posterior localized at w* "
             "(Lau et al., arXiv:2308.12108, Eq. 9; devinterp's estimator), on the train set "
-            "with the run's loss; bars: ± one standard deviation over chains. It measures the "
+            "with the run's loss; bars: ± one standard deviation over chains. It is half an "
             "effective number of parameters (d/2 for a regular minimum of d parameters) and "
             "depends on ε, γ and nβ, so values compare between checkpoints of one setting "
             "only." + _settings_words(m) + " " + " ".join(words))

@@ -13,8 +13,10 @@ from grokscan.store.metrics import MetricsFile
 
 # the group phase of an operation whose answer is a function of it (grokscan.tasks.modular)
 PHASE = {"add": "a + b", "sub": "a − b", "mul": "log a + log b", "div": "log a − log b"}
-MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}  # column titles
-PROSE = {"memorisation": "memorisation", "end": "the end"}  # in captions
+MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}  # column titles (else as stored)
+PROSE = {"memorisation": "memorisation", "end": "the end",  # in captions
+         "first analysed": "the first analysed checkpoint (after memorisation)",
+         "last analysed": "the last analysed checkpoint (before the run's end)"}
 
 
 def _moments(m: MetricsFile, family: str) -> tuple[list[str], np.ndarray]:
@@ -87,16 +89,24 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
     stats = "; ".join(f"at {PROSE.get(n, n)} {_range(share[j])}"
                       for j, n in enumerate(names))
+    wave, length = ("w_k·log a and w_k·log b, w_k = 2πk/(P − 1) (discrete logarithms)",
+                    "(P − 1)/k in the drawn order") if order is not None else \
+        ("w_k·a and w_k·b, w_k = 2πk/P", "P/k")
+    keys = [int(k) for k in (m.key_freqs.get(_op_name(m, op)) or [])]
+    which = (f"key frequency k ({', '.join(map(str, ks))})" if set(ks) <= set(keys) else
+             f"frequency k ({', '.join(map(str, ks))}; no neuron's dominant frequency is "
+             f"among the key frequencies {', '.join(map(str, keys)) or '(none)'}, so these "
+             "are the frequencies that dominate the most neurons)")
     text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
-            f"(a, b) ({grid}), up to {per} per key frequency k ({', '.join(map(str, ks))}): "
+            f"(a, b) ({grid}), up to {per} per {which}: "
             "those whose dominant frequency at the end is k, best explained first, at "
             f"{when}; one colour scale per neuron (diverging around 0 where an activation is "
             "negative). Nanda et al. (arXiv:2301.05217 §4–5) find that after grokking a neuron "
-            "of frequency k is, to a good approximation, a function of cos and sin of w_k·a "
-            "and w_k·b, w_k = 2πk/P (its products give "
+            f"of frequency k is, to a good approximation, a function of cos and sin of {wave} "
+            "(its products give "
             + (f"cos/sin(w_k({phase_words})), " if phase_words else "the answer's terms, ")
-            + "which the logits read), so that its map is a wave of wavelength P/k along each "
-            "axis. The share of each neuron's variance that the 2-D Fourier components of its "
+            + f"which the logits read), so that its map is a wave of wavelength {length} along "
+            "each axis. The share of each neuron's variance that the 2-D Fourier components of its "
             f"frequency explain (k-share in the titles): {stats}.")
     if phase_words and np.isfinite(phase).all():
         text += (f" The share in cos and sin of w_k({phase_words}) alone: "
@@ -131,6 +141,8 @@ def attention_maps_item(page: Page, op: str) -> Item | None:
     keys = set(m.key_freqs.get(_op_name(m, op), []))
     end = ", ".join(f"head {h} k = {dominant[-1, h]} ({explained[-1, h]:.2f})" for h in range(H))
     at_key = int(sum(int(k) in keys for k in dominant[-1]))
+    n_freqs = ((m.p - 1) if _order(m, op) is not None else m.p) // 2  # frequencies 1..n/2
+    chance = len(keys) / max(n_freqs, 1)
     rest = "; ".join(f"at {PROSE.get(n, n)} to a {to_a[j].mean():.2f}, to b "
                      f"{to_b[j].mean():.2f}, to '=' {to_self[j].mean():.3f}"
                      for j, n in enumerate(names))
@@ -143,6 +155,7 @@ def attention_maps_item(page: Page, op: str) -> Item | None:
             "periodic in the inputs at a key frequency once the network generalises. The "
             "titles give each head's dominant 2-D frequency k and the share of the map's "
             f"variance that k's Fourier components explain; at the end: {end}"
-            + (f", {at_key} of {H} at a key frequency ({', '.join(map(str, sorted(keys)))})"
+            + (f", {at_key} of {H} at a key frequency ({', '.join(map(str, sorted(keys)))}; "
+               f"a frequency drawn at random would be one with chance {chance:.0%})"
                if keys else "") + ".")
     return Item(f"attention_maps{s}", f"Attention from '=' to a{op_title(m, op)}", text, draw)

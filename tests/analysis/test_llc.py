@@ -159,3 +159,29 @@ def test_llc_settings_check():
             LLCSettings(**bad).check()
     s = LLCSettings(batch_size=0)
     assert s.batch_for(840) == 840 and LLCSettings(batch_size=2000).batch_for(840) == 840
+
+
+def test_diverging_chains_are_recorded_and_reported_not_a_crash(tmp_path):
+    """The Ising network of the paper (data/ising8.h5; init × 7, logits near 10³): SGLD at
+    the default step diverges there. The analysis finishes; the checkpoint's rows are NaN
+    with diverged = 1, and the report says where and why."""
+    pytest.importorskip("devinterp")
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+    from grokscan.config import resolve
+    from grokscan.store.metrics import MetricsFile
+    from grokscan.train import train
+
+    train(resolve({"task": "ising", "steps": 40, "every": 20}), tmp_path / "r.h5", quiet=True)
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "r.h5"), "-o", str(tmp_path / "o"),
+                                    "--metrics", "llc", "--llc-draws", "20", "--llc-burnin", "5",
+                                    "--llc-checkpoints", "0", "-q", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    with MetricsFile(tmp_path / "o") as m:
+        flag, mean = m.get("metrics/llc/diverged"), m.get("metrics/llc/mean")
+        diverged = m.steps[flag == 1]
+        assert diverged.size and np.isnan(mean[flag == 1]).all()
+        assert np.isfinite(mean[flag == 0]).all()
+    page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "chains diverged" in page and f"{int(diverged[0])}" in page

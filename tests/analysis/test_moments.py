@@ -59,6 +59,8 @@ def test_the_neurons_chosen_per_key_frequency():
     assert ks.tolist() == [2, 2, 7, 7] and idx.tolist() == [2, 0, 7, 8]
     idx, ks = select_neurons(freq, frac, [])  # no key frequencies: the neurons' own
     assert ks.tolist() == [2, 2, 3, 3, 5, 7, 7]
+    idx, ks = select_neurons(freq, frac, [4, 8])  # none dominates a neuron: the same
+    assert ks.tolist() == [2, 2, 3, 3, 5, 7, 7]
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,20 @@ def test_attention_on_an_mlp_is_left_out_in_one_line(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert "attention/maps: the model is an MLP: it has no attention" in r.output
+
+
+def test_the_moments_are_named_for_what_they_are_under_steps(fast_run):
+    """Memorisation is the run's own (train accuracy ≥ 0.99 first, over the whole run); a
+    range that starts after it or stops before the end names its ends as such."""
+    from grokscan.analysis.setup import moment_checkpoints
+    from grokscan.store.reader import Run
+
+    with Run(fast_run) as run:
+        steps, acc = run.steps, run.scalars["train_acc"]
+        mem = int(np.flatnonzero(acc >= 0.99)[0])
+        at = {int(s): i for i, s in enumerate(steps)}
+        assert moment_checkpoints(run, (None, None)) == {"memorisation": mem,
+                                                         "end": len(steps) - 1}
+        assert moment_checkpoints(run, (int(steps[mem]) + 50, 400)) == {
+            "first analysed": at[int(steps[mem]) + 50], "last analysed": at[400]}
+        assert moment_checkpoints(run, (0, int(steps[mem]))) == {"last analysed": mem}

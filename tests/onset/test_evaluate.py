@@ -110,11 +110,22 @@ def test_several_sweeps_are_judged_together_and_apart(sweep, tmp_path):
     assert final.loc["control"].tolist() == [0.05, 0.05]
 
 
-def test_several_sweeps_need_an_output_folder(sweep, tmp_path):
-    res = CliRunner().invoke(main, ["onset", "evaluate", str(sweep), str(sweep), "-q"])
+def test_several_sweeps_need_an_output_folder_and_each_once(sweep, tmp_path):
+    import shutil
+
+    a, b = tmp_path / "a" / "sweep", tmp_path / "b" / "sweep"  # two sweeps of one name
+    shutil.copytree(sweep, a)
+    shutil.copytree(sweep, b)
+    res = CliRunner().invoke(main, ["onset", "evaluate", str(a), str(b), "-q"])
     assert res.exit_code == 1 and "-o OUT/" in res.output and "Traceback" not in res.output
-    res = CliRunner().invoke(main, ["onset", "evaluate", str(sweep), str(sweep), "-q",
+    res = CliRunner().invoke(main, ["onset", "evaluate", str(a), str(b), "-q",
                                     "-o", str(tmp_path / "both")])
     assert res.exit_code == 0, res.output
-    df = pd.read_csv(tmp_path / "both" / "onset_summary.csv")
-    assert set(df["runs"]) == {"all", os.path.basename(sweep)}
+    df = pd.read_csv(tmp_path / "both" / "onset_summary.csv").set_index(["detector", "runs"])
+    assert set(df.index.get_level_values("runs")) == {"all", "a/sweep", "b/sweep"}
+    alone = evaluate(sweep)[1].set_index("detector").loc[MAIN]
+    assert df.loc[(MAIN, "a/sweep"), "controls"] == alone["controls"]  # kept apart
+    assert df.loc[(MAIN, "all"), "controls"] == 2 * alone["controls"]
+    res = CliRunner().invoke(main, ["onset", "evaluate", str(a), str(a), "-q", "-o",
+                                    str(tmp_path / "twice")])
+    assert res.exit_code == 1 and "given twice" in res.output and "Traceback" not in res.output

@@ -9,8 +9,10 @@ The estimator (arXiv:2308.12108 §4, Eq. 9 with the localizing term of §4.1):
 the expectation over the tempered posterior localized at w*, ∝ exp(−nβ L_n(w) − γ/2 ‖w − w*‖²),
 sampled by SGLD chains started at w* (step ε: Δw = −ε/2 (nβ ∇L_m(w) + γ (w − w*)) + N(0, ε) with
 L_m the loss of a minibatch of m). For a regular minimum (a quadratic loss with Hessian H)
-λ̂ → d/2 as γ → 0, and for γ > 0 it is exactly Σ_i nβ h_i / (2 (nβ h_i + γ)) (h_i the
-eigenvalues of H): tests/analysis/test_llc.py checks the pipeline against that.
+λ̂ → d/2 as γ → 0; for γ > 0 and a step ε → 0 it is Σ_i nβ h_i / (2 (nβ h_i + γ)) (h_i
+the eigenvalues of H), and at a finite step the value SGLD samples has a factor
+1 / (1 − ε p_i / 4) more per term, p_i = nβ h_i + γ (README, "The local learning
+coefficient"): tests/analysis/test_llc.py checks the pipeline against that.
 
 The loss is the run's: cross-entropy of softmax(β · logits) on the train split. The model is
 kept in eval mode while sampling (devinterp switches models to train mode; dropout would make
@@ -199,10 +201,28 @@ def llc_family(setup, ck) -> dict[str, np.ndarray]:
     def loss(logits, target):
         return F.cross_entropy(beta * logits, target)
 
-    out = estimate(rp.model, x, y, loss, s)
+    try:
+        out = estimate(rp.model, x, y, loss, s)
+    except RuntimeError as e:  # devinterp stops a chain whose loss is NaN: it diverged
+        if "nan" not in str(e).lower():
+            raise
+        return _diverged(s)
+    if not np.isfinite(out["chain"]).all():
+        return _diverged(s)
     return {"mean": out["mean"], "std": out["std"], "chain": out["chain"],
             "trace": out["trace"].astype(np.float32), "init_loss": out["init_loss"],
-            "accept": out["accept"], "accept_mean": np.asarray(out["accept"].mean())}
+            "accept": out["accept"], "accept_mean": np.asarray(out["accept"].mean()),
+            "diverged": np.asarray(0.0)}
+
+
+def _diverged(s: LLCSettings) -> dict[str, np.ndarray]:
+    """The rows of a checkpoint whose chains diverged (a NaN or infinite loss: the step ε too
+    large for its curvature): NaN everywhere, ``diverged`` 1, and the report says so."""
+    c, d = s.num_chains, s.num_draws
+    nan = np.asarray(np.nan)
+    return {"mean": nan, "std": nan, "chain": np.full(c, np.nan),
+            "trace": np.full((c, d), np.nan, np.float32), "init_loss": nan,
+            "accept": np.full(c, np.nan), "accept_mean": nan, "diverged": np.asarray(1.0)}
 
 
 def group_attrs(setup) -> dict:

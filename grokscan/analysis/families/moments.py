@@ -24,11 +24,12 @@ def select_neurons(freq: np.ndarray, frac: np.ndarray, keys, *, per: int = PER_F
     dominant frequency (``freq``, (N,), at the end) is k, largest explained fraction (``frac``,
     (N,)) first, lower index first among equals. A key frequency that no neuron has is
     skipped; of more than ``max_freqs``, those that dominate the most neurons are kept. With
-    no key frequencies, the frequencies that dominate the most neurons stand in. Returns
+    no key frequencies, or none that dominates a neuron, the frequencies that dominate the
+    most neurons stand in. Returns
     (neuron indices, their frequency), int64 arrays in the order of k, then of the fraction."""
     freq, frac = np.asarray(freq), np.asarray(frac, dtype=float)
     count = {int(k): int(np.sum(freq == k)) for k in np.unique(freq[freq > 0])}
-    keys = [int(k) for k in keys if count.get(int(k), 0)] if len(keys) else sorted(count)
+    keys = [int(k) for k in keys if count.get(int(k), 0)] or sorted(count)
     keys = sorted(sorted(keys, key=lambda k: (-count[k], k))[:max_freqs])
     idx, ks = [], []
     for k in keys:

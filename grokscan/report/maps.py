@@ -95,7 +95,7 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     keys = [int(k) for k in (m.key_freqs.get(_op_name(m, op)) or [])]
     which = (f"key frequency k ({', '.join(map(str, ks))})" if set(ks) <= set(keys) else
              f"frequency k ({', '.join(map(str, ks))}; no neuron's dominant frequency is "
-             f"among the key frequencies {', '.join(map(str, keys)) or '(none)'}, so these "
+             f"among the key frequencies ({', '.join(map(str, keys)) or 'none'}), so these "
              "are the frequencies that dominate the most neurons)")
     text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
             f"(a, b) ({grid}), up to {per} per {which}: "

@@ -102,15 +102,12 @@ def _onset(run: Run, metrics) -> dict | None:
     with m:
         out = {"metrics": m.path, "analysed_to": int(m.steps[-1]),
                "run_to": int(run.steps[-1]) if run.n else None}
-        if "metrics/onset" not in m.f:
+        onset = m.onset()
+        if onset is None:
             return {**out, "computed": False,
                     "why": "not computed (the fourier family was not analysed)"}
-        step = int(m.attr("metrics/onset", "step", -1))
-        mem = int(m.attr("metrics/onset", "memorisation", -1))
-        out.update(computed=True, step=None if step < 0 else step,
-                   memorisation=None if mem < 0 else mem,
-                   reason=str(m.attr("metrics/onset", "reason", "")))
-        out.update(onset_lead(out["step"], out["memorisation"], m.run_steps, m.run_scalars))
+        out.update(computed=True, **onset)
+        out.update(onset_lead(onset["step"], onset["memorisation"], m.run_steps, m.run_scalars))
         return out
 
 

@@ -59,8 +59,8 @@ def event_markers(m: MetricsFile) -> dict:
     from its level at memorisation to 1, and ``transition``, half of the way."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
     mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
-    step = m.attr("metrics/onset", "step")  # written by analyze's onset detector; -1: none
-    out = {"memorisation": mem, "onset": int(step) if step is not None and step >= 0 else None,
+    onset = m.onset()  # written by analyze's onset detector
+    out = {"memorisation": mem, "onset": onset["step"] if onset else None,
            "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
     out.update(test_phases(steps, s.get("test_acc"), mem))
     return out

@@ -37,19 +37,15 @@ def summary(m: MetricsFile, markers: dict) -> dict:
     steps, scalars = m.run_steps, m.run_scalars
     final = {k: float(v[-1]) for k, v in scalars.items()
              if k.endswith(("_acc", "_loss")) and len(v)}
+    onset = m.onset()
+    memorised = onset["memorisation"] if onset else None
     return {"crossings": crossings(steps, scalars),
             "grokking_delay": grokking_delay(steps, scalars),
             "final": final, "key_freqs": m.key_freqs, "onset": markers.get("onset"),
-            "onset_computed": m.has("metrics/onset/score"),
-            "lead": onset_lead(markers.get("onset"), _detector_memorised(m), steps, scalars),
+            "onset_computed": onset is not None,
+            "lead": onset_lead(markers.get("onset"), memorised, steps, scalars),
             "steps": (int(m.steps[0]), int(m.steps[-1])), "n": m.n,
             "run_steps": (int(steps[0]), int(steps[-1])), "run_n": len(steps)}
-
-
-def _detector_memorised(m: MetricsFile) -> int | None:
-    """The memorisation step the onset detector recorded (-1 or absent: None)."""
-    mem = m.attr("metrics/onset", "memorisation")
-    return None if mem is None or mem < 0 else int(mem)
 
 
 CSS = """

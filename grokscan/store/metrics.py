@@ -254,6 +254,20 @@ class MetricsFile(Reader):
                 return text(value)
         return value
 
+    def onset(self) -> dict | None:
+        """What analyze's onset detector recorded (``metrics/onset``, SCHEMA.md): {"step",
+        "memorisation" (None where it wrote −1), "reason"}; None when it did not run."""
+        if "metrics/onset" not in self.f:
+            return None
+
+        def step(name):
+            v = self.attr("metrics/onset", name, -1)
+            return None if v is None or int(v) < 0 else int(v)
+
+        return {"step": step("step"), "memorisation": step("memorisation"),
+                "reason": str(self.attr("metrics/onset", "reason", ""))}
+
+
 def _task_v1(config: dict | None, p: int) -> dict:
     """The task description of a version-1 file, which stored only the run's config."""
     t = (config or {}).get("task", {})

@@ -186,7 +186,7 @@ def sweep_labels(dirs) -> list[str]:
     names = [os.path.basename(d) for d in real]
     if len(set(names)) == len(names):
         return names
-    top = os.path.commonpath(real) if len(real) > 1 else os.path.dirname(real[0])
+    top = os.path.commonpath(real)  # names clash: two folders or more
     return [os.path.relpath(d, top) for d in real]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from grokscan import tasks
 from grokscan.errors import GrokscanError
-from grokscan.settings import Settings, build, key, options, setting
+from grokscan.settings import Settings, build, coerce, key, options, setting
 from grokscan.tasks.modular import ModularConfig
 
 
@@ -150,3 +150,32 @@ def resolve(values: dict, also: tuple[str, ...] = ()) -> RunConfig:
     values = {key(k): v for k, v in values.items()}
     kind = values.get("task", "modular")
     return from_flat({**tasks.get(kind).defaults, **values}, also)
+
+
+RESUMABLE = ("steps", "stop_when_grokked")  # what a --resume may change: how long it goes on
+
+
+def check_resume(saved: RunConfig, given: dict, path: str) -> None:
+    """Refuse a setting in ``given`` (flat keys, as options and --config files name them) that
+    contradicts the configuration ``saved`` of the run in ``path``: a resume continues that
+    run, so only RESUMABLE may differ; a GrokscanError naming the key, both values."""
+    index = sections(saved.task.kind)
+    for k, value in given.items():
+        k = key(k)
+        if k in RESUMABLE:
+            continue
+        name = k.replace("_", "-")
+        if k not in index:
+            raise GrokscanError(f"{path}: {name} is not a setting of its {saved.task.kind} run; "
+                                "--resume continues the run as it was configured")
+        section, f = index[k]
+        stored = getattr(getattr(saved, section), f.name)
+        new = coerce(f, value, name)
+        if new != stored:
+            raise GrokscanError(f"{path}: {name} is {_shown(stored)} in the run, {_shown(new)} "
+                                "given; --resume continues the run as it was configured "
+                                "(only --steps and --stop-when-grokked may change)")
+
+
+def _shown(value) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)

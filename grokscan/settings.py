@@ -81,11 +81,8 @@ def coerce(f: dataclasses.Field, value: Any, where: str):
         if not isinstance(value, bool):
             raise GrokscanError(f"{where}: expected true or false, got {value!r}")
     elif t is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise GrokscanError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int):  # 200.0 too, as on the CLI
+            raise GrokscanError(f"{where}: expected an integer, got {value!r}")
     elif t is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GrokscanError(f"{where}: expected a number, got {value!r}")

@@ -289,9 +289,11 @@ def test_an_int_for_a_float_field_becomes_a_float():
     assert type(ModularConfig(frac=0.5).frac) is float
 
 
-def test_an_integral_float_for_an_int_field_becomes_an_int():
-    t = TrainConfig(steps=30.0)
-    assert type(t.steps) is int and t.steps == 30
+def test_a_float_for_an_int_field_is_refused_even_when_integral():
+    # as on the command line (--steps 30.0 is not an integer): no value changes its type
+    with pytest.raises(GrokscanError, match=r"^train\.steps: expected an integer, got 30\.0$"):
+        TrainConfig(steps=30.0)
+    assert type(TrainConfig(steps=30).steps) is int
 
 
 def test_ops_given_as_a_string_or_a_list_become_a_tuple():

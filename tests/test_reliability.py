@@ -277,6 +277,16 @@ BAD_TOML = [
     ("grads = 1\n", "train.grads: expected true or false, got 1"),
     ("widht = 4\n", "unknown key(s) widht"), ("[model]\nn-heads = 0\n", "model.n_heads"),
     ("lr = \n", "cannot read the TOML config"),
+    # types exactly as on the command line: no value is coerced into another type
+    ("p = 23.5\n", "task.p: expected an integer, got 23.5"),
+    ("p = 23.0\n", "task.p: expected an integer, got 23.0"),
+    ('steps = "200"\n', "train.steps: expected an integer, got '200'"),
+    ("width = [64]\n", "model.width: expected an integer, got [64]"),
+    ("width = 64.5\n", "model.width: expected an integer, got 64.5"),
+    ("frac = true\n", "task.frac: expected a number, got True"),
+    ("p = true\n", "task.p: expected an integer, got True"),
+    ("steps = 1e30\n", "train.steps: expected an integer, got 1e+30"),
+    ("op = 3\n", "task.ops: expected names separated by commas, got 3"),
 ]
 
 
@@ -284,8 +294,20 @@ BAD_TOML = [
 def test_bad_config_files(tmp_path, text, needle):
     (tmp_path / "c.toml").write_text(text)
     out = tmp_path / "x.h5"
-    one_line_error(cli("train", "-o", out, "--config", tmp_path / "c.toml", *SMALL), needle)
+    given = {text.split(" =")[0]}  # the file's key is not also given on the command line
+    base = [a for i, a in enumerate(SMALL) if a.lstrip("-") not in given
+            and SMALL[i - 1].lstrip("-") not in given]
+    one_line_error(cli("train", "-o", out, "--config", tmp_path / "c.toml", *base), needle)
     assert not out.exists()
+
+
+def test_a_binary_config_or_grid_file(tmp_path):
+    (tmp_path / "c.toml").write_bytes(b"\x89PNG\r\n\x1a\n\x93\x00\xff")
+    one_line_error(cli("train", "-o", tmp_path / "x.h5", "--config", tmp_path / "c.toml"),
+                   "expected the TOML config in UTF-8 text", "offset 0")
+    one_line_error(cli("sweep", tmp_path / "c.toml", "-o", tmp_path / "sw"),
+                   "expected the grid file in UTF-8 text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
 
 
 BAD_ANALYZE = [
@@ -331,6 +353,47 @@ def test_a_resume_never_removes_a_checkpoint(tmp_path):
     assert cli("train", "-o", path, "--resume", "--steps", "60", "-q").exit_code == 0
     with Run(path) as run:
         assert list(run.steps) == list(range(0, 65, 5))
+
+
+RESUME_CHANGES = [  # what a resume may not change: the run's own configuration
+    (["--lr", "0.1"], "lr is 0.01 in the run, 0.1 given"),
+    (["--p", "29"], "p is 23 in the run, 29 given"),
+    (["--op", "sub"], "op is add in the run, sub given"),
+    (["--model", "transformer"], "model is mlp in the run, transformer given"),
+    (["--task", "ising"], "task is modular in the run, ising given"),
+    (["--n-bits", "5"], "n-bits is not a setting of its modular run"),
+]
+
+
+@pytest.mark.parametrize("args, needle", RESUME_CHANGES)
+def test_a_resume_refuses_another_configuration(good, tmp_path, args, needle):
+    path = tmp_path / "r.h5"
+    shutil.copy(good, path)
+    before = path.read_bytes()
+    line = one_line_error(cli("train", "-o", path, "--resume", "--steps", "60", *args), needle)
+    assert "only --steps and --stop-when-grokked may change" in line or "n-bits" in needle
+    assert path.read_bytes() == before
+    (tmp_path / "c.toml").write_text(f"{args[0][2:]} = {json.dumps(_toml_value(args[1]))}\n")
+    one_line_error(cli("train", "-o", path, "--resume", "--config", tmp_path / "c.toml"), needle)
+    assert path.read_bytes() == before
+
+
+def _toml_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def test_a_resume_takes_the_same_settings_again(good, tmp_path):
+    path = tmp_path / "r.h5"
+    shutil.copy(good, path)
+    r = cli("train", "-o", path, "--resume", *SMALL[:-5], "--steps", "50", "-q")
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert run.steps[-1] == 50
 
 
 TRAINER = """
@@ -399,6 +462,36 @@ def test_one_writer_per_file(tmp_path):
     with h5py.File(path, "r") as f:  # closed cleanly: any HDF5 tool opens it
         np.testing.assert_array_equal(f["steps"][:3], before)
     assert not (tmp_path / "live.h5.lock").exists()
+
+
+LOCK_HOLDER = """
+import sys, time
+from grokscan.store.lock import WriterLock
+lock = WriterLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+SECOND_WRITER = """
+import sys
+from click.testing import CliRunner
+from grokscan.cli import main
+r = CliRunner().invoke(main, ["train", "-o", sys.argv[1], *sys.argv[2:]])
+print(r.exit_code, "torch" in sys.modules, r.output.strip())
+"""
+
+
+def test_a_second_writer_is_refused_before_torch_is_imported(tmp_path):
+    path = tmp_path / "live.h5"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    STARTED.append(holder)
+    assert holder.stdout.readline().strip() == "held"
+    for args in ([*SMALL], ["--resume"], ["--force", *SMALL]):
+        r = subprocess.run([sys.executable, "-c", SECOND_WRITER, str(path), *args],
+                           capture_output=True, text=True, timeout=120)
+        code, torch_loaded, line = r.stdout.split(" ", 2)
+        assert (code, torch_loaded) == ("1", "False"), r.stdout + r.stderr
+        assert line.startswith("Error") and f"process {holder.pid}" in line, line
 
 
 def test_a_kill_at_any_moment_leaves_a_file_that_resumes_exactly(tmp_path):

@@ -81,15 +81,9 @@ def _click_type(f, t):
 
 def load_toml(path: str) -> dict:
     """The keys of a --config TOML file, flat (tables [task], [model], [train] are merged)."""
-    import tomllib
+    from grokscan.files import read_toml
 
-    from grokscan.errors import GrokscanError
-
-    try:
-        with open(path, "rb") as fh:
-            values = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise GrokscanError(f"{path}: cannot read the TOML config ({e})") from None
+    values = read_toml(path, "the TOML config")
     flat = {}
     for k, v in values.items():
         if isinstance(v, dict):
@@ -124,13 +118,17 @@ def command_keys(values: dict, path: str | None) -> dict:
               help="A TOML file with the same keys as these options (the options win).")
 @click.option("--threads", type=click.IntRange(0, 1024), help=THREADS_HELP)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint"
-              " (its own settings; --steps and --stop-when-grokked may change).")
+              " (its own settings: another value of any other option is refused; --steps "
+              "and --stop-when-grokked may change).")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bar.")
 @click.option("--watch", is_flag=True, default=None,
               help="Show the live view of `grokscan watch` instead of the progress bar.")
 def train(out, config_file, threads, resume, force, quiet, watch, **options):
-    from grokscan.config import resolve
+    from grokscan.store.lock import check_free
+
+    check_free(out)  # a file being written is refused at once, before torch is imported
+    from grokscan.config import check_resume, resolve
     from grokscan.threads import use as use_threads
     from grokscan.train import Interrupted, saved_config
     from grokscan.train import train as run_training
@@ -142,8 +140,10 @@ def train(out, config_file, threads, resume, force, quiet, watch, **options):
     quiet = own.get("quiet", False) if quiet is None else quiet
     watch = own.get("watch", False) if watch is None else watch
     values.update({k: v for k, v in options.items() if v is not None})
-    if resume and "steps" not in values:  # the run's own length, whatever its task's default
-        values["steps"] = saved_config(out).train.steps
+    if resume:  # the run's own settings; only its length may change
+        saved = saved_config(out)
+        check_resume(saved, values, out)
+        values.setdefault("steps", saved.train.steps)
     cfg = resolve(values, also=COMMAND_KEYS)
     use_threads(threads)
     follower = _follower(out, cfg, resume) if watch else None

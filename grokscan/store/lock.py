@@ -38,10 +38,9 @@ class WriterLock:
             try:
                 _flock_exclusive(fd)
             except BlockingIOError:
-                holder = _read(fd)
+                who = _read(fd)
                 os.close(fd)
-                raise GrokscanError(f"{self.path[:-5]} is being written by {holder}; wait for "
-                                    "it to finish or stop it first") from None
+                raise busy(self.path[:-5], who) from None
             except OSError as e:  # a file system without flock: say so rather than risk it
                 os.close(fd)
                 raise GrokscanError(f"{self.path}: cannot lock ({e.strerror}); grokscan needs "
@@ -89,6 +88,21 @@ def holder(path) -> str | None:
     finally:
         os.close(fd)  # closing drops the shared lock taken to test it
     return None
+
+
+def check_free(path) -> None:
+    """Refuse at once a file that a live process writes (the message of
+    :meth:`WriterLock.acquire`): a command that will write ``path`` calls this before its slow
+    start (importing torch, building the task); the lock itself is taken later, before the
+    file is touched, and is what guarantees one writer."""
+    who = holder(path)
+    if who is not None:
+        raise busy(os.fspath(path), who)
+
+
+def busy(path: str, who: str) -> GrokscanError:
+    return GrokscanError(f"{path} is being written by {who}; wait for it to finish or stop "
+                         "it first")
 
 
 def _flock_exclusive(fd: int, tries: int = 4) -> None:

@@ -33,11 +33,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import tomllib
 
 from grokscan.config import resolve, sections
 from grokscan.errors import GrokscanError
-from grokscan.files import write_atomic
+from grokscan.files import read_toml, write_atomic
 from grokscan.settings import coerce, key, value_type
 from grokscan.sweep.phase import PhaseRule
 
@@ -83,11 +82,7 @@ class Grid:
 def load(path) -> Grid:
     """Read and check a grid file; a GrokscanError that names the file and key otherwise."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise GrokscanError(f"{path}: cannot read the grid file ({e})") from None
+    doc = read_toml(path, "the grid file")
     axes_doc, sample_doc = doc.pop("axes", {}), doc.pop("sample", None)
     rule = _rule(doc.pop("phase", {}), path)
     seeds = doc.pop("seeds", None)

@@ -710,3 +710,80 @@ def test_kills_of_the_default_model_leave_files_that_resume_exactly(tmp_path):
         r = cli("train", "-o", path, "--resume", "--steps", "60", "--threads", "1", "-q")
         assert r.exit_code == 0, r.output
         assert_same_contents(want, run_contents(path))
+
+
+# --- more options: analyze, watch, import, onset evaluate --------------------------------------
+
+BAD_MORE_ANALYZE = [
+    (["--metrics", ""], "--metrics: expected metric families separated by commas, got ''"),
+    (["--metrics", "norms,norms"], "--metrics: expected each family once, got norms twice"),
+    (["--steps", ":"], "--steps: expected A:B, A: or :B with at least one bound, got ':'"),
+    (["--key-freqs", ""], "--key-freqs: expected whole numbers separated by commas, got ''"),
+    (["--key-freqs", "3,3"], "--key-freqs: expected each frequency once, got 3 twice"),
+    (["--llc-gamma", "nan"], "'--llc-gamma': expected a finite number, got nan"),
+    (["--llc-nbeta", "nan"], "'--llc-nbeta': expected a finite number, got nan"),
+    (["--llc-nbeta", "inf"], "'--llc-nbeta': expected a finite number, got inf"),
+    (["--llc-seed", "-1"], "'--llc-seed': -1 is not in the range 0<=x<=9223372036854775807"),
+    (["--llc-seed", str(2**70)], f"'--llc-seed': {2**70} is not in the range 0<=x<="),
+]
+
+
+@pytest.mark.parametrize("args, needle", BAD_MORE_ANALYZE)
+def test_more_bad_analysis_options(good, tmp_path, args, needle):
+    before = good.read_bytes()
+    one_line_error(cli("analyze", good, "-o", tmp_path / "o", "-q", *args), needle)
+    assert good.read_bytes() == before and not (tmp_path / "o" / "metrics.h5").exists()
+
+
+def test_key_frequencies_of_a_run_without_residues(tmp_path):
+    path = tmp_path / "ising.h5"
+    r = cli("train", "-o", path, "--task", "ising", "--steps", "20", "--every", "10",
+            "--width", "16", "--depth", "2", "--threads", "1", "-q")
+    assert r.exit_code == 0, r.output
+    one_line_error(cli("analyze", path, "-o", tmp_path / "o", "-q", "--key-freqs", "3"),
+                   "--key-freqs: expected a run on residues mod P, got a run of the ising task")
+    assert not (tmp_path / "o" / "metrics.h5").exists()
+
+
+NOT_FINITE = [  # click.FloatRange lets NaN through, and inf where the range is open above
+    (["watch", "{run}", "--interval", "nan"], "'--interval': expected a finite number, got nan"),
+    (["watch", "{run}", "--timeout", "inf"], "'--timeout': expected a finite number, got inf"),
+    (["ising", "sample", "--T", "nan"], "'--T': expected a finite number, got nan"),
+    (["sweep", "run", "{run}", "-o", "{tmp}/S", "--timeout", "nan"],  # refused before the
+     "'--timeout': expected a finite number, got nan"),  # grid file (here the run) is read
+]
+
+
+@pytest.mark.parametrize("args, needle", NOT_FINITE)
+def test_numbers_that_are_not_finite(good, tmp_path, args, needle):
+    before = good.read_bytes()
+    one_line_error(cli(*(a.format(run=good, tmp=tmp_path) for a in args)), needle)
+    assert good.read_bytes() == before and not (tmp_path / "S").exists()
+
+
+def test_train_pairs_that_are_not_integers(tmp_path):
+    import torch
+    from importers.source_models import P, tl_state_dict
+
+    torch.save(tl_state_dict(0), tmp_path / "model.pt")
+    pairs = tmp_path / "train.npy"
+    np.save(pairs, np.array([[a + 0.5, b] for a in range(P) for b in range(P) if (a + b) % 3]))
+    out = tmp_path / "x.h5"
+    r = cli("import", tmp_path / "model.pt", "-o", out, "--op", "add", "--activation", "relu",
+            "--train-pairs", pairs)
+    one_line_error(r, f"{pairs}: expected integer train pairs, got float64 values")
+    assert not out.exists()
+
+
+def test_onset_evaluate_on_a_sweep_with_a_damaged_run_file(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text("p = 23\nd_embed = 8\nwidth = 16\nsteps = 20\nevery = 10\nlr = 1e-2\n"
+                    "seeds = 1\n[axes]\nwd = [0.5, 1.0]\n")
+    sweep = tmp_path / "S"
+    r = cli("sweep", grid, "-o", sweep, "--jobs", "1", "-q")
+    assert r.exit_code == 0, r.output
+    damaged = sorted(sweep.glob("runs/*/run.h5"))[0]
+    assert (damaged.parent / "metrics.h5").exists()  # its analysis is there, the run is not
+    damaged.write_bytes(np.random.default_rng(0).bytes(4000))
+    one_line_error(cli("onset", "evaluate", sweep, "-q"), f"{damaged} is not an HDF5 file")
+    assert not (sweep / "onset.csv").exists()

@@ -1,9 +1,9 @@
 """Analysis of a checkpoint file: rebuild the model (replay.py), the metric families
 (families/), their setup for one run (setup.py) and the streaming driver (driver.py)."""
 
-from grokscan.analysis.driver import analyze, parse_ints, parse_steps
+from grokscan.analysis.driver import analyze, parse_families, parse_ints, parse_steps
 from grokscan.analysis.families import FAMILIES, Settings
 from grokscan.analysis.setup import Options, expensive_subset
 
-__all__ = ["FAMILIES", "Options", "Settings", "analyze", "expensive_subset", "parse_ints",
-           "parse_steps"]
+__all__ = ["FAMILIES", "Options", "Settings", "analyze", "expensive_subset", "parse_families",
+           "parse_ints", "parse_steps"]

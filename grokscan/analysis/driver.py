@@ -33,21 +33,36 @@ BLOCK_BYTES = 256 << 20  # the parameters of a block of checkpoints, read at onc
 
 
 def parse_steps(text: str | None) -> tuple[int | None, int | None]:
-    """'A:B', 'A:' or ':B' -> (A, B)."""
-    if not text:
+    """'A:B', 'A:' or ':B' -> (A, B); None -> (None, None)."""
+    if text is None:
         return (None, None)
     try:
         a, b = text.split(":")
-        return (int(a) if a else None, int(b) if b else None)
+        steps = (int(a) if a.strip() else None, int(b) if b.strip() else None)
     except ValueError:
         raise GrokscanError(
             f"--steps: expected A:B, A: or :B with integers, got {text!r}") from None
+    if steps == (None, None):
+        raise GrokscanError(f"--steps: expected A:B, A: or :B with at least one bound, got "
+                            f"{text!r}")
+    return steps
+
+
+def parse_families(text: str | None) -> tuple[str, ...] | None:
+    """'fourier,norms' -> ('fourier', 'norms'); None -> None (the default families)."""
+    if text is None:
+        return None
+    names = tuple(t.strip() for t in text.split(","))
+    if not any(names):
+        raise GrokscanError(f"--metrics: expected metric families separated by commas, got "
+                            f"{text!r}")
+    return names
 
 
 def parse_ints(text: str | None, what: str) -> tuple[int, ...]:
-    """'5,7,13' -> (5, 7, 13); None or '' -> ()."""
+    """'5,7,13' -> (5, 7, 13); None -> ()."""
     try:
-        return tuple(int(t) for t in text.split(",")) if text else ()
+        return tuple(int(t) for t in text.split(",")) if text is not None else ()
     except ValueError:
         raise GrokscanError(f"{what}: expected whole numbers separated by commas, got "
                             f"{text!r}") from None
@@ -139,6 +154,11 @@ def _check(path, out_dir, opts: Options) -> None:
         raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
     if opts.every < 1 or opts.jobs < 1:
         raise GrokscanError("--every and --jobs must be at least 1")
+    for what, each, given in (("--metrics", "family", opts.families),
+                              ("--key-freqs", "frequency", opts.key_freqs)):
+        twice = next((v for i, v in enumerate(given) if v in given[:i]), None)
+        if twice is not None:
+            raise GrokscanError(f"{what}: expected each {each} once, got {twice} twice")
     outputs = [os.path.join(out_dir, n) for n in ("metrics.h5", "metrics.h5.tmp", "metrics.csv")]
     if any(os.path.realpath(path) == os.path.realpath(o) for o in outputs):
         raise GrokscanError(f"{path} would be overwritten by the analysis written to {out_dir}; "

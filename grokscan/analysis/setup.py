@@ -112,6 +112,9 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
     cfg = run.config
     beta = cfg.train.beta if cfg is not None else 1.0
     res = run.task.residues
+    if res is None and opts.key_freqs:
+        raise GrokscanError(f"--key-freqs: expected a run on residues mod P, got a run of "
+                            f"the {run.task.kind} task (no key frequencies)")
     if res is None:
         setup = Setup(run.path, 0, (), "additive", {}, [], run.neuron_logit_map, beta=beta,
                       families=families, settings=opts.settings)

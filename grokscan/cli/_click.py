@@ -3,6 +3,7 @@ command whose options are built only when it is parsed or its help shown."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import click
@@ -17,6 +18,17 @@ def os_message(e: OSError) -> str:
     """An OSError in one line that names its file: "run.h5: No space left on device"."""
     why = e.strerror or str(e)
     return f"{e.filename}: {why}" if e.filename is not None else why
+
+
+class FiniteRange(click.FloatRange):
+    """click.FloatRange that refuses NaN and ±inf: every comparison with NaN is false, so
+    FloatRange lets it through, and a range open above takes inf."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"expected a finite number, got {rv}", param, ctx)
+        return rv
 
 
 class Group(click.Group):

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from grokscan.cli._click import THREADS_HELP
+from grokscan.cli._click import THREADS_HELP, FiniteRange
 
 
 @click.command()
@@ -30,7 +30,7 @@ from grokscan.cli._click import THREADS_HELP
               help="Examples in the activation PCA (drawn once, the same at every checkpoint).")
 @click.option("--grad-samples", type=click.IntRange(min=2), default=128, show_default=True,
               help="Train and test examples each for the per-sample gradients.")
-@click.option("--dropout-rate", type=click.FloatRange(0, 1, max_open=True), default=0.3,
+@click.option("--dropout-rate", type=FiniteRange(0, 1, max_open=True), default=0.3,
               show_default=True, help="Rate of the Monte-Carlo dropout passes "
               "(dropout/variance).")
 @click.option("--dropout-passes", type=click.IntRange(min=1), default=100, show_default=True,
@@ -43,16 +43,16 @@ from grokscan.cli._click import THREADS_HELP
               help="llc: draws per chain, after the burn-in.")
 @click.option("--llc-burnin", type=click.IntRange(min=0), default=100, show_default=True,
               help="llc: burn-in steps per chain.")
-@click.option("--llc-lr", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+@click.option("--llc-lr", type=FiniteRange(min=0, min_open=True), default=3e-4,
               show_default=True, help="llc: the SGLD step ε.")
-@click.option("--llc-gamma", type=click.FloatRange(min=0), default=100.0, show_default=True,
+@click.option("--llc-gamma", type=FiniteRange(min=0), default=100.0, show_default=True,
               help="llc: localization strength γ.")
-@click.option("--llc-nbeta", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--llc-nbeta", type=FiniteRange(min=0), default=0.0, show_default=True,
               help="llc: inverse temperature nβ; 0 = n / log n (n train examples).")
 @click.option("--llc-batch", type=click.IntRange(min=0), default=128, show_default=True,
               help="llc: SGLD minibatch; 0 = the full train set.")
-@click.option("--llc-seed", type=int, default=0, show_default=True,
-              help="llc: seed of the chains.")
+@click.option("--llc-seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="llc: seed of the chains (a torch seed: 0 to 2^63 - 1).")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
 @click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
@@ -76,11 +76,18 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
     grokscan analyze run.h5 -o out/ --metrics llc   # needs pip install 'grokscan[llc]'
     """
-    from grokscan.analysis import Options, Settings, analyze, parse_ints, parse_steps
+    from grokscan.analysis import (
+        Options,
+        Settings,
+        analyze,
+        parse_families,
+        parse_ints,
+        parse_steps,
+    )
     from grokscan.analysis.families.llc import LLCSettings
     from grokscan.threads import use as use_threads
 
-    chosen = tuple(f.strip() for f in families.split(",")) if families else None
+    chosen = parse_families(families)
     settings = Settings(samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
                         dropout_passes=dropout_passes, llc=LLCSettings(
                             checkpoints=llc["llc_checkpoints"], num_chains=llc["llc_chains"],

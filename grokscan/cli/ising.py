@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from grokscan.cli._click import Group, LazyOptions
+from grokscan.cli._click import FiniteRange, Group, LazyOptions
 
 
 @click.group(cls=Group)
@@ -19,7 +19,7 @@ def ising():
 @ising.command()
 @click.option("--L", "L", type=click.IntRange(min=2), default=32, show_default=True,
               help="Lattice side (even).")
-@click.option("--T", "T", type=click.FloatRange(min=0, min_open=True), required=True,
+@click.option("--T", "T", type=FiniteRange(min=0, min_open=True), required=True,
               help="Temperature in units of J/k_B (T_c = 2/ln(1 + √2) ≈ 2.2692).")
 @click.option("--n", type=click.IntRange(min=2), default=200, show_default=True,
               help="Independent lattices, each from its own random start.")

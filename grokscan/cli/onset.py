@@ -32,7 +32,8 @@ def evaluate(sweep_dirs, out_dir, quiet):
     each) the coverage, the lead's quartiles, the false-alarm rate on the runs that never
     reach test accuracy 0.5, the ROC AUC and the coverage at 5 % and 10 % false alarms.
     Writes onset.csv, onset_summary.csv and onset.html, and prints the summary. A run
-    without the fourier and norms analysis is analysed first.
+    without the fourier and norms analysis is analysed first; a run file that is there but
+    does not open is an error, its metrics.h5 or not.
 
     \b
     grokscan onset evaluate SWEEP/

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from grokscan.cli._click import Group
+from grokscan.cli._click import FiniteRange, Group
 
 
 class SweepGroup(Group):
@@ -44,7 +44,7 @@ def sweep():
               help="Analyse each finished run on the worker that trained it.")
 @click.option("--full-analysis", is_flag=True,
               help="Every analysis family, not only the weight-only ones (fourier, norms).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+@click.option("--timeout", type=FiniteRange(min=0, min_open=True), default=30.0,
               show_default=True, help="Seconds to reach the scheduler and to see a worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def run(grid_path, out_dir, jobs, scheduler, analyze, full_analysis, timeout, quiet):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from grokscan.cli._click import THREADS_HELP, LazyOptions
+from grokscan.cli._click import THREADS_HELP, FiniteRange, LazyOptions
 
 TRAIN_HELP = """Train a model and record dense checkpoints to one HDF5 file.
 
@@ -71,7 +71,7 @@ def _click_type(f, t):
     if m.get("choices"):
         return click.Choice(list(m["choices"]))
     if t in (int, float) and (m.get("min") is not None or m.get("max") is not None):
-        rng = click.IntRange if t is int else click.FloatRange
+        rng = click.IntRange if t is int else FiniteRange
         return rng(min=m.get("min"), max=m.get("max"), min_open=m.get("min_open", False),
                    max_open=m.get("max_open", False))
     if t is str and f.name == "data":

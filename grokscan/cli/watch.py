@@ -6,14 +6,16 @@ import sys
 
 import click
 
+from grokscan.cli._click import FiniteRange
+
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--replay", is_flag=True,
               help="Step through a complete file's checkpoints quickly, in the same view.")
-@click.option("--interval", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
+@click.option("--interval", type=FiniteRange(0.05, 60), default=1.0, show_default=True,
               help="Seconds between two looks at the file.")
-@click.option("--timeout", type=click.FloatRange(0.1), default=300.0, show_default=True,
+@click.option("--timeout", type=FiniteRange(0.1), default=300.0, show_default=True,
               help="Give up after this many seconds without a new checkpoint (or without "
                    "the file, while it has not appeared yet).")
 @click.option("--html", "html", type=click.Path(dir_okay=False),

@@ -72,6 +72,8 @@ def read_train_pairs(path: str, p: int) -> np.ndarray:
                              ndmin=2)[:, :2]
     except (OSError, ValueError) as e:
         raise GrokscanError(f"{path}: cannot read train pairs ({e})") from None
+    if arr.dtype.kind not in "iu":  # floats (even 1.0) and booleans, as the text form refuses
+        raise GrokscanError(f"{path}: expected integer train pairs, got {arr.dtype} values")
     if arr.ndim == 1:
         return from_index(arr, p, path)
     return from_pairs(arr[:, :2] if arr.ndim == 2 else arr, p, path)

@@ -50,14 +50,19 @@ class RunInputs:
 
 def read_inputs(sweep_dir, name: str) -> RunInputs:
     """The inputs of run ``name`` of the sweep, analysing it first if it has no metrics.h5
-    with the fourier and norms families."""
+    with the fourier and norms families. A run file that is there must open, metrics.h5 or
+    not: a damaged run is an error, never judged on the analysis it had before."""
     from grokscan.store.metrics import MetricsFile
+    from grokscan.store.reader import Run
 
     out = run_dir(sweep_dir, name)
+    path = os.path.join(out, "run.h5")
+    if os.path.exists(path):
+        Run(path).close()
     if not _analysed(out):
         from grokscan.analysis import Options, analyze
 
-        analyze(os.path.join(out, "run.h5"), out, Options(families=FAMILIES, quiet=True))
+        analyze(path, out, Options(families=FAMILIES, quiet=True))
     with MetricsFile(out) as m:
         sc = m.scalars
         if "test_acc" not in sc or "train_acc" not in sc:

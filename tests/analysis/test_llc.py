@@ -154,7 +154,8 @@ def test_llc_settings_check():
 
     LLCSettings().check()
     for bad in ({"num_draws": 19}, {"lr": 0.0}, {"lr": float("nan")}, {"localization": -1.0},
-                {"batch_size": -1}, {"num_chains": 0}):
+                {"batch_size": -1}, {"num_chains": 0}, {"localization": float("nan")},
+                {"nbeta": float("inf")}, {"seed": -1}, {"seed": 2**63}):
         with pytest.raises(GrokscanError, match="--llc-"):
             LLCSettings(**bad).check()
     s = LLCSettings(batch_size=0)

@@ -36,6 +36,7 @@ from grokscan.errors import GrokscanError
 
 EXTRA = "llc"  # pip install grokscan[llc]
 MODULE = "devinterp"
+SEED_MAX = 2**63 - 1  # torch seeds are below 2^64; devinterp adds the chain's index
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,15 @@ class LLCSettings:
         if self.num_draws < 20:  # the report's convergence test: quarters of 5 stretches
             raise GrokscanError(f"--llc-draws: expected at least 20, got {self.num_draws}")
         for name in ("checkpoints", "num_burnin_steps", "batch_size", "localization", "nbeta"):
-            if getattr(self, name) < 0:
-                raise GrokscanError(f"--llc-{_opt(name)}: expected at least 0, got "
-                                    f"{getattr(self, name)}")
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:  # NaN fails both
+                raise GrokscanError(f"--llc-{_opt(name)}: expected a finite number ≥ 0, got "
+                                    f"{value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise GrokscanError(f"--llc-lr: expected a positive step, got {self.lr}")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise GrokscanError(f"--llc-seed: expected an integer in [0, 2^63 - 1] (a torch "
+                                f"seed), got {self.seed}")
 
     def attrs(self, n_train: int) -> dict:
         """The settings as group attributes, with the nβ and batch size actually used."""

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from conftest import assert_same_contents, run_contents
 
 from grokscan.cli import main
+from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
 
 BASE = ["--width", "16", "--steps", "40", "--every", "5", "--threads", "1", "-q"]
@@ -787,3 +788,148 @@ def test_onset_evaluate_on_a_sweep_with_a_damaged_run_file(tmp_path):
     damaged.write_bytes(np.random.default_rng(0).bytes(4000))
     one_line_error(cli("onset", "evaluate", sweep, "-q"), f"{damaged} is not an HDF5 file")
     assert not (sweep / "onset.csv").exists()
+
+
+# --- size bombs and hangs: ising, parity, sweep ------------------------------------------------
+
+OPTION_BOMBS = {  # options that ask for far more memory than a machine has: {name: (args, needles)}
+    "ising sample --L 100000": (
+        ["ising", "sample", "--T", "2", "--L", "100000"], ("even integer in [2, 4096]",
+                                                          "got 100000")),
+    "ising sample --n 10^9": (
+        ["ising", "sample", "--T", "2", "--n", "1000000000"], ("would need 954 GiB",
+                                                               "at most 1 GiB")),
+    "ising generate --L 100000": (
+        ["ising", "generate", "--L", "100000", "--n-train", "4", "--n-test", "4", "-q"],
+        ("even integer in [2, 4096]", "got 100000")),
+    "train --task parity of 2^35 input bits": (
+        ["train", "--task", "parity", "--n-bits", "4096", "--n-train", "4194304", "--n-test",
+         "4194304", *BASE], ("would be 34359738368 input bits", "at most 268435456")),
+}
+
+
+def test_option_size_bombs_are_refused_before_anything_is_allocated(tmp_path):
+    runs, outs = [], []
+    for i, (args, _) in enumerate(OPTION_BOMBS.values()):
+        outs.append(tmp_path / (f"o{i}.npy" if args[1] == "sample" else f"o{i}.h5"))
+        runs.append([*args, "-o", str(outs[-1])])
+    r = subprocess.run([sys.executable, "-c", BOMB_RUNNER, json.dumps(runs)], timeout=300,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for (code, output, exc), (name, (_, needles)) in zip(json.loads(r.stdout),
+                                                         OPTION_BOMBS.items()):
+        assert code == 1 and "Traceback" not in output and "MemoryError" not in exc, (name,
+                                                                                     output)
+        line = [ln for ln in output.splitlines() if ln.startswith("Error")]
+        assert len(line) == 1 and all(n in line[0] for n in needles), (name, output)
+    assert not list(tmp_path.iterdir())  # no output, not even a lock or a partial file
+
+
+def test_the_size_limits_are_inclusive(tmp_path, monkeypatch):
+    from grokscan.sweep import grid
+    from grokscan.tasks import parity
+    from grokscan.tasks.ising import physics
+
+    monkeypatch.setattr(physics, "MAX_SPINS", 16 * 8 * 8)
+    assert physics.sample(8, 2.0, 16, rounds=1).shape == (16, 8, 8)
+    with pytest.raises(GrokscanError, match="17 lattices of 8 × 8 spins would need"):
+        physics.sample(8, 2.0, 17, rounds=1)
+    monkeypatch.setattr(parity, "MAX_ELEMENTS", 100 * 10)
+    cfg = dict(n_bits=10, k=3, n_test=50)
+    assert parity.make(parity.ParityConfig(n_train=50, **cfg), 0).x.shape == (100, 10)
+    with pytest.raises(GrokscanError, match="101 examples of --n-bits 10 would be 1010"):
+        parity.make(parity.ParityConfig(n_train=51, **cfg), 0)
+    path = tmp_path / "grid.toml"
+    for n, ok in ((grid.MAX_POINTS // 2, True), (grid.MAX_POINTS // 2 + 1, False)):
+        path.write_text(f"seeds = 2\n[sample]\nn = {n}\nlr = {{uniform = [1e-3, 1e-2]}}\n")
+        if ok:
+            assert grid.load(path).sample.n == n
+        else:
+            with pytest.raises(GrokscanError, match=f"{2 * n} points = 2 \\(seeds\\) × {n}"):
+                grid.load(path)
+
+
+def test_onsager_at_a_tiny_temperature_is_the_ground_state_without_overflow():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning fails the run
+        r = cli("ising", "sample", "--T", "1e-9", "--L", "8", "--n", "4", "--json")
+    assert r.exit_code == 0, (r.output, r.exception)
+    out = json.loads(r.output)
+    assert (out["onsager_abs_m"], out["onsager_energy"]) == (1.0, -2.0)
+    assert (out["abs_m"], out["energy"]) == (1.0, -2.0)  # every lattice in a ground state
+
+
+SWEEP_HANGS = {  # grid files whose points would take minutes and gigabytes to expand
+    "[sample] n = 10^9": ("p = 23\n[sample]\nn = 1000000000\nlr = {uniform = [1e-3, 1e-2]}\n",
+                          "1000000000 points = 1000000000 (sample.n)"),
+    "six axes of ten values": (
+        "p = 23\n[axes]\n" + "".join(f"{k} = {[v / 100 for v in range(1, 11)]}\n" for k in
+                                     ("lr", "wd", "frac", "beta1", "dropout", "init-scale")),
+        "1000000 points = 10 (axes.lr) × 10 (axes.wd)"),
+}
+
+
+def _address_space(limit: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.mark.parametrize("case", SWEEP_HANGS)
+def test_a_huge_grid_is_refused_before_its_points_are_made(tmp_path, case):
+    text, needle = SWEEP_HANGS[case]
+    (tmp_path / "grid.toml").write_text(text)
+    r = subprocess.run([sys.executable, "-m", "grokscan", "sweep", str(tmp_path / "grid.toml"),
+                        "-o", str(tmp_path / "sweep")], timeout=60, capture_output=True,
+                       text=True, preexec_fn=_address_space(3 << 30))
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error")]
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert len(lines) == 1 and needle in lines[0] and "at most 100000" in lines[0], lines
+    assert not (tmp_path / "sweep").exists()
+
+
+def _blank(columns):
+    """Empty the ``columns`` (a callable on the table: which rows) of a summary.csv."""
+    def edit(df):
+        for c, rows in columns.items():
+            df.loc[rows(df), c] = np.nan
+        return df
+    return edit
+
+
+NUMBERS = ("step_train_0.9", "step_test_0.9", "step_train_0.99", "step_test_0.99", "delay",
+           "final_test_acc")
+SWEEP_SUMMARIES = {  # {name: (edit of summary.csv, what the page says or None: an error)}
+    "a header only": (lambda df: df.iloc[:0], None),
+    "wd empty in half the rows": (_blank({"wd": lambda df: df.index < 4}),
+                                  "wd: 4 of 8 rows have no value; they are left out"),
+    "wd empty in every row": (_blank({"wd": lambda df: df.index >= 0}),
+                              "wd: no row has a value; no figure over it"),
+    "every number empty": (_blank({c: lambda df: df.index >= 0 for c in NUMBERS}),
+                           "0 of 8 finished runs reached test accuracy 0.9"),
+}
+
+
+@pytest.mark.parametrize("case", SWEEP_SUMMARIES)
+def test_a_summary_with_no_rows_or_empty_values(tmp_path, case):
+    import pandas as pd
+
+    from grokscan.sweep import synthetic
+
+    edit, says = SWEEP_SUMMARIES[case]
+    synthetic.make(tmp_path, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+    csv = tmp_path / "summary.csv"
+    edit(pd.read_csv(csv)).to_csv(csv, index=False)
+    r = cli("sweep", "report", tmp_path, "-q")
+    if says is None:
+        one_line_error(r, str(csv), "no runs in it")
+        assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
+        return
+    assert r.exit_code == 0 and not r.output, (r.output, r.exception)
+    page = (tmp_path / "report.html").read_text()
+    assert says in page
+    drawn = {p.stem for p in (tmp_path / "figures").iterdir()}
+    assert ("time_to_grok_wd" in drawn) == (case != "wd empty in every row")
+    assert {"phase_diagram", "time_to_grok_frac"} <= drawn

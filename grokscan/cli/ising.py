@@ -18,11 +18,12 @@ def ising():
 
 @ising.command()
 @click.option("--L", "L", type=click.IntRange(min=2), default=32, show_default=True,
-              help="Lattice side (even).")
+              help="Lattice side (even, at most 4096).")
 @click.option("--T", "T", type=FiniteRange(min=0, min_open=True), required=True,
               help="Temperature in units of J/k_B (T_c = 2/ln(1 + √2) ≈ 2.2692).")
 @click.option("--n", type=click.IntRange(min=2), default=200, show_default=True,
-              help="Independent lattices, each from its own random start.")
+              help="Independent lattices, each from its own random start; n × L² at most "
+              "2^30 spins (1 GiB).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--rounds", type=click.IntRange(min=0), default=None,
               help="Equilibration rounds (Metropolis sweeps + one Swendsen–Wang update) "
@@ -40,8 +41,11 @@ def sample(L, T, n, seed, rounds, output, as_json, quiet):
     """
     import numpy as np
 
+    from grokscan.errors import GrokscanError
     from grokscan.tasks import ising as lib
 
+    if output is not None and not output.parent.is_dir():
+        raise GrokscanError(f"{output.parent}: no such directory")
     spins = lib.sample(L, T, n, seed=seed, rounds=rounds, progress=not (quiet or as_json))
     if output is not None:
         np.save(output, spins)  # numpy adds ".npy" to a name without it

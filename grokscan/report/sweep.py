@@ -35,6 +35,9 @@ def render(sweep_dir, *, x: str | None = None, y: str | None = None,
     sweep_dir = os.fspath(sweep_dir)
     doc = read_points(sweep_dir)
     df = table.read(sweep_dir)
+    if df.empty:
+        raise GrokscanError(f"{os.path.join(sweep_dir, 'summary.csv')}: no runs in it (a "
+                            "header only); the sweep saves its rows as runs finish")
     axes = [k for k in doc["varied"] if k != "seed"]
     x, y = _diagram_axes(axes, x, y)
     fig_dir = os.path.join(sweep_dir, "figures")
@@ -70,10 +73,15 @@ def _diagram_axes(axes: list[str], x, y) -> tuple:
 
 
 def _figures(sweep_dir, doc, df, x, y, axes):
-    """(name, title, Figure, caption) of every figure this sweep has the data for."""
+    """(name, title, Figure, caption) of every figure this sweep has the data for: an axis
+    that no row has a value of (an empty column) gets none (_missing_values says so)."""
     from grokscan.figures import sweep as figs
 
     rule = PhaseRule(**doc.get("phase", {}))
+    axes = [k for k in axes if df[k].notna().any()]
+    x, y = (x if x in axes else None), (y if y in axes else None)
+    if x is None and y is not None:
+        x, y = y, None
     if x is not None:
         d = stats.diagram(df, x, y, fit=rule.fit)
         yield ("phase_diagram", "Phase diagram",
@@ -146,12 +154,27 @@ def _delay_caption(point: dict, delays) -> str:
             f"from {v.min():.0f} to {v.max():.0f} steps.")
 
 
+def _missing_values(df, varied: list[str]) -> list[str]:
+    """A line for each varied key that some rows have no value of (an empty cell of
+    summary.csv): those rows are left out of the figures over it."""
+    out = []
+    for k in varied:
+        n = int(df[k].isna().sum())
+        if n == len(df):
+            out.append(f"{k}: no row has a value; no figure over it")
+        elif n:
+            out.append(f"{k}: {n} of {len(df)} rows have no value; they are left out of the "
+                       f"figures over {k}")
+    return out
+
+
 def _curves(sweep_dir, df, axis: str) -> list[dict]:
     """The scalars of up to MAX_CURVES finished runs whose files are here."""
     from grokscan.store.reader import Run
     from grokscan.sweep.paths import run_file
 
     d = stats.done(df)
+    d = d[d[axis].notna()]
     if len(d) > MAX_CURVES:
         d = d.iloc[np.linspace(0, len(d) - 1, MAX_CURVES).astype(int)]
     out = []
@@ -172,7 +195,7 @@ def _page(sweep_dir, doc, df, items) -> str:
 
     esc = html.escape
     names = [p["name"] for p in doc["points"]]
-    status = table.counts(sweep_dir, df)
+    status = table.counts(sweep_dir, df) + _missing_values(df, doc["varied"])
     figures = "".join(
         f'<figure id="{name}"><img src="data:image/png;base64,{base64.b64encode(data).decode()}"'
         f' alt="{esc(title)}"><figcaption><b>{esc(title)}.</b> {esc(cap)}</figcaption></figure>'

@@ -43,6 +43,9 @@ from grokscan.sweep.phase import PhaseRule
 BASE_TABLES = ("task", "model", "train")
 COMMAND_KEYS = ("threads", "resume", "force", "quiet")  # a sweep sets these itself
 DISTRIBUTIONS = ("log-uniform", "uniform", "choice")
+# The most points a grid may have: 10^5 points are expanded and checked in about 7 s (and
+# make a points.json of 8 MB) before the first run starts.
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,19 @@ def load(path) -> Grid:
         both = sorted(set(sample.dists) & set(axes))
         if both:
             raise GrokscanError(f"{path}: {both[0]} is both an axis and sampled; keep one")
+    _check_size(axes, sample, path)
     return Grid(path, base, axes, sample, rule)
+
+
+def _check_size(axes: dict, sample: Sample | None, path: str) -> None:
+    """A GrokscanError if the grid has more than MAX_POINTS points, before any is made."""
+    sizes = [(f"axes.{k}" if k != "seed" else "seeds", len(v)) for k, v in axes.items()]
+    sizes += [("sample.n", sample.n)] if sample else []
+    count = math.prod(n for _, n in sizes)
+    if count > MAX_POINTS:
+        shape = " × ".join(f"{n} ({what})" for what, n in sizes)
+        raise GrokscanError(f"{path}: {count} points = {shape}; at most {MAX_POINTS} in one "
+                            "sweep (split the grid into several)")
 
 
 def _rule(doc, path: str) -> PhaseRule:

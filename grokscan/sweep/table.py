@@ -82,7 +82,7 @@ def counts(out_dir, df: pd.DataFrame | None = None) -> list[str]:
     n = Counter(df["status"])
     lines = [f"{len(names)} points: {n.get('done', 0)} done, {n.get('failed', 0)} failed, "
              f"{sum(k not in have for k in names)} not run yet"]
-    phases = Counter(df.loc[df["status"] == "done", "phase"])
+    phases = Counter(p for p in df.loc[df["status"] == "done", "phase"] if p in PHASES)
     if phases:
         lines.append("phases: " + ", ".join(f"{p} {phases[p]}" for p in PHASES if phases[p]))
     return lines

@@ -116,8 +116,11 @@ def check_shape(ds, shape: tuple, where: str) -> None:
                               f"found {ds.shape}")
 
 
+MAX_ELEMENTS = 1 << 28  # the elements one array of a task may hold when read back
+
+
 def read_array(group, name: str, where: str, *, shape: tuple, dtype_kind: str = "iub",
-               limit: int = 1 << 28) -> np.ndarray:
+               limit: int = MAX_ELEMENTS) -> np.ndarray:
     """Dataset ``name`` of ``group`` after checking that it exists, has ``shape`` and an
     integer (or bool) dtype of kind in ``dtype_kind``, and holds at most ``limit`` elements."""
     from grokscan.errors import FileFormatError

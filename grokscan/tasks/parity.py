@@ -19,7 +19,7 @@ import numpy as np
 
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.settings import Settings, setting
-from grokscan.tasks.base import Split, read_array
+from grokscan.tasks.base import MAX_ELEMENTS, Split, read_array
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ class ParityData:
     def split(self, model: str) -> Split:
         if model == "transformer":
             raise GrokscanError("the parity task takes ±1 inputs; use --model mlp")
-        x = self.x.astype(np.float32)
-        tr = self.train
-        return Split(x[tr], self.y[tr], x[~tr], self.y[~tr], 0, 0, 2)
+        x, tr = self.x, self.train
+        return Split(x[tr].astype(np.float32), self.y[tr], x[~tr].astype(np.float32),
+                     self.y[~tr], 0, 0, 2)
 
     def write(self, g) -> None:
         g.attrs.update(kind="parity", n_bits=self.x.shape[1], k=len(self.relevant))
@@ -76,6 +76,16 @@ class ParityData:
                 f"{int((~self.train).sum())} test examples")
 
 
+def _signs(rng, rows: int, n: int) -> np.ndarray:
+    """Uniform ±1 of shape (rows, n), int8: the same draws as one rng.random((rows, n)) < 0.5,
+    made a few MiB of float64 at a time."""
+    out = np.empty((rows, n), np.int8)
+    step = max(1, (1 << 22) // n)
+    for i in range(0, rows, step):
+        out[i : i + step] = np.where(rng.random((min(step, rows - i), n)) < 0.5, -1, 1)
+    return out
+
+
 def make(cfg: ParityConfig, seed: int) -> ParityData:
     n, k, total = cfg.n_bits, cfg.k, cfg.n_train + cfg.n_test
     if k > n:
@@ -83,12 +93,15 @@ def make(cfg: ParityConfig, seed: int) -> ParityData:
     if n < 62 and total > 2**n:
         raise GrokscanError(f"--n-train + --n-test = {total} examples, more than the 2^{n} "
                             "distinct inputs")
+    if total * n > MAX_ELEMENTS:  # x is stored as one array of the task
+        raise GrokscanError(f"--n-train + --n-test = {total} examples of --n-bits {n} would be "
+                            f"{total * n} input bits; at most {MAX_ELEMENTS} (2^28), what a "
+                            "run file's task holds")
     rng = np.random.default_rng(seed)
     relevant = np.sort(rng.choice(n, k, replace=False))
     x = np.empty((0, n), np.int8)
     while len(x) < total:  # distinct inputs, so that no test input is seen in training
-        more = np.where(rng.random((total - len(x), n)) < 0.5, -1, 1).astype(np.int8)
-        x = np.unique(np.concatenate([x, more]), axis=0)
+        x = np.unique(np.concatenate([x, _signs(rng, total - len(x), n)]), axis=0)
     x = x[rng.permutation(len(x))[:total]]
     train = np.zeros(total, bool)
     train[: cfg.n_train] = True

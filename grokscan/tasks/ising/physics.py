@@ -21,11 +21,22 @@ T_C = 2.0 / math.log1p(math.sqrt(2.0))  # Onsager's critical temperature, ≈ 2.
 # ---------------------------------------------------------------- Onsager's exact solution
 
 
+def _hyperbolic(T):
+    """(q, 1 − q², 1 + q²) with q = exp(−2/T) ∈ [0, 1), from which the hyperbolic functions
+    of 2β = 2/T follow without overflow at any T > 0: sinh = (1 − q²)/2q, cosh = (1 + q²)/2q.
+    q = exp(−2000) is 0 in float64 at T = 1e-3 already (the ground state), so T is floored
+    there, which only keeps 2/T finite for the tiniest T."""
+    two_beta = 2.0 / np.maximum(T, 1e-3)
+    q = np.exp(-two_beta)
+    return q, -np.expm1(-2.0 * two_beta), 1.0 + q * q
+
+
 def onsager_magnetization(T):
     """Spontaneous magnetisation per spin of the infinite lattice: (1 − sinh(2/T)⁻⁴)^(1/8)
     below T_c, 0 above (Onsager 1944, Yang 1952). T: float or array; returns the same shape."""
     T = np.asarray(T, dtype=np.float64)
-    x = 1.0 - np.sinh(2.0 / T) ** -4.0
+    q, one_minus, _ = _hyperbolic(np.minimum(T, T_C))  # above T_c: 0, whatever x is
+    x = 1.0 - (2.0 * q / one_minus) ** 4.0
     return np.where(T < T_C, np.clip(x, 0.0, None) ** 0.125, 0.0)[()]
 
 
@@ -33,15 +44,17 @@ def onsager_energy(T):
     """Internal energy per spin of the infinite lattice (Onsager 1944):
     u = −coth(2β)·[1 + (2/π)(2 tanh²(2β) − 1)·K(κ)], κ = 2 sinh(2β) / cosh²(2β), β = 1/T,
     K the complete elliptic integral of the first kind with modulus κ; scipy's ellipk takes
-    the parameter m = κ². T: float or array; returns the same shape."""
-    b2 = 2.0 / np.asarray(T, dtype=np.float64)
-    kappa = 2.0 * np.sinh(b2) / np.cosh(b2) ** 2
+    the parameter m = κ². In q = exp(−2β): κ = 4q(1 − q²)/(1 + q²)², tanh(2β) = (1 − q²)/(1 +
+    q²). T: float or array; returns the same shape."""
+    q, one_minus, one_plus = _hyperbolic(np.asarray(T, dtype=np.float64))
+    kappa = 4.0 * q * one_minus / one_plus**2
+    tanh = one_minus / one_plus
     from scipy.special import ellipk
 
     K = ellipk(np.minimum(kappa**2, 1.0))  # κ = 1 at T_c: K diverges, its prefactor is 0
-    bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * K
+    bracket = 1.0 + (2.0 / np.pi) * (2.0 * tanh**2 - 1.0) * K
     bracket = np.where(np.isfinite(K), bracket, 1.0)  # the limit at T_c: u(T_c) = −√2
-    return (-bracket / np.tanh(b2))[()]
+    return (-bracket / tanh)[()]
 
 
 # ---------------------------------------------------------------- observables
@@ -205,11 +218,18 @@ def default_rounds(L: int) -> int:
 SWEEPS_PER_ROUND = 2  # Metropolis costs ~5 % of a cluster update per site; 2 relaxed faster
 # per unit time than 1 (and as fast as 4) in the measurement above
 _SITES_PER_BATCH = 2**18  # lattices are equilibrated in batches of about this many spins
+# The largest lattice and sample. A lattice of more than _SITES_PER_BATCH spins is updated on
+# its own, with about 40 bytes of working memory a spin (0.7 GiB at L = 4096, whose default
+# 120 rounds take about 3 minutes at ~90 ns a spin and round); a sample is held as int8, a byte
+# a spin: 2^30 spins are 1 GiB, about 80 minutes of rounds at L = 32.
+MAX_L = 4096
+MAX_SPINS = 2**30
 
 
 def _check_lattice(L: int, T: float) -> None:
-    if not isinstance(L, (int, np.integer)) or L < 2 or L % 2:
-        raise GrokscanError(f"L must be an even integer ≥ 2 (checkerboard updates), got {L!r}")
+    if not isinstance(L, (int, np.integer)) or L < 2 or L % 2 or L > MAX_L:
+        raise GrokscanError(f"L must be an even integer in [2, {MAX_L}] (checkerboard updates; "
+                            f"one lattice needs ~40 bytes a spin), got {L!r}")
     if not (isinstance(T, numbers.Real) and math.isfinite(T) and T > 0):
         raise GrokscanError(f"T must be a positive finite temperature, got {T!r}")
 
@@ -233,6 +253,10 @@ def sample(
     _check_lattice(L, T)
     if n < 1:
         raise GrokscanError(f"n must be ≥ 1, got {n}")
+    if n * L * L > MAX_SPINS:
+        raise GrokscanError(f"{n} lattices of {L} × {L} spins would need "
+                            f"{n * L * L / 2**30:.3g} GiB (a byte a spin); at most "
+                            f"{MAX_SPINS // 2**30} GiB ({MAX_SPINS} spins): lower n or L")
     rounds = default_rounds(L) if rounds is None else rounds
     if rounds < 0:
         raise GrokscanError(f"rounds must be ≥ 0, got {rounds}")
@@ -256,8 +280,10 @@ def summarize(spins: np.ndarray) -> dict[str, float]:
     """Mean |m| and e = E/L² per spin over independent lattices, with standard errors
     (std / √n, ddof 1). spins: (n, L, L)."""
     n, L, _ = spins.shape
-    m = np.abs(magnetization(spins))
-    e = energy(spins) / (L * L)
+    step = max(1, _SITES_PER_BATCH // (L * L))  # energy() takes 8 bytes a spin and more
+    parts = [spins[i : i + step] for i in range(0, n, step)]
+    m = np.abs(np.concatenate([magnetization(p) for p in parts]))
+    e = np.concatenate([energy(p) for p in parts]) / (L * L)
     se = (lambda x: float(x.std(ddof=1) / math.sqrt(n))) if n > 1 else (lambda x: math.nan)
     return {
         "abs_m": float(m.mean()),

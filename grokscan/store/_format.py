@@ -18,6 +18,14 @@ CHECKPOINTS = "grokscan-checkpoints"
 METRICS = "grokscan-metrics"
 ISING_DATA = "grokscan-ising"
 
+# The library-version bounds of every file grokscan writes (store/SCHEMA.md). h5py's "latest" is
+# the bundled library's own, HDF5 2.0's: it encodes an enum, and so every bool, in a datatype
+# message of version 5, which HDF5 1.10 to 1.14 cannot read (their h5dump, h5ls and HDFView
+# refuse the file). SWMR writing needs at least v110 (superblock version 3, store/_superblock.py);
+# the other files keep the earliest encodings that hold their contents.
+SWMR_LIBVER = ("v110", "v110")
+LIBVER = ("earliest", "v110")
+
 
 def open_h5(path, what: str) -> h5py.File:
     """Open an HDF5 file read-only (SWMR when the file allows it), or raise FileFormatError

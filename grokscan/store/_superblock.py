@@ -1,15 +1,16 @@
 """The status flags of an HDF5 superblock (versions 2 and 3), and clearing those a killed
 writer left set.
 
-An HDF5 file opened for writing with ``libver="latest"`` (as every SWMR writer is) has bits in
-its superblock saying so: 1, opened for writing; 4, by an SWMR writer. They are cleared when
-the writer closes the file. A writer killed with SIGKILL (or by a power cut) leaves them set,
-and then every HDF5 tool but an SWMR reader refuses the file: "file is already open for write
-(may use <h5clear file> to clear file consistency flags)". HDF5's ``h5clear -s -i`` repairs it;
-:func:`clear_writer_flags` does the same in place, so that no extra tool is needed: the flags
-byte set to 0, the end-of-file address raised to the file's size (space a killed writer had
-taken but not yet recorded is then never handed out again), the superblock checksum (Jenkins'
-lookup3, as HDF5 computes it) written anew. Only the superblock's first 48 bytes change.
+An HDF5 file with a superblock of version 2 or 3 (every SWMR writer's: grokscan's library
+bounds ("v110", "v110") write version 3) has bits in its superblock that say who writes it:
+1, opened for writing; 4, by an SWMR writer. They are cleared when the writer closes the file.
+A writer killed with SIGKILL (or by a power cut) leaves them set, and then every HDF5 tool
+but an SWMR reader refuses the file: "file is already open for write (may use <h5clear file>
+to clear file consistency flags)". HDF5's ``h5clear -s -i`` repairs it; :func:`clear_writer_flags`
+does the same in place, so that no extra tool is needed: the flags byte set to 0, the
+end-of-file address raised to the file's size (space a killed writer had taken but not yet
+recorded is then never handed out again), the superblock checksum (Jenkins' lookup3, as HDF5
+computes it) written anew. Only the superblock's first 48 bytes change.
 """
 
 from __future__ import annotations

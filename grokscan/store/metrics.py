@@ -15,7 +15,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import METRICS, Reader, check_space, text
+from grokscan.store._format import LIBVER, METRICS, Reader, check_space, text
 
 VERSION = 2
 VERSIONS = (1, 2)
@@ -35,7 +35,7 @@ class MetricsWriter:
                  samples: dict, groups: dict):
         self.path = os.fspath(path)
         self.tmp = self.path + ".tmp"
-        self.f = h5py.File(self.tmp, "w")
+        self.f = h5py.File(self.tmp, "w", libver=LIBVER)
         self.n, self.total = 0, len(steps)
         self.datasets: dict[str, h5py.Dataset] = {}
         f = self.f

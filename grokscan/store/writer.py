@@ -34,7 +34,7 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
-from grokscan.store._format import CHECKPOINTS, H5File, check_space
+from grokscan.store._format import CHECKPOINTS, SWMR_LIBVER, H5File, check_space
 from grokscan.store._superblock import clear_writer_flags, writer_flags
 from grokscan.store.layout import Layout, check_layout
 from grokscan.store.lock import WriterLock
@@ -94,7 +94,7 @@ class Recorder(H5File):
         try:
             if os.path.exists(path) and not force:
                 raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
-            self.f = h5py.File(self.part, "w", libver="latest")
+            self.f = h5py.File(self.part, "w", libver=SWMR_LIBVER)
             layout = layout if layout is not None else Layout.of(model)
             shapes = {k: tuple(v.shape) for k, v in self.params.items()}
             p = getattr(getattr(config, "task", None), "p", None)
@@ -155,7 +155,7 @@ class Recorder(H5File):
         try:
             if writer_flags(path):  # left by a killed writer: the lock proves it is gone
                 clear_writer_flags(path)
-            f = h5py.File(path, "a", libver="latest")
+            f = h5py.File(path, "a", libver=SWMR_LIBVER)
             steps = f["steps"][()]
             bad = np.flatnonzero(steps < 0)
             n = int(bad[0]) if bad.size else len(steps)

@@ -184,3 +184,27 @@ def test_sigkill_leaves_every_flushed_checkpoint(tmp_path):
         assert run.n >= last + 1  # every checkpoint announced after its flush is there
         assert list(run.steps) == list(range(run.n))
     assert json.loads(json.dumps(describe(path)))["n_checkpoints"] == run.n
+
+
+def test_a_file_written_with_the_latest_bounds_reads_and_resumes(tmp_path, monkeypatch):
+    """Files grokscan wrote before with libver="latest" (HDF5 2.0's encodings, store/SCHEMA.md)
+    have the same layout: they are read and resumed as before."""
+    from click.testing import CliRunner
+
+    import grokscan.store.writer as writer
+    from grokscan.cli import main
+
+    path = tmp_path / "latest.h5"
+    small = ["--p", "23", "--frac", "0.5", "--d-embed", "8", "--width", "16", "--threads", "1",
+             "-q"]
+    monkeypatch.setattr(writer, "SWMR_LIBVER", "latest")
+    r = CliRunner().invoke(main, ["train", "-o", str(path), "--steps", "20", "--every", "5",
+                                  *small])
+    assert r.exit_code == 0, r.output
+    monkeypatch.undo()
+    with Run(path) as run:
+        assert list(run.steps) == [0, 5, 10, 15, 20]
+    r = CliRunner().invoke(main, ["train", "-o", str(path), "--resume", "--steps", "40", "-q"])
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert list(run.steps) == list(range(0, 45, 5))

@@ -16,7 +16,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import ISING_DATA, open_checked
+from grokscan.store._format import ISING_DATA, LIBVER, open_checked
 from grokscan.tasks.ising.physics import (
     _blocks_energy,
     _check_lattice,
@@ -227,7 +227,7 @@ def generate(cfg: IsingDataConfig = IsingDataConfig(), *, progress: bool = False
 
 def save_ising(path: str | Path, data: IsingData) -> None:
     """Write a data set to an HDF5 file in the format of ISING_DATA.md (overwrites ``path``)."""
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w", libver=LIBVER) as f:
         f.attrs.update(
             format=ISING_DATA,
             format_version=FORMAT_VERSION,

@@ -933,3 +933,61 @@ def test_a_summary_with_no_rows_or_empty_values(tmp_path, case):
     drawn = {p.stem for p in (tmp_path / "figures").iterdir()}
     assert ("time_to_grok_wd" in drawn) == (case != "wd empty in every row")
     assert {"phase_diagram", "time_to_grok_frac"} <= drawn
+
+
+# --- repair of damaged files ------------------------------------------------------------------
+# HDF5's SWMR reader retries a read whose checksum fails, sleeping twice as long each time
+# (store/_superblock.py): an open of such a file never returned. Each damaged file goes
+# through repair and every command that reads a run, in one interpreter under a time limit.
+
+def _as_if_killed(path) -> None:
+    """Set the superblock's flags as a killed SWMR writer leaves them (checksum rewritten)."""
+    from grokscan.store._superblock import lookup3
+
+    raw = bytearray(path.read_bytes())
+    raw[11] = 0x5
+    raw[44:48] = lookup3(bytes(raw[:44])).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")
+
+
+def _flip_checksum(path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[45] ^= 0xFF  # a byte of the checksum, bytes 44..47 of a version-3 superblock
+    path.write_bytes(bytes(raw))
+
+
+DAMAGED = {
+    # name: (make it from a copy of the good file, needle)
+    "superblock checksum": (_flip_checksum, "the HDF5 superblock checksum does not match"),
+    "killed, then its superblock checksum": (lambda p: (_as_if_killed(p), _flip_checksum(p)),
+                                             "the HDF5 superblock checksum does not match"),
+    "truncated inside the superblock": (lambda p: p.write_bytes(p.read_bytes()[:30]),
+                                        "is truncated inside its HDF5 superblock"),
+    "killed, then truncated": (lambda p: (_as_if_killed(p), p.write_bytes(p.read_bytes()[:6000])),
+                               "is truncated (truncated file: eof = 6000"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_file_is_refused_at_once_by_repair_and_every_reader(good, tmp_path, case):
+    make, needle = DAMAGED[case]
+    path = tmp_path / "run.h5"
+    shutil.copy(good, path)
+    make(path)
+    before = path.read_bytes()
+    runs = [["repair", path], *(c(path, tmp_path) for c in COMMANDS.values())]
+    runs = [[str(a) for a in args] for args in runs]
+    try:
+        r = subprocess.run([sys.executable, "-c", BOMB_RUNNER, json.dumps(runs)], timeout=120,
+                           capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case}: repair, info, analyze, factor and resume did not end in 120 s")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for (code, output, exc), args in zip(json.loads(r.stdout), runs):
+        lines = [ln for ln in output.splitlines() if ln.startswith("Error")]
+        assert code == 1 and "Traceback" not in output and len(lines) == 1, (args, output, exc)
+        assert lines[0].startswith(f"Error: {path}") and needle in lines[0], (args, lines[0])
+    assert path.read_bytes() == before
+    assert not (tmp_path / "out" / "metrics.h5").exists()

@@ -13,6 +13,7 @@ import os
 import h5py
 
 from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.store._superblock import SWMR_WRITE_ACCESS, swmr_flags
 
 CHECKPOINTS = "grokscan-checkpoints"
 METRICS = "grokscan-metrics"
@@ -42,19 +43,28 @@ def open_h5(path, what: str) -> h5py.File:
         raise FileFormatError(f"{path}: cannot read ({e.strerror or e})") from None
     if not is_h5:
         raise FileFormatError(f"{path} is not an HDF5 file (expected {what})")
-    errors = []
     # A plain open checks the file's length against the superblock (it catches truncation);
-    # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it.
-    for kw in ({}, {"libver": "latest", "swmr": True}):
+    # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it:
+    # only a file whose superblock says so, and is sound (store/_superblock.py, swmr_flags).
+    try:
+        return h5py.File(path, "r")
+    except (OSError, RuntimeError) as e:  # h5py raises either for a damaged file
+        plain = _open_error(path, e)
+    if swmr_flags(path) & SWMR_WRITE_ACCESS:
         try:
-            return h5py.File(path, "r", **kw)
-        except (OSError, RuntimeError) as e:  # h5py raises either for a damaged file
-            msg = str(e)
-            if "truncated" in msg:
-                detail = msg[msg.index("truncated"):].rstrip(")")
-                raise FileFormatError(f"{path} is truncated ({detail})") from None
-            errors.append(msg)
-    raise FileFormatError(f"{path}: HDF5 cannot open it ({errors[0]})") from None
+            return h5py.File(path, "r", libver="latest", swmr=True)
+        except (OSError, RuntimeError) as e:
+            _open_error(path, e)
+    raise FileFormatError(f"{path}: HDF5 cannot open it ({plain})") from None
+
+
+def _open_error(path: str, e: Exception) -> str:
+    """h5py's message of a failed open; a FileFormatError if it says the file is truncated."""
+    msg = str(e)
+    if "truncated" in msg:
+        detail = msg[msg.index("truncated"):].rstrip(")")
+        raise FileFormatError(f"{path} is truncated ({detail})") from None
+    return msg
 
 
 def check_space(path, need: int) -> None:
@@ -101,6 +111,9 @@ def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[
     f = open_h5(path, what)
     try:
         return f, check_format(f, os.fspath(path), fmt, versions, what)
+    except (RuntimeError, OSError) as e:  # its root attributes unreadable
+        f.close()
+        raise FileFormatError(f"{os.fspath(path)} is damaged: {e}") from None
     except BaseException:
         f.close()
         raise

@@ -11,12 +11,17 @@ does the same in place, so that no extra tool is needed: the flags byte set to 0
 end-of-file address raised to the file's size (space a killed writer had taken but not yet
 recorded is then never handed out again), the superblock checksum (Jenkins' lookup3, as HDF5
 computes it) written anew. Only the superblock's first 48 bytes change.
+
+:func:`swmr_flags` checks the superblock before a file is opened in SWMR mode: HDF5's SWMR
+reader reads metadata whose checksum fails up to 100 times, sleeping twice as long after each
+attempt (H5C__load_entry), so that on a damaged superblock it would never return.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import time
 
 from grokscan.errors import FileFormatError
 
@@ -64,11 +69,13 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return _final((a + x) & _M, (b + y) & _M, (c + z) & _M)[2]
 
 
-def _layout(raw: bytes, path: str) -> tuple[int, int, int]:
+def _fields(raw: bytes, path: str) -> tuple[int, int, int]:
     """(size of offsets, offset of the end-of-file address, offset of the checksum) of a
-    version-2 or -3 superblock at the start of the file, after checking its checksum."""
-    if raw[:8] != SIGNATURE or len(raw) < 12:
+    version-2 or -3 superblock at the start of the file."""
+    if raw[:8] != SIGNATURE:
         raise FileFormatError(f"{path}: no HDF5 superblock at the start of the file")
+    if len(raw) < 12:
+        raise FileFormatError(f"{path} is truncated inside its HDF5 superblock")
     version, so = raw[8], raw[9]
     if version not in (2, 3) or so not in (4, 8):
         raise FileFormatError(f"{path}: HDF5 superblock version {version}; only versions 2 "
@@ -76,17 +83,51 @@ def _layout(raw: bytes, path: str) -> tuple[int, int, int]:
     end = 12 + 4 * so
     if len(raw) < end + 4:
         raise FileFormatError(f"{path} is truncated inside its HDF5 superblock")
-    stored = struct.unpack_from("<I", raw, end)[0]
-    if lookup3(raw[:end]) != stored:
-        raise FileFormatError(f"{path}: the HDF5 superblock checksum does not match")
     return so, 12 + 2 * so, end
+
+
+def _checksum_matches(raw: bytes, end: int) -> bool:
+    return lookup3(raw[:end]) == struct.unpack_from("<I", raw, end)[0]
+
+
+def _layout(raw: bytes, path: str) -> tuple[int, int, int]:
+    """:func:`_fields`, after checking the superblock's checksum."""
+    fields = _fields(raw, path)
+    if not _checksum_matches(raw, fields[2]):
+        raise FileFormatError(f"{path}: the HDF5 superblock checksum does not match")
+    return fields
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(48)
 
 
 def writer_flags(path) -> int:
     """The status flags of the superblock of ``path`` (0: no writer has it open)."""
     path = os.fspath(path)
-    with open(path, "rb") as fh:
-        raw = fh.read(48)
+    raw = _read(path)
+    _layout(raw, path)
+    return raw[11]
+
+
+def swmr_flags(path, attempts: int = 5) -> int:
+    """The status flags of the superblock of ``path``, after checking its length and its
+    checksum (a FileFormatError if either is wrong); 0 unless the file starts with a
+    superblock of version 2 or 3, as every SWMR writer writes (versions 0 and 1 have neither
+    flags nor a checksum). A writer that rewrites the superblock at that moment can make it
+    read torn: a checksum that does not match is read again, ``attempts`` times in all, 10 ms
+    apart."""
+    path = os.fspath(path)
+    raw = _read(path)
+    if raw[:8] != SIGNATURE or (len(raw) > 8 and raw[8] not in (2, 3)):
+        return 0
+    end = _fields(raw, path)[2]
+    for _ in range(attempts - 1):
+        if _checksum_matches(raw, end):
+            break
+        time.sleep(0.01)
+        raw = _read(path)
     _layout(raw, path)
     return raw[11]
 

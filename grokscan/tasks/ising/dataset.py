@@ -18,6 +18,7 @@ from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.store._format import ISING_DATA, LIBVER, open_checked
 from grokscan.tasks.ising.physics import (
+    MAX_SPINS,
     _blocks_energy,
     _check_lattice,
     _from_blocks,
@@ -75,6 +76,12 @@ class IsingDataConfig:
             v = getattr(self, name)
             if v < k or v % k:
                 raise GrokscanError(f"{name} = {v} must be a positive multiple of {k} bins")
+        spins = (self.n_train + self.n_test) * self.L ** 2
+        if spins > MAX_SPINS:  # the lattices are held as int8, a byte a spin
+            raise GrokscanError(f"n_train + n_test = {self.n_train + self.n_test} lattices of "
+                                f"{self.L} × {self.L} spins would need {spins / 2**30:.3g} GiB; "
+                                f"at most {MAX_SPINS // 2**30} GiB ({MAX_SPINS} spins): lower "
+                                "them or L")
         flat = [x for b in sorted(self.bins) for x in b]
         if any(lo > hi for lo, hi in self.bins) or flat != sorted(flat):
             raise GrokscanError(f"bins must be non-overlapping (lo, hi) with lo ≤ hi: {self.bins}")

@@ -397,6 +397,23 @@ def test_a_resume_takes_the_same_settings_again(good, tmp_path):
         assert run.steps[-1] == 50
 
 
+def test_a_resume_with_a_config_file_that_an_option_overrides(tmp_path):
+    # the file spells the key with a dash, the option's value wins, as in the run it made
+    path, config = tmp_path / "r.h5", tmp_path / "c.toml"
+    config.write_text("d-embed = 16\n")
+    assert cli("train", "-o", path, "--config", config, *SMALL).exit_code == 0
+    r = cli("train", "-o", path, "--config", config, *SMALL[:-5], "--steps", "50", "--resume")
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert run.config.model.d_embed == 8 and run.steps[-1] == 50
+    config.write_text("d-embed = 16\nd_embed = 8\n")  # both spellings: the last one wins
+    assert cli("train", "-o", path, "--config", config, "--resume", "--steps", "55",
+               "-q").exit_code == 0
+    config.write_text("d_embed = 8\nd-embed = 16\n")
+    one_line_error(cli("train", "-o", path, "--config", config, "--resume", "--steps", "60"),
+                   "d-embed is 8 in the run, 16 given")
+
+
 TRAINER = """
 import sys, torch
 torch.set_num_threads(1)

@@ -414,6 +414,21 @@ def test_a_resume_with_a_config_file_that_an_option_overrides(tmp_path):
                    "d-embed is 8 in the run, 16 given")
 
 
+def test_a_resume_keeps_the_runs_early_stop(tmp_path):
+    grokking = ["--p", "41", "--frac", "0.5", "--d-embed", "32", "--width", "128", "--every",
+                "10", "--stop-when-grokked", "100", "--threads", "1", "-q"]
+    full = tmp_path / "full.h5"
+    assert cli("train", "-o", full, *grokking, "--steps", "3000").exit_code == 0
+    with Run(full) as run:
+        last = int(run.steps[-1])
+    assert last < 3000  # it stopped 100 steps after grokking
+    part = tmp_path / "part.h5"  # interrupted 50 steps after grokking, then resumed
+    assert cli("train", "-o", part, *grokking, "--steps", str(last - 50)).exit_code == 0
+    r = cli("train", "-o", part, "--resume", "--steps", "3000", "-q")
+    assert r.exit_code == 0, r.output
+    assert_same_contents(run_contents(full), run_contents(part))
+
+
 TRAINER = """
 import sys, torch
 torch.set_num_threads(1)

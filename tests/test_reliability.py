@@ -970,6 +970,19 @@ def test_a_summary_with_no_rows_or_empty_values(tmp_path, case):
     assert {"phase_diagram", "time_to_grok_frac"} <= drawn
 
 
+def test_a_summary_without_the_column_of_a_varied_key(tmp_path):
+    import pandas as pd
+
+    from grokscan.sweep import synthetic
+
+    synthetic.make(tmp_path, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+    csv = tmp_path / "summary.csv"
+    pd.read_csv(csv).drop(columns=["wd"]).to_csv(csv, index=False)
+    one_line_error(cli("sweep", "report", tmp_path, "-q"), f"{csv}: no column 'wd'",
+                   "one per varied key of points.json (wd, frac, seed)")
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
+
+
 # --- repair of damaged files ------------------------------------------------------------------
 # HDF5's SWMR reader retries a read whose checksum fails, sleeping twice as long each time
 # (store/_superblock.py): an open of such a file never returned. Each damaged file goes

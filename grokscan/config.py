@@ -158,10 +158,11 @@ RESUMABLE = ("steps", "stop_when_grokked")  # what a --resume may change: how lo
 def check_resume(saved: RunConfig, given: dict, path: str) -> None:
     """Refuse a setting in ``given`` (flat keys, as options and --config files name them) that
     contradicts the configuration ``saved`` of the run in ``path``: a resume continues that
-    run, so only RESUMABLE may differ; a GrokscanError naming the key, both values."""
+    run, so only RESUMABLE may differ; a GrokscanError naming the key, both values. A key
+    given twice (``d-embed`` in the file, ``--d-embed``) is checked as :func:`resolve` takes
+    it: the last value."""
     index = sections(saved.task.kind)
-    for k, value in given.items():
-        k = key(k)
+    for k, value in {key(k): v for k, v in given.items()}.items():
         if k in RESUMABLE:
             continue
         name = k.replace("_", "-")

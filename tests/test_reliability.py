@@ -397,6 +397,38 @@ def test_a_resume_takes_the_same_settings_again(good, tmp_path):
         assert run.steps[-1] == 50
 
 
+def test_a_resume_with_a_config_file_that_an_option_overrides(tmp_path):
+    # the file spells the key with a dash, the option's value wins, as in the run it made
+    path, config = tmp_path / "r.h5", tmp_path / "c.toml"
+    config.write_text("d-embed = 16\n")
+    assert cli("train", "-o", path, "--config", config, *SMALL).exit_code == 0
+    r = cli("train", "-o", path, "--config", config, *SMALL[:-5], "--steps", "50", "--resume")
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert run.config.model.d_embed == 8 and run.steps[-1] == 50
+    config.write_text("d-embed = 16\nd_embed = 8\n")  # both spellings: the last one wins
+    assert cli("train", "-o", path, "--config", config, "--resume", "--steps", "55",
+               "-q").exit_code == 0
+    config.write_text("d_embed = 8\nd-embed = 16\n")
+    one_line_error(cli("train", "-o", path, "--config", config, "--resume", "--steps", "60"),
+                   "d-embed is 8 in the run, 16 given")
+
+
+def test_a_resume_keeps_the_runs_early_stop(tmp_path):
+    grokking = ["--p", "41", "--frac", "0.5", "--d-embed", "32", "--width", "128", "--every",
+                "10", "--stop-when-grokked", "100", "--threads", "1", "-q"]
+    full = tmp_path / "full.h5"
+    assert cli("train", "-o", full, *grokking, "--steps", "3000").exit_code == 0
+    with Run(full) as run:
+        last = int(run.steps[-1])
+    assert last < 3000  # it stopped 100 steps after grokking
+    part = tmp_path / "part.h5"  # interrupted 50 steps after grokking, then resumed
+    assert cli("train", "-o", part, *grokking, "--steps", str(last - 50)).exit_code == 0
+    r = cli("train", "-o", part, "--resume", "--steps", "3000", "-q")
+    assert r.exit_code == 0, r.output
+    assert_same_contents(run_contents(full), run_contents(part))
+
+
 TRAINER = """
 import sys, torch
 torch.set_num_threads(1)
@@ -936,6 +968,19 @@ def test_a_summary_with_no_rows_or_empty_values(tmp_path, case):
     drawn = {p.stem for p in (tmp_path / "figures").iterdir()}
     assert ("time_to_grok_wd" in drawn) == (case != "wd empty in every row")
     assert {"phase_diagram", "time_to_grok_frac"} <= drawn
+
+
+def test_a_summary_without_the_column_of_a_varied_key(tmp_path):
+    import pandas as pd
+
+    from grokscan.sweep import synthetic
+
+    synthetic.make(tmp_path, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+    csv = tmp_path / "summary.csv"
+    pd.read_csv(csv).drop(columns=["wd"]).to_csv(csv, index=False)
+    one_line_error(cli("sweep", "report", tmp_path, "-q"), f"{csv}: no column 'wd'",
+                   "one per varied key of points.json (wd, frac, seed)")
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
 
 
 # --- repair of damaged files ------------------------------------------------------------------

@@ -129,6 +129,7 @@ def train(out, config_file, threads, resume, force, quiet, watch, **options):
 
     check_free(out)  # a file being written is refused at once, before torch is imported
     from grokscan.config import check_resume, resolve
+    from grokscan.settings import key
     from grokscan.threads import use as use_threads
     from grokscan.train import Interrupted, saved_config
     from grokscan.train import train as run_training
@@ -140,10 +141,12 @@ def train(out, config_file, threads, resume, force, quiet, watch, **options):
     quiet = own.get("quiet", False) if quiet is None else quiet
     watch = own.get("watch", False) if watch is None else watch
     values.update({k: v for k, v in options.items() if v is not None})
-    if resume:  # the run's own settings; only its length may change
+    if resume:  # the run's own settings; only its length and its early stop may be given
         saved = saved_config(out)
         check_resume(saved, values, out)
+        values = {key(k): v for k, v in values.items()}
         values.setdefault("steps", saved.train.steps)
+        values.setdefault("stop_when_grokked", saved.train.stop_when_grokked)
     cfg = resolve(values, also=COMMAND_KEYS)
     use_threads(threads)
     follower = _follower(out, cfg, resume) if watch else None

@@ -38,6 +38,11 @@ def render(sweep_dir, *, x: str | None = None, y: str | None = None,
     if df.empty:
         raise GrokscanError(f"{os.path.join(sweep_dir, 'summary.csv')}: no runs in it (a "
                             "header only); the sweep saves its rows as runs finish")
+    missing = [k for k in doc["varied"] if k not in df]
+    if missing:
+        raise GrokscanError(f"{os.path.join(sweep_dir, 'summary.csv')}: no column "
+                            f"{missing[0]!r}; expected one per varied key of points.json "
+                            f"({', '.join(doc['varied'])})")
     axes = [k for k in doc["varied"] if k != "seed"]
     x, y = _diagram_axes(axes, x, y)
     fig_dir = os.path.join(sweep_dir, "figures")

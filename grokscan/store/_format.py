@@ -50,11 +50,17 @@ def open_h5(path, what: str) -> h5py.File:
         return h5py.File(path, "r")
     except (OSError, RuntimeError) as e:  # h5py raises either for a damaged file
         plain = _open_error(path, e)
-    if swmr_flags(path) & SWMR_WRITE_ACCESS:
+    flags = swmr_flags(path)
+    if flags & SWMR_WRITE_ACCESS:
         try:
             return h5py.File(path, "r", libver="latest", swmr=True)
         except (OSError, RuntimeError) as e:
             _open_error(path, e)
+    elif not flags and "already open for write" in plain:  # its writer has closed it since
+        try:
+            return h5py.File(path, "r")
+        except (OSError, RuntimeError) as e:
+            plain = _open_error(path, e)
     raise FileFormatError(f"{path}: HDF5 cannot open it ({plain})") from None
 
 

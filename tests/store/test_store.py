@@ -208,3 +208,23 @@ def test_a_file_written_with_the_latest_bounds_reads_and_resumes(tmp_path, monke
     assert r.exit_code == 0, r.output
     with Run(path) as run:
         assert list(run.steps) == list(range(0, 45, 5))
+
+
+def test_a_file_whose_writer_closes_it_while_it_is_opened(good, monkeypatch):
+    """The plain open fails while the writer has the file; a writer that closes it before the
+    superblock is looked at has cleared its flags: the file opens, as it would a moment later."""
+    import grokscan.store._format as fmt
+
+    calls, real = [], h5py.File
+
+    def file(*args, **kw):
+        calls.append(kw)
+        if len(calls) == 1:
+            raise OSError("Unable to synchronously open file (file is already open for write "
+                          "(may use <h5clear file> to clear file consistency flags))")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(fmt.h5py, "File", file)
+    with Run(good) as run:
+        assert run.n > 0
+    assert calls == [{}, {}]

@@ -65,7 +65,13 @@ class TrainConfig(Settings):
     every: int = setting(20, "a checkpoint every N steps", range="[1, )")
     dense_until: int = setting(0, "before this step, a checkpoint every --dense-every steps "
                                "(0: off)", range="[0, )")
-    dense_every: int = setting(1, "the checkpoint interval before --dense-until", range="[1, )")
+    dense_every: int = setting(1, "the checkpoint interval before --dense-until and after "
+                               "memorisation (--dense-memorised)", range="[1, )")
+    dense_memorised: int = setting(0, "for this many steps after train accuracy first reaches "
+                                   "0.99 (where grokking starts), a checkpoint every "
+                                   "--dense-every steps (0: off)", range="[0, )")
+    onset: bool = setting(True, "run the in-loop onset detector: training-side signals at "
+                          "every step and its flag, written to the file (/onset)")
     seed: int = setting(0, "seed of the split, the initialisation and any sampling",
                         range="[0, 4294967295]")
     device: str = setting("cpu", "torch device (cpu, cuda, cuda:1, mps)")

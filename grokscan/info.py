@@ -49,7 +49,21 @@ def describe(path, metrics=None) -> dict:
             "grokking_delay": grokking_delay(run.steps, scalars) if run.n else None,
             "provenance": _provenance(run),
             "onset": _onset(run, metrics),
+            "onset_live": _onset_live(run),
         }
+
+
+def _onset_live(run: Run) -> dict | None:
+    """The in-loop onset detector's flag (/onset, grokscan/onset/live.py) with the lead;
+    None when the file has no record of it."""
+    from grokscan.onset.track import read_back
+
+    rows = run.onset_rows()
+    if rows is None:
+        return None
+    out = read_back(rows)
+    out.update(onset_lead(out["step"], out["memorisation"], run.steps, run.scalars))
+    return out
 
 
 def _analysis_of(run: Run, metrics):
@@ -153,13 +167,22 @@ def format_text(d: dict) -> str:
         lines.append(f"{key:<10}first reached {cells}")
     if d["grokking_delay"] is not None:
         lines.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): {d['grokking_delay']} steps")
+    if d.get("onset_live"):
+        lines.append(_onset_live_line(d["onset_live"]))
     if d.get("onset"):
         lines.append(_onset_line(d["onset"]))
     return "\n".join(lines)
 
 
+def _onset_live_line(o: dict) -> str:
+    text = (f"flagged at step {o['step']}: {o['reason']}" if o["step"] is not None
+            else o["reason"])
+    return (f"onset    in the loop: {text}\n         {lead_words(o)}  [/onset, observed to "
+            f"step {o['observed_to']}; model fitted on {o['model']}]")
+
+
 def _onset_line(o: dict) -> str:
-    where = f"  [{o['metrics']}, analysed to step {o['analysed_to']}"
+    where = f"  [checkpoints: {o['metrics']}, analysed to step {o['analysed_to']}"
     where += f" of {o['run_to']}]" if o["run_to"] != o["analysed_to"] else "]"
     if not o["computed"]:
         return f"onset    {o['why']}{where}"

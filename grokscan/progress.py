@@ -26,6 +26,17 @@ def progress(total: int, *, desc: str = "", unit: str = "it", initial: int = 0,
     return LogLines(total, desc=desc, unit=unit, initial=initial, file=file)
 
 
+def say(bar, text: str) -> None:
+    """A line of news beside a progress object (above a tqdm bar, which stays); nothing when
+    the progress is quiet."""
+    if getattr(bar, "disable", False):
+        return
+    if isinstance(bar, LogLines):
+        print(text, file=bar.file, flush=True)
+    else:
+        bar.write(text, file=bar.fp)
+
+
 def _interactive(file) -> bool:
     return "ipykernel" in sys.modules or bool(getattr(file, "isatty", lambda: False)())
 

@@ -28,7 +28,7 @@ from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.models import check_shapes, for_split
-from grokscan.progress import progress
+from grokscan.progress import progress, say
 from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
@@ -36,11 +36,13 @@ from grokscan.store.writer import Recorder, Schedule, restore_optimizer
 
 @dataclass
 class Checkpoint:
-    """What ``on_checkpoint`` is given: the step, the recorded scalars, the model at θ_step."""
+    """What ``on_checkpoint`` is given: the step, the recorded scalars, the model at θ_step,
+    and the in-loop onset detector's flag (None until it fires)."""
 
     step: int
     scalars: dict[str, float]
     model: torch.nn.Module
+    onset: int | None = None  # the in-loop onset detector's flag step, once it has fired
 
 
 @dataclass
@@ -240,6 +242,8 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
             raise TrainingDiverged(f"the training loss became {loss.item()} at step {step}; the "
                                    f"{s.rec.n} checkpoints before it are kept in {s.rec.path}")
         loss.backward()
+        if t.onset:
+            _observe(s, step, logits, yb, loss, bar)
         if due:
             scalars = _checkpoint(s, step, (logits.detach(), yb) if exact else None, rng_states)
             bar.set_postfix_str(f"loss {scalars['train_loss']:.3g}/{scalars['test_loss']:.3g} "
@@ -250,13 +254,25 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
             if (t.stop_when_grokked and grokked_since is not None
                     and step - grokked_since >= t.stop_when_grokked):
                 return step, True
-            if on_checkpoint is not None and on_checkpoint(Checkpoint(step, scalars, s.model)):
+            flag = s.rec.onset.flag if s.rec.onset is not None else None
+            if on_checkpoint is not None and on_checkpoint(Checkpoint(step, scalars, s.model,
+                                                                      flag)):
                 return step, True
         if step == t.steps:
             break
         s.opt.step()
         bar.update(1)
     return step, False
+
+
+def _observe(s: _Session, step: int, logits, y, loss, bar) -> None:
+    """The in-loop onset detector sees the step (grokscan/onset/live.py): the batch's loss
+    and accuracy, the weights and the gradient; the moment it flags is said once."""
+    before = s.rec.onset.flag
+    acc = float((logits.detach().argmax(-1) == y).float().mean())
+    s.rec.observe(step, train_loss=float(loss.detach()), train_acc=acc)
+    if before is None and s.rec.onset.flag is not None:
+        say(bar, f"onset flagged at step {s.rec.onset.flag}: {s.rec.onset.reason}")
 
 
 def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
@@ -289,7 +305,8 @@ def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
 
 def _schedule(cfg: RunConfig) -> Schedule:
     t = cfg.train
-    return Schedule(every=t.every, dense_until=t.dense_until, dense_every=t.dense_every)
+    return Schedule(every=t.every, dense_until=t.dense_until, dense_every=t.dense_every,
+                    dense_memorised=t.dense_memorised)
 
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}

@@ -52,6 +52,8 @@ def fast_config(**train_kw):
 def run_contents(path, *, task: bool = False) -> dict:
     """Everything a checkpoint file records, as arrays: parameters, gradients, scalars, steps
     (and the task's datasets), for comparing two files bitwise."""
+    import numpy as np
+
     from grokscan.store.reader import Run
 
     with Run(path) as run:
@@ -61,6 +63,11 @@ def run_contents(path, *, task: bool = False) -> dict:
         if task:
             out.update({f"t/{k}": v[()] for k, v in run.f["task"].items()})
         out["steps"] = run.steps
+        onset = run.onset_rows()
+        if onset is not None:  # the in-loop detector's record, rows and state
+            out.update({"o/steps": onset.steps, "o/values": onset.values,
+                        "o/score": onset.score,
+                        "o/state": np.array([onset.memorised or -1, onset.flag or -1])})
     return out
 
 

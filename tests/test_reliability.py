@@ -836,7 +836,8 @@ OPTION_BOMBS = {  # options that ask for far more memory than a machine has: {na
         ("even integer in [2, 4096]", "got 100000")),
     "ising generate --n-train 4 * 10^9": (
         ["ising", "generate", "--n-train", "4000000000", "-q"],
-        ("4000001000 lattices of 8 × 8 spins would need 238 GiB", "at most 1 GiB")),
+        ("n_train = 4000000000 and n_test = 1000 lattices of 8 × 8 spins would need 4.05e+03 "
+         "GiB", "at most 1 GiB")),
     "train --task parity of 2^35 input bits": (
         ["train", "--task", "parity", "--n-bits", "4096", "--n-train", "4194304", "--n-test",
          "4194304", *BASE], ("would be 34359738368 input bits", "at most 268435456")),

@@ -190,6 +190,7 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
         sel = _selection(run, opts)
         setup, left_out = make_setup(run, opts, sel)
         header = _header(run, setup, sel, left_out)
+        live = _onset_live(run)
         # blocks of at most BLOCK_BYTES of parameters: memory stays bounded for any model
         per = 4 * sum(math.prod(run.shape(k)) for k in run.param_names)
     size = max(1, min(opts.block, BLOCK_BYTES // max(per, 1)))
@@ -208,6 +209,8 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
                 done += len(b)
                 bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
             onset = _record_onset(writer, header, signal)
+            if live is not None:
+                writer.put_onset_live(*live)
             _record_moments(writer, setup)
     finally:
         bar.close()
@@ -216,6 +219,15 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
     return {"metrics_h5": h5_path, "metrics_csv": csv_path, "n_checkpoints": len(sel),
             "families": list(setup.families), "left_out": left_out, "basis": setup.basis,
             "key_freqs": setup.key_freqs, "subset": len(setup.subset), "onset": onset}
+
+
+def _onset_live(run: Run):
+    """The run's in-loop onset record and its result (grokscan/onset/track.py), for
+    metrics.h5 (/onset_live), or None when the run has none."""
+    from grokscan.onset.track import read_back
+
+    rows = run.onset_rows()
+    return None if rows is None or not len(rows.steps) else (rows, read_back(rows))
 
 
 def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | None:

@@ -26,14 +26,17 @@ def onset():
               "SWEEP/ when one sweep is given; needed for several]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def evaluate(sweep_dirs, out_dir, quiet):
-    """Run the onset detector and its baselines over every finished run of one or more
-    sweeps and judge them: per run the memorisation step, the steps of test accuracy 0.5 and
-    0.9, the flag and the lead fraction; over all the runs (and, for several sweeps, over
-    each) the coverage, the lead's quartiles, the false-alarm rate on the runs that never
-    reach test accuracy 0.5, the ROC AUC and the coverage at 5 % and 10 % false alarms.
-    Writes onset.csv, onset_summary.csv and onset.html, and prints the summary. A run
-    without the fourier and norms analysis is analysed first; a run file that is there but
-    does not open is an error, its metrics.h5 or not.
+    """Run the onset detectors over every finished run of one or more sweeps and judge them
+    (the in-loop model on the runs whose run.h5 has its record, replayed with the model this
+    grokscan ships; the checkpoint detectors on every run): per run the memorisation step,
+    the steps of test accuracy 0.5 and 0.9, the flag and the lead fraction; over all the
+    runs (and, for several sweeps, over each) the coverage, the lead's quartiles, the
+    false-alarm rate on the controls, the ROC AUC and the coverage at 5 % and 10 % false
+    alarms. A control never reaches test accuracy 0.5 and is not rising at the end; a run
+    still rising is undecided and counted apart. Writes onset.csv, onset_summary.csv and
+    onset.html, prints the summary and which detectors it judged. A run without the fourier
+    and norms analysis is analysed first; a run file that is there but does not open is an
+    error, its metrics.h5 or not.
 
     \b
     grokscan onset evaluate SWEEP/
@@ -45,7 +48,7 @@ def evaluate(sweep_dirs, out_dir, quiet):
     from grokscan.onset.evaluate import evaluate as run_evaluation
     from grokscan.onset.evaluate import finished_count
     from grokscan.progress import progress
-    from grokscan.report.onset import table_text, write
+    from grokscan.report.onset import table_text, which, write
 
     if out_dir is None:
         if len(sweep_dirs) > 1:
@@ -60,6 +63,7 @@ def evaluate(sweep_dirs, out_dir, quiet):
         bar.close()
     paths = write(out_dir, per_run, summary, curves, sources=sweep_dirs)
     click.echo(table_text(summary))
+    click.echo(which(per_run))
     click.echo("written: " + ", ".join(paths))
 
 

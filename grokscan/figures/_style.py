@@ -41,7 +41,7 @@ WIDTH = 10.0  # inches: a full-width report figure
 # The events marked on every time axis: (colour, line style, legend text).
 EVENTS = {
     "memorisation": ("0.45", "--", "memorisation (train acc ≥ 0.99)"),
-    "onset": (PALETTE[4], ":", "onset (detector)"),
+    "onset": (PALETTE[4], ":", "onset (detector's flag)"),
     "grokking": (PALETTE[2], "-.", "grokking (test acc ≥ 0.99)"),
 }
 

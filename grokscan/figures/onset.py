@@ -58,3 +58,40 @@ def flags(rows):
     hx.yaxis.get_major_locator().set_params(integer=True)
     hx.legend(fontsize="small", loc="upper left")
     return fig
+
+
+@styled
+def live(live: dict, steps, test_acc, *, markers=None):
+    """The in-loop detector of one run (``MetricsFile.onset_live()``): its score at every
+    observed step with the threshold, over the embedding's Fourier Gini it reads (every
+    step) and the test accuracy at the checkpoints, which the detector never sees."""
+    from grokscan.figures._style import add_markers, marker_legend
+
+    fig, axes = new_figure(2, 1, height=2.6, sharex=True)
+    ax, bx = axes[:, 0]
+    s, score = live["steps"], live["score"]
+    ok = np.isfinite(score)
+    ax.plot(s[ok], score[ok], color=EVENTS["onset"][0], lw=1.3, label="score")
+    ax.axhline(live["threshold"], color="0.4", ls="--", lw=1,
+               label=f"threshold {live['threshold']:.2f}")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("score")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    gini = live["values"].get("gini_embed")
+    if gini is not None and np.isfinite(gini).any():
+        bx.plot(s, gini, color=PALETTE[0], lw=1.2, label="Gini of the embedding (every step)")
+    twin = bx.twinx()
+    twin.plot(steps, test_acc, color=PALETTE[1], lw=1.2, marker="o", ms=2,
+              label="test accuracy (checkpoints; not seen)")
+    twin.set_ylim(-0.03, 1.03)
+    twin.grid(False)
+    twin.set_ylabel("test accuracy")
+    bx.set_ylabel("Gini")
+    bx.set_xlabel("step")
+    handles = bx.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    bx.legend(handles=handles, fontsize="small", loc="upper center",
+              bbox_to_anchor=(0.5, -0.3), ncol=2)
+    for a in (ax, bx):
+        add_markers(a, markers)
+    marker_legend(fig, markers)
+    return fig

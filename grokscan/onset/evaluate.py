@@ -16,9 +16,9 @@ import pandas as pd
 
 from grokscan.errors import GrokscanError
 from grokscan.onset.detector import OnsetSettings, detect
-from grokscan.summary import first_crossing
 from grokscan.sweep.paths import run_dir
 
+LIVE = "in-loop model"  # the detector of grokscan/onset/live.py, replayed from each run.h5
 MAIN = "gini rise"
 # The detector (MAIN) and the baselines any user could compute, each one signal with a
 # threshold. Every threshold was chosen on the tuning sweep (scripts/grids/onset_tune.toml)
@@ -46,6 +46,7 @@ class RunInputs:
     steps: np.ndarray  # (n,)
     series: dict  # {name: (n,)} training-side only
     test_acc: np.ndarray  # (n,) used to judge, never to detect
+    live: object = None  # the in-loop record of run.h5 (store.reader.OnsetRows), or None
 
 
 def read_inputs(sweep_dir, name: str) -> RunInputs:
@@ -57,8 +58,10 @@ def read_inputs(sweep_dir, name: str) -> RunInputs:
 
     out = run_dir(sweep_dir, name)
     path = os.path.join(out, "run.h5")
+    live = None
     if os.path.exists(path):
-        Run(path).close()
+        with Run(path) as run:
+            live = run.onset_rows()
     if not _analysed(out):
         from grokscan.analysis import Options, analyze
 
@@ -74,7 +77,7 @@ def read_inputs(sweep_dir, name: str) -> RunInputs:
             if v.ndim == 1:
                 series[f"fourier/{path}"] = v.astype(float)
         series["norms/total"] = m.get("metrics/norms/total").astype(float)
-        return RunInputs(name, m.steps, series, np.asarray(sc["test_acc"], float))
+        return RunInputs(name, m.steps, series, np.asarray(sc["test_acc"], float), live)
 
 
 def _analysed(out: str) -> bool:
@@ -86,26 +89,36 @@ def _analysed(out: str) -> bool:
         return set(FAMILIES) <= set(m.families)
 
 
-def judge(inputs: RunInputs, settings: OnsetSettings) -> dict:
-    """One run's row: the outcome (memorisation, test acc 0.5 and 0.9, its class) and the
-    detector's flag, lead fraction and largest score before test acc 0.5."""
-    steps, acc = inputs.steps, inputs.series["train_acc"]
-    mem = first_crossing(steps, acc, settings.memorised)
-    t50 = first_crossing(steps, inputs.test_acc, 0.5)
-    t90 = first_crossing(steps, inputs.test_acc, 0.9)
-    kind = ("control" if t50 is None else
-            "grokking" if mem is not None and t50 > mem else "no delay")
-    res = detect(steps, inputs.series, settings)
-    before = steps < t50 if t50 is not None else np.ones(len(steps), bool)
-    scores = res.score[before]
+def judge(inputs: RunInputs, detector) -> dict | None:
+    """One run's row: the outcome (memorisation, test acc 0.5 and 0.9, its class:
+    grokscan/onset/labels.py) and the detector's flag, lead fraction and largest score before
+    test acc 0.5. ``detector``: an OnsetSettings (over the checkpoints) or the in-loop
+    OnsetModel (over the run's every step; None when the run has no in-loop record)."""
+    from grokscan.onset.labels import label
+
+    steps = inputs.steps
+    lab = label(steps, inputs.series["train_acc"], inputs.test_acc)
+    mem, t50 = lab.step_memorised, lab.step_test_50
+    if isinstance(detector, OnsetSettings):
+        res = detect(steps, inputs.series, detector)
+        at, score, flag, reason = steps, res.score, res.step, res.reason
+    elif inputs.live is None:
+        return None
+    else:
+        from grokscan.onset.live import replay
+
+        score, mon = replay(inputs.live.steps, inputs.live.values, detector)
+        at, flag, reason = inputs.live.steps, mon.flag, mon.reason
+    before = at < t50 if t50 is not None else np.ones(len(at), bool)
+    scores = score[before]
     best = float(np.nanmax(scores)) if np.isfinite(scores).any() else float("nan")
-    lead = (t50 - res.step) / (t50 - mem) if kind == "grokking" and res.step is not None \
+    lead = (t50 - flag) / (t50 - mem) if lab.kind == "grokking" and flag is not None \
         else float("nan")
-    return {"run": inputs.name, "class": kind, "step_memorised": mem, "step_test_0.5": t50,
-            "step_test_0.9": t90, "last_step": int(steps[-1]), "flag": res.step,
-            "in_time": bool(res.step is not None and (t50 is None or res.step < t50)),
+    return {"run": inputs.name, "class": lab.kind, "step_memorised": mem, "step_test_0.5": t50,
+            "step_test_0.9": lab.step_test_90, "last_step": int(steps[-1]), "flag": flag,
+            "in_time": bool(flag is not None and (t50 is None or flag < t50)),
             "lead_fraction": lead, "max_score": best, "final_test_acc": float(inputs.test_acc[-1]),
-            "reason": res.reason}
+            "reason": reason}
 
 
 def summarise(rows: pd.DataFrame, threshold: float) -> dict:
@@ -119,6 +132,7 @@ def summarise(rows: pd.DataFrame, threshold: float) -> dict:
     q = np.percentile(lead, [25, 50, 75]) if len(lead) else [np.nan] * 3
     out = {"grokking": len(g), "controls": len(c),
            "no_delay": int((rows["class"] == "no delay").sum()),
+           "undecided": int((rows["class"] == "undecided").sum()),
            "coverage": float(flagged.mean()) if len(g) else np.nan,
            "lead_q1": q[0], "lead_median": q[1], "lead_q3": q[2],
            "false_alarms": float(c["flag"].notna().mean()) if len(c) else np.nan,
@@ -139,21 +153,29 @@ def summarise(rows: pd.DataFrame, threshold: float) -> dict:
     return out
 
 
-def evaluate(sweep_dirs, detectors: dict[str, OnsetSettings] | None = None,
+def evaluate(sweep_dirs, detectors: dict | None = None,
              tick=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Every finished run of the sweeps (one folder or several, judged together) through
     every detector: the per-run table (one row per run and detector, columns ``detector``,
     ``sweep`` and the run's model and operation), the summary (one row per detector over
     all the runs, column ``runs`` = "all", then, with several sweeps, one per detector and
-    sweep), and the ROC curves over all the runs {detector: (fpr, tpr)}."""
-    detectors = detectors or DETECTORS
+    sweep; column ``inputs``: what the detector saw), and the ROC curves over all the runs
+    {detector: (fpr, tpr)}. The default detectors: the in-loop model shipped with grokscan
+    (LIVE, on the runs whose run.h5 has its record: trained since it exists), then the
+    checkpoint detectors (DETECTORS)."""
+    if detectors is None:
+        from grokscan.onset.live import shipped
+
+        detectors = {LIVE: shipped(), **DETECTORS}
     dirs = [sweep_dirs] if isinstance(sweep_dirs, (str, os.PathLike)) else list(sweep_dirs)
     rows = []
     for d, label in zip(dirs, sweep_labels(dirs)):
         for name, what in _finished(d, label):
             inputs = read_inputs(d, name)
             for det, s in detectors.items():
-                rows.append({"detector": det, **what, **judge(inputs, s)})
+                row = judge(inputs, s)
+                if row is not None:
+                    rows.append({"detector": det, **what, **row})
             if tick:
                 tick(1)
     per_run = pd.DataFrame(rows)
@@ -165,13 +187,25 @@ def evaluate(sweep_dirs, detectors: dict[str, OnsetSettings] | None = None,
     summary, curves = [], {}
     for runs, part in groups:
         for det, s in detectors.items():
-            res = summarise(part[part["detector"] == det], s.threshold)
+            mine = part[part["detector"] == det]
+            if not len(mine):  # the in-loop detector on sweeps trained before it
+                continue
+            res = summarise(mine, s.threshold)
             roc = res.pop("roc")
             if runs == "all":
                 curves[det] = roc
-            summary.append({"detector": det, "runs": runs, "signal": s.signal,
-                            "direction": s.direction, **res})
+            summary.append({"detector": det, "runs": runs, **_inputs(s), **res})
     return per_run, pd.DataFrame(summary), curves
+
+
+def _inputs(detector) -> dict:
+    """What a detector reads, for the summary's columns."""
+    if isinstance(detector, OnsetSettings):
+        return {"inputs": "checkpoints", "signal": detector.signal,
+                "direction": detector.direction}
+    return {"inputs": "every step (in the loop)",
+            "signal": f"logistic model on {', '.join(detector.signals)}",
+            "direction": f"fitted on {detector.fitted_on}"}
 
 
 def finished_count(sweep_dirs) -> int:

@@ -52,14 +52,15 @@ class Page:
 
 def event_markers(m: MetricsFile) -> dict:
     """The steps of memorisation (train accuracy first ≥ 0.99), of the grokking onset (the
-    flag of the onset detector, grokscan/onset, when analyze recorded one; else None), and
+    flag of the in-loop onset detector when the run has its record, else of the checkpoint
+    detector analyze ran, grokscan/onset; None when neither flagged), and
     of grokking (test accuracy first ≥ 0.99); the distance between the first and the last is
     ``grokscan.summary.grokking_delay``. Also the phases the figures' moments are taken at
     (not drawn as events): ``plateau_end``, where test accuracy first climbs a tenth of the way
     from its level at memorisation to 1, and ``transition``, half of the way."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
     mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
-    onset = m.onset()  # written by analyze's onset detector
+    onset = m.onset_live() or m.onset()  # the in-loop detector's, else analyze's
     out = {"memorisation": mem, "onset": onset["step"] if onset else None,
            "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
     out.update(test_phases(steps, s.get("test_acc"), mem))

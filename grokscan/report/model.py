@@ -9,6 +9,7 @@ import numpy as np
 
 from grokscan import figures as F
 from grokscan.errors import FileFormatError
+from grokscan.figures import onset as fig_onset
 from grokscan.figures._style import EVENTS
 from grokscan.report.base import Item, Page, Section, at_moments, finite_rows, moments
 
@@ -20,7 +21,32 @@ def training_section(page: Page) -> Section:
         sec.items.append(Item(
             "training_curves", "Loss and accuracy", _training_caption(m, mk),
             lambda: F.training_curves(m.steps, m.scalars, markers=mk)))
+    live = m.onset_live()
+    if live is not None and "test_acc" in m.run_scalars:
+        sec.items.append(Item(
+            "onset_live", "The onset detector, in the loop", _live_caption(m, live),
+            lambda: fig_onset.live(live, m.run_steps, m.run_scalars["test_acc"], markers=mk)))
     return sec
+
+
+def _live_caption(m, live: dict) -> str:
+    """What the in-loop detector did in this run, from its record and the run's scalars."""
+    from grokscan.summary import lead_words, onset_lead
+
+    head = ("The in-loop onset detector (README, \"Forecasting grokking\"): at every step it "
+            "reads training-side signals only (the train batch's loss and accuracy, the weight "
+            "norm, Fourier measures of the embedding, the logit map and the gradient), "
+            "normalises them against the run's own memorisation plateau and scores them with "
+            f"a frozen logistic model ({live['model']}); it flags where the score has stayed "
+            "above the threshold for a while. Below: the embedding's Gini at every step, and "
+            "the test accuracy at the checkpoints, which it never sees.")
+    lead = onset_lead(live["step"], live["memorisation"], m.run_steps, m.run_scalars)
+    if live["step"] is not None:
+        run = f"In this run it flagged at step {live['step']} ({live['reason']}); " \
+              f"{lead_words({**lead, 'step': live['step']})}."
+    else:
+        run = f"In this run it did not flag ({live['reason']}); {lead_words(lead)}."
+    return f"{head} {run}"
 
 
 def _training_caption(m, mk: dict) -> str:

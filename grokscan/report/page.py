@@ -37,12 +37,14 @@ def summary(m: MetricsFile, markers: dict) -> dict:
     steps, scalars = m.run_steps, m.run_scalars
     final = {k: float(v[-1]) for k, v in scalars.items()
              if k.endswith(("_acc", "_loss")) and len(v)}
-    onset = m.onset()
+    live = m.onset_live()
+    onset = live or m.onset()
     memorised = onset["memorisation"] if onset else None
     return {"crossings": crossings(steps, scalars),
             "grokking_delay": grokking_delay(steps, scalars),
             "final": final, "key_freqs": m.key_freqs, "onset": markers.get("onset"),
             "onset_computed": onset is not None,
+            "onset_by": "the in-loop detector" if live else "the checkpoint detector",
             "lead": onset_lead(markers.get("onset"), memorised, steps, scalars),
             "steps": (int(m.steps[0]), int(m.steps[-1])), "n": m.n,
             "run_steps": (int(steps[0]), int(steps[-1])), "run_n": len(steps)}
@@ -87,10 +89,10 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
     facts.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): "
                  f"{'—' if delay is None else f'{delay} steps'}")
     if s["onset"] is not None:
-        facts.append(f"grokking onset (the detector's flag): step {s['onset']}; "
+        facts.append(f"grokking onset ({s['onset_by']}'s flag): step {s['onset']}; "
                      + lead_words({**s["lead"], "step": s["onset"]}))
     elif s["onset_computed"]:
-        facts.append("grokking onset (the detector's flag): none in the analysed checkpoints")
+        facts.append(f"grokking onset ({s['onset_by']}'s flag): none")
     for op, ks in s["key_freqs"].items():
         if ks:
             facts.append(f"key frequencies{f' ({op})' if len(s['key_freqs']) > 1 else ''}, "

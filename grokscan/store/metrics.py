@@ -91,6 +91,18 @@ class MetricsWriter:
         g.attrs.update({k: v if isinstance(v, (str, np.ndarray)) else json.dumps(v)
                         for k, v in attrs.items()})
 
+    def put_onset_live(self, rows, result: dict) -> None:
+        """The run's in-loop onset record (``Run.onset_rows()``) under ``/onset_live``: its
+        steps, score and signals, the flag, memorisation, reason and model as attributes
+        (grokscan/onset/track.py read_back)."""
+        check_space(self.tmp, rows.values.nbytes + 2 * rows.steps.nbytes)
+        g = self.f.create_group("onset_live")
+        g["steps"], g["score"], g["values"] = rows.steps, rows.score, rows.values
+        g.attrs.update(signals=json.dumps(list(rows.names)), model=rows.model,
+                       step=-1 if result["step"] is None else result["step"],
+                       memorisation=-1 if result["memorisation"] is None
+                       else result["memorisation"], reason=result["reason"])
+
     def close(self) -> None:
         """Publish the file if complete; otherwise remove the partial one."""
         self.f.close()
@@ -266,6 +278,28 @@ class MetricsFile(Reader):
 
         return {"step": step("step"), "memorisation": step("memorisation"),
                 "reason": str(self.attr("metrics/onset", "reason", ""))}
+
+    def onset_live(self) -> dict | None:
+        """The run's in-loop onset record as analyze copied it (``/onset_live``, SCHEMA.md):
+        {"steps", "score", "values" {signal: (m,)}, "step", "memorisation" (None where −1),
+        "reason", "threshold", "model" (what it was fitted on)}; None when the run has none."""
+        g = self.f.get("onset_live")
+        if not isinstance(g, h5py.Group):
+            return None
+        try:
+            names = json.loads(text(g.attrs["signals"]))
+            model = json.loads(text(g.attrs["model"]))
+            values = g["values"][()]
+            out = {"steps": g["steps"][()], "score": g["score"][()],
+                   "values": {k: values[:, i] for i, k in enumerate(names)},
+                   "reason": text(g.attrs["reason"]), "threshold": float(model["threshold"]),
+                   "model": str(model.get("fitted_on", ""))}
+            for k in ("step", "memorisation"):
+                v = int(g.attrs[k])
+                out[k] = None if v < 0 else v
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise FileFormatError(f"{self.path}: /onset_live is malformed ({e})") from None
+        return out
 
 
 def _task_v1(config: dict | None, p: int) -> dict:

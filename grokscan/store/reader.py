@@ -25,7 +25,7 @@ from grokscan.store._superblock import writer_flags
 from grokscan.store.layout import check_layout
 from grokscan.store.lock import holder
 
-VERSIONS = (1, 2)  # the checkpoint format versions this grokscan reads
+VERSIONS = (1, 2, 3)  # the checkpoint format versions this grokscan reads
 LIMIT = 1 << 31  # elements one checkpoint of one parameter may hold (8 GiB of float32)
 
 
@@ -39,6 +39,21 @@ class ResumeState:
     layout: list
     torch_rng: np.ndarray
     batch_rng: np.ndarray
+
+
+@dataclass(frozen=True)
+class OnsetRows:
+    """The in-loop onset detector's record (``/onset``, grokscan/onset/track.py) up to the
+    last committed checkpoint: a row of signals (``names``) and the score per observed step,
+    the memorisation and flag steps it had reached there, and the model it ran."""
+
+    steps: np.ndarray  # (n,)
+    values: np.ndarray  # (n, len(names))
+    score: np.ndarray  # (n,)
+    names: tuple[str, ...]
+    memorised: int | None
+    flag: int | None
+    model: str  # the OnsetModel's JSON
 
 
 class Run(Reader):
@@ -158,6 +173,12 @@ class Run(Reader):
         g = self.f["scalars"]
         return {k: g[k][: self.n] for k in sorted(g)}
 
+    def onset_rows(self) -> OnsetRows | None:
+        """The in-loop onset record up to the last committed checkpoint, or None when the
+        file has none (format version 1 or 2, training with --no-onset, a Recorder that did
+        not ``observe``)."""
+        return _onset_rows(self)
+
     def resume_state(self) -> ResumeState:
         """The state to resume from the last committed checkpoint, checked against the
         parameters before its vectors are read; a GrokscanError saying why if there is none."""
@@ -171,6 +192,31 @@ def _check_layout(run: Run) -> None:
     shapes = {k: run.f["params"][k].shape[1:] for k in run.param_names}
     check_layout(run.residue_vectors, run.neuron_logit_map, shapes, where=run.path,
                  error=FileFormatError)
+
+
+def _onset_rows(run: Run) -> OnsetRows | None:
+    g = run.f.get("onset")
+    if g is None or not run.n:
+        return None
+    where = f"{run.path}: /onset"
+    try:
+        names = tuple(json.loads(text(g.attrs["signals"])))
+        model = text(g.attrs["model"])
+        for k in ("steps", "values", "score"):
+            g[k].refresh()
+        steps = g["steps"][()].astype(np.int64)
+        n = int(np.searchsorted(steps, run.steps[-1], side="right"))
+        values, score = g["values"][:n], g["score"][:n]
+        memorised, flag = (int(v) for v in g["state"][()])
+    except (KeyError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{where} is malformed ({e})") from None
+    if values.shape != (n, len(names)) or score.shape != (n,) or np.any(np.diff(steps) <= 0):
+        raise FileFormatError(f"{where}: expected increasing steps and one row of "
+                              f"{len(names)} signals and a score each; found {values.shape} "
+                              f"and {score.shape}")
+    last = int(run.steps[-1])
+    return OnsetRows(steps[:n], values, score, names, None if memorised < 0 else memorised,
+                     None if flag < 0 or flag > last else flag, model)
 
 
 def _resume_state(run: Run) -> ResumeState:

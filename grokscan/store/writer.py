@@ -24,6 +24,7 @@ What a user has is never lost or misread (store/SCHEMA.md, "Writing, and crashes
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -34,25 +35,28 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
+from grokscan.onset.track import Track, source_from_file, source_of
 from grokscan.store._format import CHECKPOINTS, SWMR_LIBVER, H5File, check_space
 from grokscan.store._superblock import clear_writer_flags, writer_flags
 from grokscan.store.layout import Layout, check_layout
 from grokscan.store.lock import WriterLock
 from grokscan.tasks.custom import CustomData
 
-VERSION = 2  # the checkpoint format version written (store/SCHEMA.md)
+VERSION = 3  # the checkpoint format version written (store/SCHEMA.md)
 STATE = ("optimizer", "layout", "torch_rng", "batch_rng")  # a resume slot's vectors
 SLOTS = ("0", "1")  # checkpoint i keeps its resume state in slot i % 2
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """Which steps are checkpointed: step 0, every ``every`` steps, and every ``dense_every``
-    steps before ``dense_until`` (a denser start, where memorisation happens)."""
+    """Which steps are checkpointed: step 0, every ``every`` steps, every ``dense_every``
+    steps before ``dense_until`` (a denser start, where memorisation happens) and, with
+    ``dense_memorised``, after memorisation (where grokking starts; :meth:`due`)."""
 
     every: int = 10
     dense_until: int = 0
     dense_every: int = 1
+    dense_memorised: int = 0  # steps of dense checkpoints once train accuracy reaches 0.99
 
     def __post_init__(self):
         if self.every < 1 or self.dense_every < 1:
@@ -65,6 +69,14 @@ class Schedule:
         if step < self.dense_until and step % self.dense_every == 0:
             return True
         return step % self.every == 0
+
+    def due(self, step: int, memorised: int | None) -> bool:
+        """Whether ``step`` is checkpointed, given the step of memorisation (None: not yet):
+        also every ``dense_every`` steps for ``dense_memorised`` steps after it."""
+        if memorised is not None and memorised < step <= memorised + self.dense_memorised \
+                and (step - memorised) % self.dense_every == 0:
+            return True
+        return step in self
 
 
 def _resizable(group, name, shape, dtype, fill=0):
@@ -100,6 +112,7 @@ class Recorder(H5File):
             p = getattr(getattr(config, "task", None), "p", None)
             check_layout(layout.residue_vectors, layout.neuron_logit_map, shapes,
                          where="layout", p=p)
+            self.onset = Track(source_of(layout, task))
             self._header(config, layout)
             _write_task(self.f.create_group("task"), task)
             _resizable(self.f, "steps", (), "i8", fill=-1)
@@ -121,6 +134,7 @@ class Recorder(H5File):
         self.last_step: int | None = None
         self._optimizer = self._batch_rng = None
         self.f = None
+        self.onset: Track | None = None
 
     def _header(self, config: RunConfig | None, layout: Layout) -> None:
         f = self.f
@@ -164,6 +178,7 @@ class Recorder(H5File):
             self.last_step = int(steps[n - 1]) if n else None
             for ds in self._rows():
                 ds.resize(n, axis=0)
+            self.onset = Track.resumed(f, self.last_step if n else 0, source_from_file(f))
             if self._scalars:
                 self._upgrade_resume_state()
                 f.swmr_mode = True
@@ -175,17 +190,36 @@ class Recorder(H5File):
         return self
 
     def _upgrade_resume_state(self) -> None:
-        """Files of format version 1 kept one resume state; this version keeps two slots."""
+        """Files of format version 1 kept one resume state; version 2 keeps two slots (a file
+        resumed keeps its version otherwise: one of version 2 gets no /onset)."""
         f = self.f
-        if f.attrs.get("format_version") == VERSION:
+        if f.attrs.get("format_version") != 1:
             return
         if "resume" in f:
             del f["resume"]
         self._create_slots()
-        f.attrs["format_version"] = VERSION
+        f.attrs["format_version"] = 2
 
     def due(self, step: int) -> bool:
-        return step in self.schedule
+        """Whether ``step`` is a checkpoint of the schedule (memorisation as ``observe`` saw
+        it)."""
+        return self.schedule.due(step, self.onset.memorised if self.onset else None)
+
+    def observe(self, step: int, **train_side: float) -> float:
+        """Give the in-loop onset detector (grokscan/onset/live.py) the step's training-side
+        numbers, ``train_loss`` and ``train_acc`` (of the batch just evaluated), after the
+        backward pass and before the optimizer step; it adds the weight norm and the Fourier
+        measures of the weights and of the gradient. Returns the score (NaN before the
+        memorisation plateau is known); ``self.onset`` has the flag and its reason. Call it at
+        every step from the first, before the ``record`` of a checkpoint step; the rows are
+        written with the checkpoints (``/onset``)."""
+        if self.onset is None:
+            raise GrokscanError("observe(): this Recorder has no onset track")
+        if self.n and "onset" not in self.f:  # begun without it: no dataset can be added
+            self.onset.recorded = False         # once SWMR mode is on
+            return math.nan
+        grads = {k: p.grad for k, p in self.params.items() if p.grad is not None}
+        return self.onset.observe(step, self.params, grads, **train_side)
 
     def _rows(self):
         f = self.f
@@ -236,6 +270,8 @@ class Recorder(H5File):
                 _resizable(f["scalars"], name, (), "f8", fill=np.nan)
             if self._optimizer is not None:
                 self._create_slots()
+            if self.onset is not None and self.onset.rows:
+                self.onset.create(f)
         with torch.no_grad():
             for name, p in self.params.items():
                 _append(f["params"][name], n, p.detach().cpu().numpy())
@@ -246,6 +282,8 @@ class Recorder(H5File):
         for name in self._scalars:
             _append(f["scalars"][name], n, float(scalars[name]))
         self._write_state(step, SLOTS[n % 2])
+        if self.onset is not None:
+            self.onset.write(f)
         f.flush()  # every row and the state on disk before the step that commits them
         _append(f["steps"], n, step)
         if not f.swmr_mode:
@@ -336,7 +374,8 @@ def repair(path) -> bool:
 
     path = os.fspath(path)
     with WriterLock(path):
-        f, _ = open_checked(path, CHECKPOINTS, (1, VERSION), "a grokscan checkpoint file")
+        f, _ = open_checked(path, CHECKPOINTS, tuple(range(1, VERSION + 1)),
+                            "a grokscan checkpoint file")
         f.close()
         return clear_writer_flags(path)
 

@@ -110,7 +110,8 @@ class Follower:
         params = dict(ck.model.named_parameters())
         self.view.update(Rows(np.array([ck.step]),
                               {k: np.array([v], np.float64) for k, v in ck.scalars.items()},
-                              {k: params[k].detach().cpu().numpy()[None] for k in self.names}))
+                              {k: params[k].detach().cpu().numpy()[None] for k in self.names},
+                              ck.onset))
         self.screen.update(self.view, refresh=True)
         return False  # never stops the training
 

@@ -35,6 +35,7 @@ class Rows:
     steps: np.ndarray
     scalars: dict[str, np.ndarray] = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    onset: int | None = None  # the in-loop detector's flag step, once these rows reach it
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -169,7 +170,19 @@ class LiveRun:
             raise GrokscanError(f"{self.path}: /steps does not increase near checkpoint {n}")
         if len(steps):
             self.n, self.last_step = stop, int(steps[-1])
-        return Rows(steps, scalars, params)
+        return Rows(steps, scalars, params, self._onset_flag())
+
+    def _onset_flag(self) -> int | None:
+        """The in-loop detector's flag (/onset/state) if it fired by the last step read."""
+        g = self.run.f.get("onset")
+        if g is None or self.last_step is None:
+            return None
+        try:
+            g["state"].refresh()
+            flag = int(g["state"][1])
+        except (OSError, RuntimeError, KeyError):
+            return None
+        return flag if 0 <= flag <= self.last_step else None
 
     def close(self) -> None:
         self.run.close()

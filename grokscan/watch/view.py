@@ -110,12 +110,15 @@ class View:
         self.first: dict[str, float] = {}
         self.status = "live"
         self._onset: tuple[int, int | None] = (-1, None)  # (checkpoints seen, flag step)
+        self.live_onset: int | None = None  # the in-loop detector's flag, when the run has it
 
     # --- the numbers -------------------------------------------------------------------------
     def update(self, rows) -> None:
         """Take the new checkpoints ``rows`` (grokscan.watch.reader.Rows)."""
         if not len(rows):
             return
+        if rows.onset is not None:
+            self.live_onset = rows.onset
         self.steps.extend(rows.steps)
         for name, values in rows.scalars.items():
             self.scalars.setdefault(name, Series()).extend(values)
@@ -144,11 +147,14 @@ class View:
 
     @property
     def onset(self) -> int | None:
-        """The onset detector's flag step over the checkpoints seen (grokscan/onset: train
-        accuracy and the embedding's Fourier Gini, no test-set quantity), None if it has not
-        fired or the run has no Fourier spectrum."""
+        """The onset detector's flag step: the in-loop detector's when it has fired
+        (grokscan/onset/live.py, every step, read from the file or given by the training),
+        else the checkpoint detector's over the checkpoints seen (train accuracy and the
+        embedding's Fourier Gini); None if neither has fired. No test-set quantity either way."""
         from grokscan.onset.detector import OnsetSettings, detect
 
+        if self.live_onset is not None:
+            return self.live_onset
         train = self.scalars.get("train_acc")
         if self.fourier is None or train is None or self.gini.n != self.steps.n:
             return None

@@ -1,6 +1,7 @@
 """`grokscan analyze` records the onset detector's result in metrics.h5, and the report's
 event markers read it."""
 
+import h5py
 import numpy as np
 
 from grokscan.analysis import Options, analyze
@@ -25,14 +26,21 @@ def test_analyze_records_the_onset_and_the_report_marks_it(fast_run, tmp_path):
         # the fast recipe groks: the flag is after memorisation, before test accuracy 0.5
         mem = first_crossing(m.steps, m.scalars["train_acc"], 0.99)
         assert mem < step < first_crossing(m.steps, m.scalars["test_acc"], 0.5)
-        assert event_markers(m)["onset"] == step
+        # the report marks the in-loop detector's flag where the run has its record
+        live = m.onset_live()
+        assert live is not None and event_markers(m)["onset"] == live["step"]
+    with h5py.File(fast_run, "r") as f:  # analyze copied it from the run, as it was
+        assert live["step"] == (None if f["onset/state"][1] < 0 else f["onset/state"][1])
+        np.testing.assert_array_equal(live["score"], f["onset/score"][: len(live["score"])])
 
 
 def test_no_fourier_family_no_onset(fast_run, tmp_path):
     res = analyze(fast_run, tmp_path, Options(families=("norms",), quiet=True))
     assert res["onset"] is None
     with MetricsFile(tmp_path) as m:
-        assert m.get("metrics/onset/score") is None and event_markers(m)["onset"] is None
+        assert m.get("metrics/onset/score") is None
+        # the in-loop detector's flag, which needs no analysis family, is still marked
+        assert event_markers(m)["onset"] == m.onset_live()["step"]
 
 
 def test_info_shows_the_onset_of_the_analysis(fast_run, tmp_path):
@@ -86,11 +94,12 @@ def test_the_report_states_the_lead(fast_run, tmp_path):
 
     analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
     with MetricsFile(tmp_path) as m:
-        step = m.attr("metrics/onset", "step")
-        mem = m.attr("metrics/onset", "memorisation")
+        live = m.onset_live()  # the report states the in-loop detector's flag
+        step, mem = live["step"], live["memorisation"]
         t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
         facts = _facts(m, summary(m, event_markers(m)))
     line = next(f for f in facts if f.startswith("grokking onset"))
+    assert line.startswith("grokking onset (the in-loop detector's flag)")
     assert f"step {step}; test accuracy 0.5 at step {t50}, {t50 - step} steps later" in line
     assert f"({(t50 - step) / (t50 - mem):.0%} of the delay" in line
 

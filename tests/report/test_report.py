@@ -529,8 +529,8 @@ def real(fast_run, tmp_path_factory):
 def test_analyze_ends_with_the_report(real, fast_run, tmp_path):
     page = (real / "report.html").read_text()
     figs = re.findall(r'<figure id="(\w+)"', page)
-    assert figs == ["training_curves", "fourier_heatmap", "fourier_measures", "constellation",
-                    "constellation_animation", "weight_statistics"]
+    assert figs == ["training_curves", "onset_live", "fourier_heatmap", "fourier_measures",
+                    "constellation", "constellation_animation", "weight_statistics"]
     gif = (real / "figures" / "constellation_animation.gif")
     with Image.open(gif) as im:
         assert im.n_frames == 16  # 151 checkpoints, every 10th analysed
@@ -667,7 +667,7 @@ def test_the_report_opens_in_chromium(real, tmp_path):
         images, errors = browser.open(real / "report.html", tmp_path / "report.png")
     finally:
         browser.close()
-    assert len(images) == 6 and all(done and width > 0 for _, done, width in images), images
+    assert len(images) == 7 and all(done and width > 0 for _, done, width in images), images
     assert errors == []
     with Image.open(tmp_path / "report.png") as im:
         pixels = np.asarray(im.convert("RGB"))

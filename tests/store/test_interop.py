@@ -25,10 +25,12 @@ from grokscan.store.reader import Run
 
 SMALL = ["--p", "23", "--frac", "0.5", "--d-embed", "8", "--width", "16", "--threads", "1",
          "-q"]
-RUN = {"grads": "Group", "params": "Group", "resume": "Group", "scalars": "Group",
-       "steps": "Dataset", "task": "Group"}
-IMPORTED = {k: v for k, v in RUN.items() if k != "resume"}  # no optimizer state to resume
-METRICS = {"metrics": "Group", "run": "Group", "scalars": "Group", "steps": "Dataset"}
+RUN = {"grads": "Group", "onset": "Group", "params": "Group", "resume": "Group",
+       "scalars": "Group", "steps": "Dataset", "task": "Group"}
+# no optimizer state to resume, no training seen by the in-loop onset detector
+IMPORTED = {k: v for k, v in RUN.items() if k not in ("resume", "onset")}
+METRICS = {"metrics": "Group", "onset_live": "Group", "run": "Group", "scalars": "Group",
+           "steps": "Dataset"}
 
 
 @pytest.fixture(autouse=True)

@@ -308,17 +308,34 @@ def test_train_with_watch_shows_the_view_the_file_gives(tmp_path):
 
 
 def test_the_onset_flag_is_the_one_analyze_records(fast_run, tmp_path):
-    """The view runs grokscan/onset's detector on the Gini it computes as checkpoints arrive;
-    over every checkpoint it must flag where `grokscan analyze` does."""
-    res = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "out"),
+    """Without the in-loop record (a file written before it), the view runs grokscan/onset's
+    checkpoint detector on the Gini it computes as checkpoints arrive; over every checkpoint
+    it must flag where `grokscan analyze` does. With the record, it shows the in-loop flag
+    once the replay reaches it, and not before."""
+    old = tmp_path / "old.h5"
+    old.write_bytes(fast_run.read_bytes())
+    with h5py.File(old, "r+") as f:
+        del f["onset"]
+    res = CliRunner().invoke(main, ["analyze", str(old), "-o", str(tmp_path / "out"),
                                     "--metrics", "fourier", "--no-report", "-q"])
     assert res.exit_code == 0, res.output
     with h5py.File(tmp_path / "out" / "metrics.h5", "r") as f:
         want = int(f["metrics/onset"].attrs["step"])
     assert want > 0  # the fast recipe groks: the detector fires
-    with LiveRun(fast_run, replay=True) as live:
-        view = View(str(fast_run), live.task, live.run.residue_vectors)
+    with LiveRun(old, replay=True) as live:
+        view = View(str(old), live.task, live.run.residue_vectors)
         while not live.ended:
             view.update(live.poll())
     assert view.onset == want
     assert f"onset flagged at step {want}" in frame(view)
+    with h5py.File(fast_run, "r") as f:
+        flag = int(f["onset/state"][1])
+    assert flag >= 0
+    with LiveRun(fast_run, replay=True) as live:
+        view = View(str(fast_run), live.task, live.run.residue_vectors)
+        while not live.ended:
+            rows = live.poll()
+            view.update(rows)
+            if len(rows) and rows.steps[-1] < flag:
+                assert view.live_onset is None
+    assert view.onset == flag and f"onset flagged at step {flag}" in frame(view)

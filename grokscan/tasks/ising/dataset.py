@@ -76,12 +76,14 @@ class IsingDataConfig:
             v = getattr(self, name)
             if v < k or v % k:
                 raise GrokscanError(f"{name} = {v} must be a positive multiple of {k} bins")
-        spins = (self.n_train + self.n_test) * self.L ** 2
-        if spins > MAX_SPINS:  # the lattices are held as int8, a byte a spin
-            raise GrokscanError(f"n_train + n_test = {self.n_train + self.n_test} lattices of "
-                                f"{self.L} × {self.L} spins would need {spins / 2**30:.3g} GiB; "
-                                f"at most {MAX_SPINS // 2**30} GiB ({MAX_SPINS} spins): lower "
-                                "them or L")
+        # a byte a spin for the lattices, and 16 more a training spin while the n-inverted
+        # set is drawn (a float64 uniform and an int64 argsort per spin)
+        need = self.L ** 2 * (17 * self.n_train + self.n_test)
+        if need > MAX_SPINS:
+            raise GrokscanError(f"n_train = {self.n_train} and n_test = {self.n_test} lattices "
+                                f"of {self.L} × {self.L} spins would need {need / 2**30:.3g} "
+                                f"GiB (17 bytes a training spin, 1 a test spin); at most "
+                                f"{MAX_SPINS // 2**30} GiB: lower them or L")
         flat = [x for b in sorted(self.bins) for x in b]
         if any(lo > hi for lo, hi in self.bins) or flat != sorted(flat):
             raise GrokscanError(f"bins must be non-overlapping (lo, hi) with lo ≤ hi: {self.bins}")

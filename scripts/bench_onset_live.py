@@ -1,0 +1,66 @@
+"""The in-loop onset detector's cost: training time with it (the default, ``onset = true``)
+over training time without it (``--no-onset``), measured in one run, alternating the two
+``--repeat`` times on the same config, and the ratio of the medians. Target: ≤ 1.05 (README
+"Forecasting grokking"). Also the dense checkpoints after memorisation (``--dense-memorised
+200 --dense-every 5``): file size and time against the plain schedule.
+
+    .venv/bin/python scripts/bench_onset_live.py              # the default model, 400 steps
+    .venv/bin/python scripts/bench_onset_live.py --model transformer --p 59
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from grokscan.config import resolve
+from grokscan.threads import use as use_threads
+from grokscan.train import train
+
+
+def timed(cfg, path: str) -> float:
+    t0 = time.perf_counter()
+    train(cfg, path, force=True, quiet=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="mlp")
+    ap.add_argument("--p", type=int, default=97)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    use_threads(a.threads)
+    values = {"model": a.model, "p": a.p, "steps": a.steps}
+    if a.model == "transformer":
+        values.update(lr=1e-3, frac=0.3)
+    on = resolve(values)
+    off = dataclasses.replace(on, train=dataclasses.replace(on.train, onset=False))
+    dense = dataclasses.replace(on, train=dataclasses.replace(on.train, dense_memorised=200,
+                                                              dense_every=5))
+    times: dict[str, list[float]] = {"on": [], "off": [], "dense": []}
+    sizes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeat):
+            for name, cfg in (("off", off), ("on", on), ("dense", dense))[:: 1 if i % 2 else -1]:
+                path = os.path.join(tmp, f"{name}.h5")
+                times[name].append(timed(cfg, path))
+                sizes[name] = os.path.getsize(path)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(json.dumps({
+        "config": values, "repeat": a.repeat, "seconds_median": med,
+        "ratio_onset_on_over_off": round(med["on"] / med["off"], 3),
+        "ratio_dense_over_plain_time": round(med["dense"] / med["on"], 3),
+        "bytes": sizes, "ratio_dense_over_plain_size": round(sizes["dense"] / sizes["on"], 3),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

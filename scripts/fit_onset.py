@@ -1,0 +1,104 @@
+"""Fit the in-loop onset detector's logistic model on the TUNING sweeps only, and write it to
+grokscan/onset/model.json (the protocol: grokscan/onset/__init__.py, scripts/grids/onset2/).
+
+    python scripts/fit_onset.py out/onset2/tune_mlp out/onset2/tune_tf out/onset2/tune_multi
+
+Rows: every 5th step that the Monitor scores (grokscan/onset/live.py), of the grokking runs
+before their first checkpoint at test accuracy 0.5 (label 1) and of the controls (label 0);
+undecided runs and runs with no delay are left out (grokscan/onset/labels.py). The model:
+scikit-learn's LogisticRegression (L2, C = 1, classes balanced) on the standardised features.
+The threshold: the smallest of 0.50, 0.55, ..., 0.95 at which at most 5 % of the tuning
+controls are flagged (the false-alarm target), the Monitor's hold and all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from grokscan.onset import labels
+from grokscan.onset.live import SIGNALS, OnsetModel, features, replay
+from grokscan.store.reader import Run
+
+USED = tuple(s for s in SIGNALS if s != "train_acc")  # train accuracy finds memorisation
+THRESHOLDS = np.round(np.arange(0.50, 0.951, 0.05), 2)
+EVERY = 5
+
+
+def runs(sweep: str):
+    """(label, in-loop record) of each finished run of a sweep."""
+    for _, run_path in labels.sweep_runs(sweep):
+        with Run(run_path) as run:
+            rec = run.onset_rows()
+            lab = labels.label(run.steps, run.scalars["train_acc"], run.scalars["test_acc"])
+        if rec is None:
+            raise SystemExit(f"{run_path}: no in-loop onset series (trained before they were "
+                             "recorded?)")
+        yield lab, rec
+
+
+def main(sweeps: list[str]) -> None:
+    X, y, kept = [], [], []
+    for sweep in sweeps:
+        for lab, rec in runs(sweep):
+            if lab.kind not in ("grokking", "control"):
+                continue
+            f = features(rec.steps, rec.values, USED)
+            ok = ~np.isnan(f).any(1)
+            if lab.kind == "grokking":
+                ok &= rec.steps < lab.step_test_50
+            idx = np.flatnonzero(ok)[::EVERY]
+            X.append(f[idx])
+            y.append(np.full(len(idx), lab.kind == "grokking"))
+            kept.append((lab, rec))
+    X, y = np.concatenate(X), np.concatenate(y)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(X)
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    lr.fit(sc.transform(X), y)
+    n_g = sum(lab.kind == "grokking" for lab, _ in kept)
+    n_c = len(kept) - n_g
+    threshold, report = choose_threshold(sc, lr, kept)
+    model = OnsetModel(USED, tuple(map(float, lr.coef_[0])), float(lr.intercept_[0]),
+                       tuple(map(float, sc.mean_)), tuple(map(float, sc.scale_)),
+                       float(threshold),
+                       f"{', '.join(os.path.basename(os.path.normpath(s)) for s in sweeps)}: "
+                       f"{n_g} grokking runs, {n_c} controls, {len(y)} rows")
+    path = os.path.join(os.path.dirname(__file__), "..", "grokscan", "onset", "model.json")
+    with open(path, "w") as fh:
+        fh.write(model.to_json() + "\n")
+    print(report)
+    print("coefficients (standardised features):")
+    for s, c in zip(USED, model.coef):
+        print(f"  {s:<14} {c:+.3f}")
+    print(f"intercept {model.intercept:+.3f}; threshold {threshold}; {model.fitted_on}")
+    print(f"written to {os.path.normpath(path)}")
+
+
+def choose_threshold(sc, lr, kept) -> tuple[float, str]:
+    lines = ["threshold  coverage  false alarms (tuning)"]
+    chosen = None
+    for t in THRESHOLDS:
+        model = OnsetModel(USED, tuple(map(float, lr.coef_[0])), float(lr.intercept_[0]),
+                           tuple(map(float, sc.mean_)), tuple(map(float, sc.scale_)),
+                           float(t), "")
+        hit = {"grokking": [], "control": []}
+        for lab, rec in kept:
+            _, mon = replay(rec.steps, rec.values, model)
+            ok = mon.flag is not None and (lab.kind == "control" or mon.flag < lab.step_test_50)
+            hit[lab.kind].append(ok)
+        cov, fa = np.mean(hit["grokking"]), np.mean(hit["control"])
+        lines.append(f"{t:9.2f}  {cov:8.0%}  {fa:12.0%}")
+        if chosen is None and fa <= 0.05:
+            chosen = float(t)
+    return (chosen if chosen is not None else float(THRESHOLDS[-1])), "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1:])

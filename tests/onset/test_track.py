@@ -1,0 +1,121 @@
+"""The in-loop onset detector in a checkpoint file (/onset): written as training goes, read
+back equal to what fired, its signals those of the stored weights, resumed exactly."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from grokscan.cli import main
+from grokscan.onset.live import SIGNALS, OnsetModel, Source, replay, shipped, signals
+from grokscan.onset.track import NO_SPECTRUM, NOT_RECORDED
+from grokscan.store.layout import Layout
+from grokscan.store.reader import Run
+from grokscan.store.writer import Recorder
+
+SMALL = ["--p", "23", "--frac", "0.6", "--d-embed", "16", "--width", "64", "--steps", "300",
+         "--every", "20", "--threads", "1", "-q"]
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("track") / "run.h5"
+    r = CliRunner().invoke(main, ["train", "-o", str(path), *SMALL, "--dense-memorised", "40",
+                                  "--dense-every", "5"])
+    assert r.exit_code == 0, r.output
+    return path
+
+
+def test_every_step_is_observed_and_the_flag_read_back_is_the_one_that_fired(run_file):
+    with Run(run_file) as run:
+        rec = run.onset_rows()
+        steps = run.steps
+    assert rec is not None and rec.names == SIGNALS
+    np.testing.assert_array_equal(rec.steps, np.arange(301))
+    model = OnsetModel.from_json(rec.model)
+    assert model == shipped()
+    scores, mon = replay(rec.steps, rec.values, model)
+    np.testing.assert_array_equal(scores, rec.score)  # NaN where NaN
+    assert (mon.memorised, mon.flag) == (rec.memorised, rec.flag)
+    assert rec.memorised is not None
+    # the dense stretch after memorisation: every 5 steps for 40 steps
+    after = steps[(steps > rec.memorised) & (steps <= rec.memorised + 40)]
+    assert len(after) >= 8 and set(np.diff(after)) <= {5}
+
+
+def test_the_signals_at_a_checkpoint_are_those_of_its_stored_weights(run_file):
+    with Run(run_file) as run:
+        rec = run.onset_rows()
+        layout = Layout(tuple(run.residue_vectors), tuple(run.neuron_logit_map))
+        src = Source.of(layout, 23, False, 23)
+        for i in (0, run.n // 2, run.n - 1):
+            step = int(run.steps[i])
+            params = {k: torch.from_numpy(run.param(k, i)) for k in run.param_names}
+            grads = {k: torch.from_numpy(run.grad(k, i)) for k in run.param_names}
+            scal = {k: float(v[i]) for k, v in run.scalars.items()}
+            want = signals(params, grads, src, train_loss=scal["train_loss"],
+                           train_acc=scal["train_acc"])
+            row = rec.values[int(np.flatnonzero(rec.steps == step)[0])]
+            for k, name in enumerate(SIGNALS):
+                assert row[k] == pytest.approx(want[name], rel=1e-4, abs=1e-7), (step, name)
+
+
+def test_no_test_set_number_reaches_the_detector():
+    with pytest.raises(Exception, match="test-set quantity"):
+        signals({}, None, Source((), (), None, 0), test_loss=1.0)
+    assert not any(w in name for name in SIGNALS for w in ("test", "val", "inverted"))
+
+
+def test_a_users_loop_gets_it_through_the_recorder(tmp_path):
+    torch.manual_seed(0)
+    p = 7
+    emb, head = torch.nn.Embedding(p, 8), torch.nn.Linear(8, p)
+    model = torch.nn.ModuleDict({"emb": emb, "head": head})
+    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},),
+                    ("head.weight",))
+    x = torch.arange(p)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    with Recorder(tmp_path / "mine.h5", model, layout=layout, task={"p": np.array(p)}) as rec:
+        for step in range(60):
+            opt.zero_grad()
+            logits = head(emb(x))
+            loss = torch.nn.functional.cross_entropy(logits, x)
+            loss.backward()
+            rec.observe(step, train_loss=float(loss.detach()),
+                        train_acc=float((logits.argmax(-1) == x).float().mean()))
+            if rec.due(step):
+                rec.record(step, train_loss=float(loss.detach()))
+            opt.step()
+    with Run(tmp_path / "mine.h5") as run:
+        rows = run.onset_rows()
+    assert len(rows.steps) == 51  # the rows up to the last checkpoint (step 50)
+    assert np.isfinite(rows.values[:, SIGNALS.index("weight_norm")]).all()
+    # a task of arrays has no modulus: no spectrum, and the reason says so
+    assert np.isnan(rows.values[:, SIGNALS.index("gini_embed")]).all()
+    assert rec.onset.reason == NO_SPECTRUM and rows.flag is None
+
+
+def test_a_run_of_format_version_2_resumed_says_it_has_no_record(tmp_path, run_file):
+    path = tmp_path / "old.h5"
+    path.write_bytes(run_file.read_bytes())
+    with h5py.File(path, "r+") as f:  # as written before the in-loop detector
+        del f["onset"]
+        f.attrs["format_version"] = 2
+    r = CliRunner().invoke(main, ["train", "-o", str(path), "--resume", "--steps", "340", "-q"])
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert run.steps[-1] == 340 and run.onset_rows() is None
+        assert run.f.attrs["format_version"] == 2
+    assert "version 2" in NOT_RECORDED
+
+
+def test_no_onset_trains_without_it(tmp_path):
+    path = tmp_path / "off.h5"
+    r = CliRunner().invoke(main, ["train", "-o", str(path), *SMALL, "--no-onset"])
+    assert r.exit_code == 0, r.output
+    with Run(path) as run:
+        assert run.onset_rows() is None and "onset" not in run.f
+        assert json.loads(run.f.attrs["config"])["train"]["onset"] is False

@@ -14,8 +14,8 @@ them sees a test example.
 
 - memorisation is the first step whose train accuracy is ≥ 0.99; its step m sets the run's
   own time scale;
-- the plateau: the ``window(m)`` steps from m on give each signal a level (mean) and a noise
-  (standard deviation);
+- the plateau: the ``window(m)`` steps from m on (a multiple of m, the model's ``window``)
+  give each signal a level (mean) and a noise (standard deviation);
 - from then on each signal's feature is its trailing mean over ``trail(m)`` steps, as a
   z-score against that plateau, compressed as sign(z)·log(1 + |z|);
 - the score is the logistic model's probability on those features; it flags the onset at
@@ -47,16 +47,16 @@ MODEL_FORMAT = "grokscan-onset-model"
 MODEL_VERSION = 1
 
 
-def window(m: int) -> int:
-    """Steps of the memorisation plateau that set the reference: a tenth of the steps it took
-    to memorise, at least 5."""
-    return max(5, round(0.1 * m))
+def window(m: int, factor: float = 0.1) -> int:
+    """Steps of the memorisation plateau that set the reference: ``factor`` (the model's
+    ``window``) times the steps it took to memorise, at least 5."""
+    return max(5, round(factor * m))
 
 
-def trail(m: int) -> int:
-    """Steps of the trailing mean of each signal, and of the hold: a twentieth of the steps
-    it took to memorise, at least 3."""
-    return max(3, round(0.05 * m))
+def trail(m: int, factor: float = 0.05) -> int:
+    """Steps of the trailing mean of each signal, and of the hold: ``factor`` (the model's
+    ``trail``) times the steps it took to memorise, at least 3."""
+    return max(3, round(factor * m))
 
 
 # --- the signals ---------------------------------------------------------------------------
@@ -179,6 +179,8 @@ class OnsetModel:
     scale: tuple[float, ...]
     threshold: float
     fitted_on: str  # which sweeps, how many runs and rows
+    window: float = 0.1  # the plateau: this many times the steps to memorisation (window())
+    trail: float = 0.05  # the trailing mean and the hold, likewise (trail())
 
     def __post_init__(self):
         n = len(self.signals)
@@ -190,8 +192,10 @@ class OnsetModel:
         if unknown:
             raise GrokscanError(f"onset model: unknown signal(s) {', '.join(unknown)}; "
                                 f"expected some of {', '.join(SIGNALS)}")
-        values = (*self.coef, self.intercept, *self.mean, *self.scale, self.threshold)
-        if not all(math.isfinite(v) for v in values) or min(self.scale) <= 0:
+        values = (*self.coef, self.intercept, *self.mean, *self.scale, self.threshold,
+                  self.window, self.trail)
+        if not all(math.isfinite(v) for v in values) or min(self.scale) <= 0 or \
+                min(self.window, self.trail) <= 0:
             raise GrokscanError("onset model: expected finite coefficients and positive "
                                 "scales")
         if not 0 < self.threshold < 1:
@@ -223,7 +227,7 @@ class OnsetModel:
             return cls(tuple(d["signals"]), tuple(map(float, d["coef"])),
                        float(d["intercept"]), tuple(map(float, d["mean"])),
                        tuple(map(float, d["scale"])), float(d["threshold"]),
-                       str(d["fitted_on"]))
+                       str(d["fitted_on"]), float(d["window"]), float(d["trail"]))
         except (KeyError, TypeError, ValueError) as e:
             raise GrokscanError(f"{where}: malformed onset model ({e!r})") from None
 
@@ -267,12 +271,12 @@ class Monitor:
         m = max(self.memorised, 1)
         if self._level is None:
             self._plateau.append(x)
-            if len(self._plateau) < window(m):
+            if len(self._plateau) < window(m, self.model.window):
                 return math.nan
             ref = np.array(self._plateau)
             self._level = ref.mean(0)
             self._noise = ref.std(0) + 1e-6 * np.abs(self._level) + 1e-12
-            self._recent = deque(maxlen=trail(m))
+            self._recent = deque(maxlen=trail(m, self.model.trail))
             self.reason = "no flag yet: the score stayed below the threshold"
             return math.nan
         self._recent.append(x)
@@ -283,18 +287,22 @@ class Monitor:
             return math.nan
         score = float(self.model.probability(feats))
         self._held = self._held + 1 if score >= self.model.threshold else 0
-        if self.flag is None and self._held >= trail(m):
+        hold = trail(m, self.model.trail)
+        if self.flag is None and self._held >= hold:
             self.flag = int(step)
-            self.reason = (f"score ≥ {self.model.threshold:.2f} for {trail(m)} steps, "
+            self.reason = (f"score ≥ {self.model.threshold:.3g} for {hold} steps, "
                            f"memorised at step {self.memorised}")
         return score
 
 
-def features(steps, rows: np.ndarray, signals_used: tuple[str, ...]) -> np.ndarray:
+def features(steps, rows: np.ndarray, signals_used: tuple[str, ...], window: float = 0.1,
+             trail: float = 0.05) -> np.ndarray:
     """The features a Monitor scores at each step, (n, len(signals_used)), NaN where it has
-    none: for fitting a model (scripts/fit_onset.py) on the numbers the Monitor sees."""
+    none: for fitting a model (scripts/fit_onset.py) on the numbers the Monitor sees, with
+    its ``window`` and ``trail`` factors."""
     k = len(signals_used)
-    mon = Monitor(OnsetModel(signals_used, (0.0,) * k, 0.0, (0.0,) * k, (1.0,) * k, 0.5, ""))
+    mon = Monitor(OnsetModel(signals_used, (0.0,) * k, 0.0, (0.0,) * k, (1.0,) * k, 0.5, "",
+                             window, trail))
     out = np.full((len(steps), k), np.nan)
     for i, (s, row) in enumerate(zip(steps, rows)):
         mon.features = None

@@ -25,15 +25,20 @@ NOT_RECORDED = ("no flag: the run began without the in-loop detector (a file of 
 
 
 def source_of(layout, task) -> Source:
-    """The spectral source of a run: its layout and, for a modular task, P and the basis of
-    its group (multiplicative when every operation is, as the analysis chooses)."""
+    """The spectral source of a run: its layout and P, the modulus of a modular task or else
+    the number of residue vectors the layout names; the basis of the task's group
+    (multiplicative when P is prime and every operation is, as the analysis chooses;
+    additive when the operations are not known)."""
     from grokscan.groups import is_prime
     from grokscan.tasks.modular import OPS
 
-    p, ops = getattr(task, "p", None), getattr(task, "ops", None)
-    if not p or not ops or any(op not in OPS for op in ops):
+    if not layout.residue_vectors:
         return Source((), (), None, 0)
-    mult = is_prime(p) and all(OPS[op].group == "multiplicative" for op in ops)
+    first = layout.residue_vectors[0]
+    p = getattr(task, "p", None) or int(first["stop"]) - int(first["start"])
+    ops = getattr(task, "ops", None) or ()
+    mult = bool(ops) and is_prime(p) and all(OPS[op].group == "multiplicative" if op in OPS
+                                             else False for op in ops)
     return Source.of(layout, p, mult, p)
 
 

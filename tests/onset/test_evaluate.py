@@ -74,6 +74,9 @@ def test_the_command_writes_the_table_and_the_page(sweep):
     res = CliRunner().invoke(main, ["onset", "evaluate", str(sweep), "-q"])
     assert res.exit_code == 0, res.output
     assert MAIN in res.output and "coverage" in res.output
+    # a sweep made before the in-loop detector: it says so and judges the others
+    assert "the in-loop detector: none of the 9 runs has its record" in res.output
+    assert "checkpoints" in res.output and "in-loop model" not in res.output
     df = pd.read_csv(os.path.join(sweep, "onset.csv"))
     assert set(df["class"]) == {"grokking", "control"}
     page = open(os.path.join(sweep, "onset.html"), encoding="utf-8").read()

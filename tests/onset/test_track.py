@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from grokscan.cli import main
+from grokscan.metrics import fourier as fm
 from grokscan.onset.live import SIGNALS, OnsetModel, Source, replay, shipped, signals
 from grokscan.onset.track import NO_SPECTRUM, NOT_RECORDED
 from grokscan.store.layout import Layout
@@ -93,9 +94,20 @@ def test_a_users_loop_gets_it_through_the_recorder(tmp_path):
         rows = run.onset_rows()
     assert len(rows.steps) == 51  # the rows up to the last checkpoint (step 50)
     assert np.isfinite(rows.values[:, SIGNALS.index("weight_norm")]).all()
-    # a task of arrays has no modulus: no spectrum, and the reason says so
-    assert np.isnan(rows.values[:, SIGNALS.index("gini_embed")]).all()
-    assert rec.onset.reason == NO_SPECTRUM and rows.flag is None
+    # the layout's 7 residue vectors: P = 7, the additive basis (the operation is not known)
+    assert rec.onset.source.basis.shape == (7, 7)
+    with Run(tmp_path / "mine.h5") as run:
+        at50 = run.param("emb.weight", run.n - 1)  # the checkpoint of step 50
+    want = fm.gini(fm.fourier_norms(at50.astype(np.float64), fm.additive_basis(p)))
+    assert rows.values[50, SIGNALS.index("gini_embed")] == pytest.approx(want, rel=1e-5)
+    assert np.isfinite(rows.values[:, SIGNALS.index("gini_logit")]).all()
+    # without a layout there is no spectrum, and the reason says so
+    with Recorder(tmp_path / "bare.h5", model, task={"p": np.array(p)}, layout=Layout()) as bare:
+        bare.observe(0, train_loss=1.0, train_acc=0.1)
+        bare.record(0, train_loss=1.0)
+    assert bare.onset.reason == NO_SPECTRUM
+    with Run(tmp_path / "bare.h5") as run:
+        assert np.isnan(run.onset_rows().values[:, SIGNALS.index("gini_embed")]).all()
 
 
 def test_a_run_of_format_version_2_resumed_says_it_has_no_record(tmp_path, run_file):

@@ -111,6 +111,9 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
     """
     path = os.fspath(path)
     check_device(cfg.train.device)
+    if cfg.train.dense_memorised and not cfg.train.onset:
+        raise GrokscanError("--dense-memorised needs the in-loop onset detector, which finds "
+                            "memorisation step by step; it cannot go with --no-onset")
     with deterministic(cfg.train.device), stop_requests() as stop:
         s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
         before = s.rec.n

@@ -254,6 +254,7 @@ BAD_TRAIN = [
     (["--init-scale", "0"], "--init-scale"), (["--lr", "abc"], "--lr"),
     (["--steps", "1.5"], "--steps"), (["--nonsense"], "No such option"),
     (["--frac", "0.01"], "fewer than the 23 classes"),
+    (["--dense-memorised", "10", "--no-onset"], "it cannot go with --no-onset"),
 ]
 BAD_OTHER_TASKS = [  # without the modular task's --p and --frac
     (["--task", "ising", "--data", "nope.h5"], "nope.h5: no such file"),

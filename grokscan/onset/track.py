@@ -16,7 +16,16 @@ import math
 
 import numpy as np
 
-from grokscan.onset.live import SIGNALS, Monitor, OnsetModel, Source, replay, shipped, signals
+from grokscan.onset.live import (
+    MEMORISED,
+    SIGNALS,
+    Monitor,
+    OnsetModel,
+    Source,
+    replay,
+    shipped,
+    signals,
+)
 
 NO_SPECTRUM = ("no flag: the run has no Fourier spectrum to read (no modulus, or no residue "
                "vectors in its layout)")
@@ -52,6 +61,7 @@ class Track:
         self.recorded = recorded  # False: a file begun without /onset, resumed
         self.monitor = Monitor(self.model) if source.basis is not None and recorded else None
         self.rows: list[tuple[int, np.ndarray, float]] = []
+        self._memorised: int | None = None  # with or without a spectrum (the dense schedule)
 
     @property
     def flag(self) -> int | None:
@@ -59,7 +69,8 @@ class Track:
 
     @property
     def memorised(self) -> int | None:
-        return None if self.monitor is None else self.monitor.memorised
+        """The first observed step whose train accuracy is ≥ 0.99 (the Monitor's too)."""
+        return self._memorised
 
     @property
     def reason(self) -> str:
@@ -70,6 +81,8 @@ class Track:
     def observe(self, step: int, params: dict, grads: dict | None, **train_side) -> float:
         values = signals(params, grads, self.source, **train_side)
         row = np.array([values[k] for k in SIGNALS], np.float64)
+        if self._memorised is None and values["train_acc"] >= MEMORISED:
+            self._memorised = int(step)
         if self.monitor is not None:
             score = self.monitor.update(step, row)
         else:
@@ -118,8 +131,11 @@ class Track:
         for name in ("steps", "values", "score"):
             g[name].resize(keep, axis=0)
         t = cls(source, model)
+        values = g["values"][:keep]
+        hit = np.flatnonzero(values[:, SIGNALS.index("train_acc")] >= MEMORISED)
+        t._memorised = int(steps[hit[0]]) if hit.size else None
         if t.monitor is not None:
-            _, t.monitor = replay(steps[:keep], g["values"][:keep], model)
+            _, t.monitor = replay(steps[:keep], values, model)
         g["state"][:] = [_or(t.memorised), _or(t.flag)]
         return t
 

@@ -131,3 +131,19 @@ def test_no_onset_trains_without_it(tmp_path):
     with Run(path) as run:
         assert run.onset_rows() is None and "onset" not in run.f
         assert json.loads(run.f.attrs["config"])["train"]["onset"] is False
+
+
+def test_dense_checkpoints_follow_memorisation_without_a_spectrum_too(tmp_path):
+    from grokscan.store.writer import Schedule
+
+    model = torch.nn.Linear(3, 2)
+    sched = Schedule(every=10, dense_memorised=6, dense_every=2)
+    steps = []
+    with Recorder(tmp_path / "d.h5", model, layout=Layout(), schedule=sched) as rec:
+        for step in range(25):
+            rec.observe(step, train_loss=1.0, train_acc=1.0 if step >= 5 else 0.5)
+            if rec.due(step):
+                rec.record(step, train_loss=1.0)
+                steps.append(step)
+    assert rec.onset.memorised == 5 and rec.onset.flag is None
+    assert steps == [0, 7, 9, 10, 11, 20]  # 5 < s ≤ 11, every 2 from memorisation; every 10

@@ -43,6 +43,7 @@ bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, mea
 	$(BIN)/python scripts/bench_sweep.py
 	$(BIN)/python scripts/bench_watch.py --steps 400 --reps 2
 	$(BIN)/python scripts/bench_onset.py
+	$(BIN)/python scripts/bench_onset_live.py
 
 lint: install
 	$(BIN)/ruff check grokscan tests scripts

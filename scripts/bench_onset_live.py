@@ -6,6 +6,7 @@ over training time without it (``--no-onset``), measured in one run, alternating
 
     .venv/bin/python scripts/bench_onset_live.py              # the default model, 400 steps
     .venv/bin/python scripts/bench_onset_live.py --model transformer --p 59
+    .venv/bin/python scripts/bench_onset_live.py --p 41 --d-embed 32 --width 128  # the sweeps' MLP
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ def main() -> None:
     ap.add_argument("--p", type=int, default=97)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--d-embed", type=int, default=None)
+    ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     use_threads(a.threads)
     values = {"model": a.model, "p": a.p, "steps": a.steps}
+    values.update({k: v for k, v in (("d_embed", a.d_embed), ("width", a.width)) if v})
     if a.model == "transformer":
         values.update(lr=1e-3, frac=0.3)
     on = resolve(values)

@@ -214,9 +214,12 @@ def _onset_rows(run: Run) -> OnsetRows | None:
         raise FileFormatError(f"{where}: expected increasing steps and one row of "
                               f"{len(names)} signals and a score each; found {values.shape} "
                               f"and {score.shape}")
-    last = int(run.steps[-1])
-    return OnsetRows(steps[:n], values, score, names, None if memorised < 0 else memorised,
-                     None if flag < 0 or flag > last else flag, model)
+    last = int(run.steps[-1])  # the state may run ahead of the last committed step
+
+    def upto(step: int) -> int | None:
+        return None if step < 0 or step > last else step
+
+    return OnsetRows(steps[:n], values, score, names, upto(memorised), upto(flag), model)
 
 
 def _resume_state(run: Run) -> ResumeState:

@@ -127,7 +127,8 @@ class Track:
         g = f["onset"]
         model = OnsetModel.from_json(g.attrs["model"], f"{f.filename}: /onset model")
         steps = g["steps"][()]
-        keep = int(np.searchsorted(steps, start, side="left"))
+        ok = (steps >= 0) & (steps < start)  # −1: resized by a killed writer, never written
+        keep = len(steps) if ok.all() else int(np.argmin(ok))
         for name in ("steps", "values", "score"):
             g[name].resize(keep, axis=0)
         t = cls(source, model)

@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from grokscan.cli import main
+from grokscan.errors import GrokscanError
 from grokscan.metrics import fourier as fm
 from grokscan.onset.live import SIGNALS, OnsetModel, Source, replay, shipped, signals
 from grokscan.onset.track import NO_SPECTRUM, NOT_RECORDED
@@ -192,3 +193,14 @@ def test_rows_a_killed_writer_resized_but_never_wrote_are_not_read(tmp_path):
     with Run(path) as run:
         assert list(run.onset_rows().steps) == list(range(32))
 
+
+def test_a_step_observed_twice_is_refused(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    with Recorder(tmp_path / "twice.h5", model, layout=Layout()) as rec:
+        rec.observe(0, train_loss=1.0, train_acc=0.1)
+        with pytest.raises(GrokscanError, match="observe\\(\\): steps must increase; got "
+                                                "step 0 after 0"):
+            rec.observe(0, train_loss=1.0, train_acc=0.1)
+        rec.record(0, train_loss=1.0)
+    with Run(tmp_path / "twice.h5") as run:
+        assert list(run.onset_rows().steps) == [0]

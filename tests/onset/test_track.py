@@ -204,3 +204,18 @@ def test_a_step_observed_twice_is_refused(tmp_path):
         rec.record(0, train_loss=1.0)
     with Run(tmp_path / "twice.h5") as run:
         assert list(run.onset_rows().steps) == [0]
+
+
+def test_a_record_without_scalars_resumed_goes_on_observing(tmp_path):
+    from grokscan.store.writer import Schedule
+
+    model, path = torch.nn.Linear(2, 2), tmp_path / "bare.h5"
+    with Recorder(path, model, layout=Layout()) as rec:
+        rec.observe(0, train_loss=1.0, train_acc=0.1)
+        rec.record(0)
+    with Recorder.reopen(path, model, schedule=Schedule()) as rec:  # as --resume: the last
+        for step in (0, 1):  # checkpoint's step is taken again
+            rec.observe(step, train_loss=1.0, train_acc=0.1)
+        rec.record(1)
+    with Run(path) as run:
+        assert list(run.steps) == [0, 1] and list(run.onset_rows().steps) == [0, 1]

@@ -110,7 +110,8 @@ def signals(params: dict, grads: dict | None, src: Source, **train_side: float) 
         if grads is not None and all(r["param"] in grads for r in src.residue_vectors):
             parts["grad"] = _residues({k: torch.as_tensor(v) for k, v in grads.items()}, src)
         parts = {k: v.float() for k, v in parts.items() if v is not None}
-        C = src.basis @ torch.cat(list(parts.values()), dim=1)  # (n, Σ d)
+        X = torch.cat(list(parts.values()), dim=1)
+        C = src.basis.to(X.device) @ X  # (n, Σ d), on the parameters' device
         sq = C * C
         widths = [v.shape[1] for v in parts.values()]
         norms = torch.stack([c.sum(1) for c in torch.split(sq, widths, dim=1)]).sqrt()
@@ -138,7 +139,7 @@ def _gini_entropy(norms):
 
     x = torch.sort(norms[:, 1:], dim=1).values
     m = x.shape[1]
-    weight = 2 * torch.arange(m, dtype=x.dtype) - m + 1
+    weight = 2 * torch.arange(m, dtype=x.dtype, device=x.device) - m + 1
     total = x.sum(1)
     gini = torch.where(total > 0, (weight * x).sum(1) / (m * total), torch.zeros_like(total))
     x2 = x * x

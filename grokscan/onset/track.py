@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from grokscan.errors import GrokscanError
 from grokscan.onset.live import (
     MEMORISED,
     SIGNALS,
@@ -62,6 +63,7 @@ class Track:
         self.monitor = Monitor(self.model) if source.basis is not None and recorded else None
         self.rows: list[tuple[int, np.ndarray, float]] = []
         self._memorised: int | None = None  # with or without a spectrum (the dense schedule)
+        self.last: int | None = None  # the last step observed
 
     @property
     def flag(self) -> int | None:
@@ -79,6 +81,11 @@ class Track:
         return NO_SPECTRUM if self.monitor is None else self.monitor.reason
 
     def observe(self, step: int, params: dict, grads: dict | None, **train_side) -> float:
+        step = int(step)
+        if self.last is not None and step <= self.last:
+            raise GrokscanError(f"observe(): steps must increase; got step {step} after "
+                                f"{self.last}")
+        self.last = step
         values = signals(params, grads, self.source, **train_side)
         row = np.array([values[k] for k in SIGNALS], np.float64)
         if self._memorised is None and values["train_acc"] >= MEMORISED:
@@ -127,13 +134,15 @@ class Track:
         g = f["onset"]
         model = OnsetModel.from_json(g.attrs["model"], f"{f.filename}: /onset model")
         steps = g["steps"][()]
-        keep = int(np.searchsorted(steps, start, side="left"))
+        ok = (steps >= 0) & (steps < start)  # −1: resized by a killed writer, never written
+        keep = len(steps) if ok.all() else int(np.argmin(ok))
         for name in ("steps", "values", "score"):
             g[name].resize(keep, axis=0)
         t = cls(source, model)
         values = g["values"][:keep]
         hit = np.flatnonzero(values[:, SIGNALS.index("train_acc")] >= MEMORISED)
         t._memorised = int(steps[hit[0]]) if hit.size else None
+        t.last = int(steps[keep - 1]) if keep else None
         if t.monitor is not None:
             _, t.monitor = replay(steps[:keep], values, model)
         g["state"][:] = [_or(t.memorised), _or(t.flag)]

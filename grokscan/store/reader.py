@@ -204,8 +204,13 @@ def _onset_rows(run: Run) -> OnsetRows | None:
         model = text(g.attrs["model"])
         for k in ("steps", "values", "score"):
             g[k].refresh()
+        last = int(run.steps[-1])
+        # rows past the last committed step (or resized and never written: step −1) are a
+        # killed or running writer's, not yet committed
         steps = g["steps"][()].astype(np.int64)
-        n = int(np.searchsorted(steps, run.steps[-1], side="right"))
+        ok = (steps >= 0) & (steps <= last)
+        n = len(steps) if ok.all() else int(np.argmin(ok))
+        steps = steps[:n]
         values, score = g["values"][:n], g["score"][:n]
         memorised, flag = (int(v) for v in g["state"][()])
     except (KeyError, ValueError, TypeError) as e:
@@ -214,12 +219,10 @@ def _onset_rows(run: Run) -> OnsetRows | None:
         raise FileFormatError(f"{where}: expected increasing steps and one row of "
                               f"{len(names)} signals and a score each; found {values.shape} "
                               f"and {score.shape}")
-    last = int(run.steps[-1])  # the state may run ahead of the last committed step
-
-    def upto(step: int) -> int | None:
+    def upto(step: int) -> int | None:  # the state may run ahead of the committed rows
         return None if step < 0 or step > last else step
 
-    return OnsetRows(steps[:n], values, score, names, upto(memorised), upto(flag), model)
+    return OnsetRows(steps, values, score, names, upto(memorised), upto(flag), model)
 
 
 def _resume_state(run: Run) -> ResumeState:

@@ -270,8 +270,8 @@ class Recorder(H5File):
                 _resizable(f["scalars"], name, (), "f8", fill=np.nan)
             if self._optimizer is not None:
                 self._create_slots()
-            if self.onset is not None and self.onset.rows:
-                self.onset.create(f)
+            if self.onset is not None and self.onset.rows and "onset" not in f:
+                self.onset.create(f)  # (a file without scalars, reopened, has it already)
         with torch.no_grad():
             for name, p in self.params.items():
                 _append(f["params"][name], n, p.detach().cpu().numpy())

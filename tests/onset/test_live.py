@@ -129,3 +129,18 @@ def test_the_model_file_is_checked():
     with pytest.raises(GrokscanError, match="unknown signal"):
         OnsetModel(("test_acc",), (1.0,), 0.0, (0.0,), (1.0,), 0.5, "")
     assert set(shipped().signals) <= set(SIGNALS)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_signals_of_a_model_on_the_gpu_equal_those_on_the_cpu():
+    p, d = 13, 6
+    rng = np.random.default_rng(2)
+    layout = Layout(({"param": "E", "start": 0, "stop": p, "operand": "a,b"},), ("U",))
+    params = {"E": torch.tensor(rng.standard_normal((p + 2, d)), dtype=torch.float32),
+              "U": torch.tensor(rng.standard_normal((d, p)), dtype=torch.float32)}
+    grads = {"E": torch.tensor(rng.standard_normal((p + 2, d)), dtype=torch.float32)}
+    src = Source.of(layout, p, False, p)
+    cpu = signals(params, grads, src, train_loss=0.5, train_acc=1.0)
+    gpu = signals({k: v.cuda() for k, v in params.items()},
+                  {k: v.cuda() for k, v in grads.items()}, src, train_loss=0.5, train_acc=1.0)
+    assert gpu == pytest.approx(cpu, rel=1e-5)

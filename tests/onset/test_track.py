@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from grokscan.cli import main
+from grokscan.errors import GrokscanError
 from grokscan.metrics import fourier as fm
 from grokscan.onset.live import SIGNALS, OnsetModel, Source, replay, shipped, signals
 from grokscan.onset.track import NO_SPECTRUM, NOT_RECORDED
@@ -147,3 +148,74 @@ def test_dense_checkpoints_follow_memorisation_without_a_spectrum_too(tmp_path):
                 steps.append(step)
     assert rec.onset.memorised == 5 and rec.onset.flag is None
     assert steps == [0, 7, 9, 10, 11, 20]  # 5 < s ≤ 11, every 2 from memorisation; every 10
+
+
+def _users_run(path, steps=30, every=10):
+    torch.manual_seed(0)
+    p = 7
+    emb, head = torch.nn.Embedding(p, 8), torch.nn.Linear(8, p)
+    model = torch.nn.ModuleDict({"emb": emb, "head": head})
+    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},),
+                    ("head.weight",))
+    x = torch.arange(p)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    with Recorder(path, model, layout=layout, task={"p": np.array(p)}) as rec:
+        for step in range(steps + 1):
+            opt.zero_grad()
+            logits = head(emb(x))
+            loss = torch.nn.functional.cross_entropy(logits, x)
+            loss.backward()
+            rec.observe(step, train_loss=float(loss.detach()), train_acc=0.5)
+            if step % every == 0:
+                rec.record(step, train_loss=float(loss.detach()))
+            opt.step()
+    return model
+
+
+def test_rows_a_killed_writer_resized_but_never_wrote_are_not_read(tmp_path):
+    path = tmp_path / "mine.h5"
+    model = _users_run(path)
+    with h5py.File(path, "r+") as f:  # killed inside Track.write: resized, steps not written
+        g = f["onset"]
+        for name in ("steps", "values", "score"):
+            g[name].resize(g[name].shape[0] + 5, axis=0)
+        g["state"][:] = [35, -1]  # the state of step 35, never committed
+    with Run(path) as run:
+        rows = run.onset_rows()
+        assert list(rows.steps) == list(range(31)) and rows.memorised is None
+    from grokscan.store.writer import Schedule
+
+    with Recorder.reopen(path, model, schedule=Schedule(every=10)) as rec:
+        assert rec.onset.memorised is None
+        rec.observe(30, train_loss=1.0, train_acc=0.5)
+        rec.observe(31, train_loss=1.0, train_acc=0.5)
+        rec.record(31, train_loss=1.0)
+    with Run(path) as run:
+        assert list(run.onset_rows().steps) == list(range(32))
+
+
+def test_a_step_observed_twice_is_refused(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    with Recorder(tmp_path / "twice.h5", model, layout=Layout()) as rec:
+        rec.observe(0, train_loss=1.0, train_acc=0.1)
+        with pytest.raises(GrokscanError, match="observe\\(\\): steps must increase; got "
+                                                "step 0 after 0"):
+            rec.observe(0, train_loss=1.0, train_acc=0.1)
+        rec.record(0, train_loss=1.0)
+    with Run(tmp_path / "twice.h5") as run:
+        assert list(run.onset_rows().steps) == [0]
+
+
+def test_a_record_without_scalars_resumed_goes_on_observing(tmp_path):
+    from grokscan.store.writer import Schedule
+
+    model, path = torch.nn.Linear(2, 2), tmp_path / "bare.h5"
+    with Recorder(path, model, layout=Layout()) as rec:
+        rec.observe(0, train_loss=1.0, train_acc=0.1)
+        rec.record(0)
+    with Recorder.reopen(path, model, schedule=Schedule()) as rec:  # as --resume: the last
+        for step in (0, 1):  # checkpoint's step is taken again
+            rec.observe(step, train_loss=1.0, train_acc=0.1)
+        rec.record(1)
+    with Run(path) as run:
+        assert list(run.steps) == [0, 1] and list(run.onset_rows().steps) == [0, 1]

@@ -13,6 +13,7 @@ from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
 from grokscan.summary import (
     crossings,
+    first_crossing,
     grokking_delay,
     lead_words,
     model_line,
@@ -62,7 +63,9 @@ def _onset_live(run: Run) -> dict | None:
     if rows is None:
         return None
     out = read_back(rows)
-    out.update(onset_lead(out["step"], out["memorisation"], run.steps, run.scalars))
+    acc = run.scalars.get("train_acc")  # the delay from the first checkpoint at 0.99, as
+    mem = first_crossing(run.steps, acc, 0.99) if acc is not None else None  # evaluate has it
+    out.update(onset_lead(out["step"], mem, run.steps, run.scalars))
     return out
 
 

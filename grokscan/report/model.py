@@ -40,7 +40,11 @@ def _live_caption(m, live: dict) -> str:
             f"a frozen logistic model ({live['model']}); it flags where the score has stayed "
             "above the threshold for a while. Below: the embedding's Gini at every step, and "
             "the test accuracy at the checkpoints, which it never sees.")
-    lead = onset_lead(live["step"], live["memorisation"], m.run_steps, m.run_scalars)
+    from grokscan.summary import first_crossing
+
+    acc = m.run_scalars.get("train_acc")
+    mem = first_crossing(m.run_steps, acc, 0.99) if acc is not None else None
+    lead = onset_lead(live["step"], mem, m.run_steps, m.run_scalars)
     if live["step"] is not None:
         run = f"In this run it flagged at step {live['step']} ({live['reason']}); " \
               f"{lead_words({**lead, 'step': live['step']})}."

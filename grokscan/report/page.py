@@ -39,7 +39,9 @@ def summary(m: MetricsFile, markers: dict) -> dict:
              if k.endswith(("_acc", "_loss")) and len(v)}
     live = m.onset_live()
     onset = live or m.onset()
-    memorised = onset["memorisation"] if onset else None
+    # the lead's delay from the first checkpoint at train accuracy 0.99, as onset evaluate
+    # measures it (the in-loop detector's own memorisation is a step's batch)
+    memorised = markers.get("memorisation")
     return {"crossings": crossings(steps, scalars),
             "grokking_delay": grokking_delay(steps, scalars),
             "final": final, "key_freqs": m.key_freqs, "onset": markers.get("onset"),

@@ -95,7 +95,8 @@ def test_the_report_states_the_lead(fast_run, tmp_path):
     analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
     with MetricsFile(tmp_path) as m:
         live = m.onset_live()  # the report states the in-loop detector's flag
-        step, mem = live["step"], live["memorisation"]
+        step = live["step"]  # and its lead from the first checkpoint at train accuracy 0.99
+        mem = first_crossing(m.run_steps, m.run_scalars["train_acc"], 0.99)
         t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
         facts = _facts(m, summary(m, event_markers(m)))
     line = next(f for f in facts if f.startswith("grokking onset"))

@@ -74,16 +74,16 @@ def test_no_test_set_number_reaches_the_detector():
 def test_a_users_loop_gets_it_through_the_recorder(tmp_path):
     torch.manual_seed(0)
     p = 7
-    emb, head = torch.nn.Embedding(p, 8), torch.nn.Linear(8, p)
-    model = torch.nn.ModuleDict({"emb": emb, "head": head})
-    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},),
-                    ("head.weight",))
+    emb = torch.nn.Embedding(p, 8)
+    model = torch.nn.ModuleDict({"emb": emb})
+    model.W = torch.nn.Parameter(torch.randn(8, p) / 3)  # x @ W: (d, classes), as a layout says
+    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},), ("W",))
     x = torch.arange(p)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     with Recorder(tmp_path / "mine.h5", model, layout=layout, task={"p": np.array(p)}) as rec:
         for step in range(60):
             opt.zero_grad()
-            logits = head(emb(x))
+            logits = emb(x) @ model.W
             loss = torch.nn.functional.cross_entropy(logits, x)
             loss.backward()
             rec.observe(step, train_loss=float(loss.detach()),
@@ -101,7 +101,10 @@ def test_a_users_loop_gets_it_through_the_recorder(tmp_path):
         at50 = run.param("emb.weight", run.n - 1)  # the checkpoint of step 50
     want = fm.gini(fm.fourier_norms(at50.astype(np.float64), fm.additive_basis(p)))
     assert rows.values[50, SIGNALS.index("gini_embed")] == pytest.approx(want, rel=1e-5)
-    assert np.isfinite(rows.values[:, SIGNALS.index("gini_logit")]).all()
+    with Run(tmp_path / "mine.h5") as run:
+        W50 = run.param("W", run.n - 1).astype(np.float64)
+    want = fm.gini(fm.fourier_norms(W50.T, fm.additive_basis(p)))  # the logit map's spectrum
+    assert rows.values[50, SIGNALS.index("gini_logit")] == pytest.approx(want, rel=1e-5)
     # without a layout there is no spectrum, and the reason says so
     with Recorder(tmp_path / "bare.h5", model, task={"p": np.array(p)}, layout=Layout()) as bare:
         bare.observe(0, train_loss=1.0, train_acc=0.1)
@@ -153,16 +156,16 @@ def test_dense_checkpoints_follow_memorisation_without_a_spectrum_too(tmp_path):
 def _users_run(path, steps=30, every=10):
     torch.manual_seed(0)
     p = 7
-    emb, head = torch.nn.Embedding(p, 8), torch.nn.Linear(8, p)
-    model = torch.nn.ModuleDict({"emb": emb, "head": head})
-    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},),
-                    ("head.weight",))
+    emb = torch.nn.Embedding(p, 8)
+    model = torch.nn.ModuleDict({"emb": emb})
+    model.W = torch.nn.Parameter(torch.randn(8, p) / 3)  # x @ W: (d, classes), as a layout says
+    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},), ("W",))
     x = torch.arange(p)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     with Recorder(path, model, layout=layout, task={"p": np.array(p)}) as rec:
         for step in range(steps + 1):
             opt.zero_grad()
-            logits = head(emb(x))
+            logits = emb(x) @ model.W
             loss = torch.nn.functional.cross_entropy(logits, x)
             loss.backward()
             rec.observe(step, train_loss=float(loss.detach()), train_acc=0.5)

@@ -72,37 +72,18 @@ def test_no_test_set_number_reaches_the_detector():
 
 
 def test_a_users_loop_gets_it_through_the_recorder(tmp_path):
-    torch.manual_seed(0)
     p = 7
-    emb = torch.nn.Embedding(p, 8)
-    model = torch.nn.ModuleDict({"emb": emb})
-    model.W = torch.nn.Parameter(torch.randn(8, p) / 3)  # x @ W: (d, classes), as a layout says
-    layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},), ("W",))
-    x = torch.arange(p)
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    with Recorder(tmp_path / "mine.h5", model, layout=layout, task={"p": np.array(p)}) as rec:
-        for step in range(60):
-            opt.zero_grad()
-            logits = emb(x) @ model.W
-            loss = torch.nn.functional.cross_entropy(logits, x)
-            loss.backward()
-            rec.observe(step, train_loss=float(loss.detach()),
-                        train_acc=float((logits.argmax(-1) == x).float().mean()))
-            if rec.due(step):
-                rec.record(step, train_loss=float(loss.detach()))
-            opt.step()
+    model, rec = _users_run(tmp_path / "mine.h5", steps=59)
     with Run(tmp_path / "mine.h5") as run:
         rows = run.onset_rows()
+        at50 = run.param("emb.weight", run.n - 1).astype(np.float64)  # the checkpoint of 50
+        W50 = run.param("W", run.n - 1).astype(np.float64)
     assert len(rows.steps) == 51  # the rows up to the last checkpoint (step 50)
     assert np.isfinite(rows.values[:, SIGNALS.index("weight_norm")]).all()
     # the layout's 7 residue vectors: P = 7, the additive basis (the operation is not known)
     assert rec.onset.source.basis.shape == (7, 7)
-    with Run(tmp_path / "mine.h5") as run:
-        at50 = run.param("emb.weight", run.n - 1)  # the checkpoint of step 50
-    want = fm.gini(fm.fourier_norms(at50.astype(np.float64), fm.additive_basis(p)))
+    want = fm.gini(fm.fourier_norms(at50, fm.additive_basis(p)))
     assert rows.values[50, SIGNALS.index("gini_embed")] == pytest.approx(want, rel=1e-5)
-    with Run(tmp_path / "mine.h5") as run:
-        W50 = run.param("W", run.n - 1).astype(np.float64)
     want = fm.gini(fm.fourier_norms(W50.T, fm.additive_basis(p)))  # the logit map's spectrum
     assert rows.values[50, SIGNALS.index("gini_logit")] == pytest.approx(want, rel=1e-5)
     # without a layout there is no spectrum, and the reason says so
@@ -153,7 +134,12 @@ def test_dense_checkpoints_follow_memorisation_without_a_spectrum_too(tmp_path):
     assert steps == [0, 7, 9, 10, 11, 20]  # 5 < s ≤ 11, every 2 from memorisation; every 10
 
 
-def _users_run(path, steps=30, every=10):
+def _users_run(path, steps=30, every=10, train_acc=None):
+    """A user's own loop over an embedding and a logit map (x @ W) of 7 residues, observing
+    every step (the batch's accuracy, or ``train_acc``) and recording every ``every``:
+    (model, recorder)."""
+    from grokscan.store.writer import Schedule
+
     torch.manual_seed(0)
     p = 7
     emb = torch.nn.Embedding(p, 8)
@@ -162,22 +148,25 @@ def _users_run(path, steps=30, every=10):
     layout = Layout(({"param": "emb.weight", "start": 0, "stop": p, "operand": "a"},), ("W",))
     x = torch.arange(p)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    with Recorder(path, model, layout=layout, task={"p": np.array(p)}) as rec:
+    with Recorder(path, model, layout=layout, task={"p": np.array(p)},
+                  schedule=Schedule(every=every)) as rec:
         for step in range(steps + 1):
             opt.zero_grad()
             logits = emb(x) @ model.W
             loss = torch.nn.functional.cross_entropy(logits, x)
             loss.backward()
-            rec.observe(step, train_loss=float(loss.detach()), train_acc=0.5)
-            if step % every == 0:
+            acc = float((logits.argmax(-1) == x).float().mean()) if train_acc is None \
+                else train_acc
+            rec.observe(step, train_loss=float(loss.detach()), train_acc=acc)
+            if rec.due(step):
                 rec.record(step, train_loss=float(loss.detach()))
             opt.step()
-    return model
+    return model, rec
 
 
 def test_rows_a_killed_writer_resized_but_never_wrote_are_not_read(tmp_path):
     path = tmp_path / "mine.h5"
-    model = _users_run(path)
+    model, _ = _users_run(path, train_acc=0.5)
     with h5py.File(path, "r+") as f:  # killed inside Track.write: resized, steps not written
         g = f["onset"]
         for name in ("steps", "values", "score"):

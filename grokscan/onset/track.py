@@ -133,9 +133,10 @@ class Track:
             return cls(source, recorded=False)
         g = f["onset"]
         model = OnsetModel.from_json(g.attrs["model"], f"{f.filename}: /onset model")
+        from grokscan.store.reader import leading_rows
+
         steps = g["steps"][()]
-        ok = (steps >= 0) & (steps < start)  # −1: resized by a killed writer, never written
-        keep = len(steps) if ok.all() else int(np.argmin(ok))
+        keep = leading_rows(steps, start)  # −1: resized by a killed writer, never written
         for name in ("steps", "values", "score"):
             g[name].resize(keep, axis=0)
         t = cls(source, model)

@@ -24,13 +24,14 @@ def training_section(page: Page) -> Section:
     live = m.onset_live()
     if live is not None and "test_acc" in m.run_scalars:
         sec.items.append(Item(
-            "onset_live", "The onset detector, in the loop", _live_caption(m, live),
+            "onset_live", "The onset detector, in the loop", _live_caption(m, mk, live),
             lambda: fig_onset.live(live, m.run_steps, m.run_scalars["test_acc"], markers=mk)))
     return sec
 
 
-def _live_caption(m, live: dict) -> str:
-    """What the in-loop detector did in this run, from its record and the run's scalars."""
+def _live_caption(m, mk: dict, live: dict) -> str:
+    """What the in-loop detector did in this run, from its record and the run's scalars; the
+    lead's delay from the first checkpoint at train accuracy 0.99 (the markers')."""
     from grokscan.summary import lead_words, onset_lead
 
     head = ("The in-loop onset detector (README, \"Forecasting grokking\"): at every step it "
@@ -40,11 +41,7 @@ def _live_caption(m, live: dict) -> str:
             f"a frozen logistic model ({live['model']}); it flags where the score has stayed "
             "above the threshold for a while. Below: the embedding's Gini at every step, and "
             "the test accuracy at the checkpoints, which it never sees.")
-    from grokscan.summary import first_crossing
-
-    acc = m.run_scalars.get("train_acc")
-    mem = first_crossing(m.run_steps, acc, 0.99) if acc is not None else None
-    lead = onset_lead(live["step"], mem, m.run_steps, m.run_scalars)
+    lead = onset_lead(live["step"], mk.get("memorisation"), m.run_steps, m.run_scalars)
     if live["step"] is not None:
         run = f"In this run it flagged at step {live['step']} ({live['reason']}); " \
               f"{lead_words({**lead, 'step': live['step']})}."

@@ -194,6 +194,13 @@ def _check_layout(run: Run) -> None:
                  error=FileFormatError)
 
 
+def leading_rows(steps: np.ndarray, stop: int) -> int:
+    """How many leading rows of an /onset ``steps`` dataset are written rows before step
+    ``stop``: those up to the first that is −1 (resized, never written) or ≥ ``stop``."""
+    ok = (steps >= 0) & (steps < stop)
+    return len(steps) if ok.all() else int(np.argmin(ok))
+
+
 def _onset_rows(run: Run) -> OnsetRows | None:
     g = run.f.get("onset")
     if g is None or not run.n:
@@ -208,8 +215,7 @@ def _onset_rows(run: Run) -> OnsetRows | None:
         # rows past the last committed step (or resized and never written: step −1) are a
         # killed or running writer's, not yet committed
         steps = g["steps"][()].astype(np.int64)
-        ok = (steps >= 0) & (steps <= last)
-        n = len(steps) if ok.all() else int(np.argmin(ok))
+        n = leading_rows(steps, last + 1)
         steps = steps[:n]
         values, score = g["values"][:n], g["score"][:n]
         memorised, flag = (int(v) for v in g["state"][()])

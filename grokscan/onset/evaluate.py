@@ -232,11 +232,10 @@ def sweep_labels(dirs) -> list[str]:
 def _finished(sweep_dir, label: str) -> list[tuple[str, dict]]:
     """The finished runs of a sweep: (name, {"sweep", "model", "op", and the point's p, wd,
     frac, lr and seed where it sets them}); an error if none."""
-    from grokscan.sweep import table
+    from grokscan.onset.labels import sweep_runs
     from grokscan.sweep.grid import read_points
 
-    done = table.read(sweep_dir)
-    names = set(done.loc[done["status"] == "done", "run"])
+    names = {name for name, _ in sweep_runs(sweep_dir)}
     if not names:
         raise GrokscanError(f"{sweep_dir}: no finished run to evaluate")
     doc, out = read_points(sweep_dir), []

@@ -7,9 +7,7 @@ import json
 import math
 import os
 
-import numpy as np
-
-from grokscan.errors import GrokscanError
+from grokscan.onset.shipped import flag_line
 from grokscan.store.reader import Run
 from grokscan.summary import (
     crossings,
@@ -22,9 +20,10 @@ from grokscan.summary import (
 )
 
 
-def describe(path, metrics=None) -> dict:
-    """The file's contents; with ``metrics`` (a metrics.h5 or the folder holding it) or a
-    metrics.h5 beside the file that analysed this run, also the onset detector's result."""
+def describe(path) -> dict:
+    """The file's contents, with the forecast: the default onset detector's flag over its
+    checkpoints (grokscan/onset/shipped.py) and, where the run has its record, the in-loop
+    model's, each with its name and its held-out numbers."""
     with Run(path) as run:
         cfg = run.config
         task = run.task
@@ -49,14 +48,44 @@ def describe(path, metrics=None) -> dict:
             "crossings": crossings(run.steps, scalars) if run.n else {},
             "grokking_delay": grokking_delay(run.steps, scalars) if run.n else None,
             "provenance": _provenance(run),
-            "onset": _onset(run, metrics),
+            "forecast": _forecast(run),
             "onset_live": _onset_live(run),
         }
 
 
+def _detector(d) -> dict:
+    """A shipped detector's name, label and held-out numbers, for the JSON."""
+    h = d.held_out
+    return {"detector": d.name, "label": d.label, "experimental": d.experimental,
+            "reliability": d.reliability(),
+            "held_out": None if h is None else {**dataclasses.asdict(h),
+                                                "coverage": h.coverage,
+                                                "false_alarm_rate": h.false_alarm_rate}}
+
+
+def _forecast(run: Run) -> dict | None:
+    """The default detector over the run's checkpoints, with the lead (its delay from the
+    first checkpoint at train accuracy 0.99, as ``onset evaluate`` measures it); None where
+    the run lacks its inputs or the default reads every step (see ``onset_live``)."""
+    from grokscan.onset.forecast import Forecast
+    from grokscan.onset.shipped import default
+
+    d = default()
+    if d.settings is None:
+        return None
+    res = Forecast.of_run(run, d.settings).result
+    if res is None:
+        return None
+    out = {**_detector(d), "step": res.step, "memorisation": res.memorisation,
+           "reason": res.reason}
+    out.update(onset_lead(res.step, res.memorisation, run.steps, run.scalars))
+    return out
+
+
 def _onset_live(run: Run) -> dict | None:
-    """The in-loop onset detector's flag (/onset, grokscan/onset/live.py) with the lead;
-    None when the file has no record of it."""
+    """The in-loop model's flag (/onset, grokscan/onset/live.py) with the lead; None when the
+    file has no record of it."""
+    from grokscan.onset.shipped import LIVE, default, detectors
     from grokscan.onset.track import read_back
 
     rows = run.onset_rows()
@@ -66,66 +95,7 @@ def _onset_live(run: Run) -> dict | None:
     acc = run.scalars.get("train_acc")  # the delay from the first checkpoint at 0.99, as
     mem = first_crossing(run.steps, acc, 0.99) if acc is not None else None  # evaluate has it
     out.update(onset_lead(out["step"], mem, run.steps, run.scalars))
-    return out
-
-
-def _analysis_of(run: Run, metrics):
-    """The MetricsFile of this run: the one given (an error if it analysed another run), or
-    the metrics.h5 beside the run if it analysed this one; else None. A metrics file is of
-    this run when its run steps begin the run's steps and its run scalars equal the run's on
-    them (so a run resumed after its analysis still matches)."""
-    from grokscan.store.metrics import MetricsFile
-
-    folder = os.path.dirname(os.path.abspath(run.path))
-    if metrics is not None:
-        folder = os.fspath(metrics)
-        if not os.path.isdir(folder):
-            if os.path.basename(folder) != "metrics.h5":
-                raise GrokscanError(f"--metrics {metrics}: expected the metrics.h5 of "
-                                    "`grokscan analyze` or the folder holding it")
-            folder = os.path.dirname(os.path.abspath(folder))
-    elif not os.path.exists(os.path.join(folder, "metrics.h5")):
-        return None
-    try:
-        m = MetricsFile(folder)
-    except GrokscanError:
-        if metrics is not None:
-            raise
-        return None  # an unreadable metrics.h5 beside the run is not this command's business
-    if _same_run(m, run):
-        return m
-    m.close()
-    if metrics is not None:
-        raise GrokscanError(f"{m.path} analysed another run ({m.source or 'unknown'}): its "
-                            f"steps or scalars differ from {run.path}'s")
-    return None
-
-
-def _same_run(m, run: Run) -> bool:
-    n, scalars = len(m.run_steps), run.scalars
-    if n > run.n or not np.array_equal(m.run_steps, run.steps[:n]):
-        return False
-    return all(k in scalars and np.array_equal(np.asarray(v, float),
-                                               np.asarray(scalars[k][:n], float), equal_nan=True)
-               for k, v in m.run_scalars.items())
-
-
-def _onset(run: Run, metrics) -> dict | None:
-    """The onset detector's flag as analyze recorded it (grokscan/onset), with memorisation,
-    the step of test accuracy 0.5 and the lead; None when no analysis of this run is found."""
-    m = _analysis_of(run, metrics)
-    if m is None:
-        return None
-    with m:
-        out = {"metrics": m.path, "analysed_to": int(m.steps[-1]),
-               "run_to": int(run.steps[-1]) if run.n else None}
-        onset = m.onset()
-        if onset is None:
-            return {**out, "computed": False,
-                    "why": "not computed (the fourier family was not analysed)"}
-        out.update(computed=True, **onset)
-        out.update(onset_lead(onset["step"], onset["memorisation"], m.run_steps, m.run_scalars))
-        return out
+    return {**_detector(detectors()[LIVE]), "default": default().name == LIVE, **out}
 
 
 def _provenance(run: Run) -> dict | None:
@@ -170,29 +140,31 @@ def format_text(d: dict) -> str:
         lines.append(f"{key:<10}first reached {cells}")
     if d["grokking_delay"] is not None:
         lines.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): {d['grokking_delay']} steps")
+    if d.get("forecast"):
+        lines.append(_forecast_line(d["forecast"]))
     if d.get("onset_live"):
         lines.append(_onset_live_line(d["onset_live"]))
-    if d.get("onset"):
-        lines.append(_onset_line(d["onset"]))
     return "\n".join(lines)
 
 
+def _forecast_line(o: dict) -> str:
+    text = flag_line(_shipped(o), o["step"], o["reason"], indent=INDENT)
+    return f"{text}\n{INDENT}{lead_words(o)}"
+
+
 def _onset_live_line(o: dict) -> str:
-    text = (f"flagged at step {o['step']}: {o['reason']}" if o["step"] is not None
-            else o["reason"])
-    return (f"onset    in the loop: {text}\n         {lead_words(o)}  [/onset, observed to "
-            f"step {o['observed_to']}; model fitted on {o['model']}]")
+    d = _shipped(o)
+    head = d.label if o["default"] else f"{d.name} ({'experimental; ' * d.experimental}not " \
+        "the default forecast)"
+    text = flag_line(d, o["step"], o["reason"], indent=INDENT, head=head)
+    return (f"{text}\n{INDENT}{lead_words(o)}  [/onset, observed to step {o['observed_to']}; "
+            f"model fitted on {o['model']}]")
 
 
-def _onset_line(o: dict) -> str:
-    where = f"  [checkpoints: {o['metrics']}, analysed to step {o['analysed_to']}"
-    where += f" of {o['run_to']}]" if o["run_to"] != o["analysed_to"] else "]"
-    if not o["computed"]:
-        return f"onset    {o['why']}{where}"
-    if o["step"] is None:
-        text = ("not flagged" + ("" if o["memorisation"] is not None
-                                 else " (train accuracy never reached 0.99)"))
-    else:
-        text = f"flagged at step {o['step']}: {o['reason']}"
-    text += "\n         " + lead_words(o)
-    return f"onset    {text}{where}"
+INDENT = " " * 9
+
+
+def _shipped(o: dict):
+    from grokscan.onset.shipped import detectors
+
+    return detectors()[o["detector"]]

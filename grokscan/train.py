@@ -28,21 +28,27 @@ from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.models import check_shapes, for_split
+from grokscan.onset.forecast import Forecast, Spectrum
+from grokscan.onset.shipped import default, flag_line
 from grokscan.progress import progress, say
+from grokscan.store.layout import Layout
 from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
 from grokscan.store.writer import Recorder, Schedule, restore_optimizer
+
+DEFAULT = default()  # the forecast: the shipped onset detector that measured best held out
 
 
 @dataclass
 class Checkpoint:
     """What ``on_checkpoint`` is given: the step, the recorded scalars, the model at θ_step,
-    and the in-loop onset detector's flag (None until it fires)."""
+    and the forecast's flag (the default onset detector, grokscan/onset/shipped.py; None until
+    it fires)."""
 
     step: int
     scalars: dict[str, float]
     model: torch.nn.Module
-    onset: int | None = None  # the in-loop onset detector's flag step, once it has fired
+    onset: int | None = None  # the forecast's flag step, once it has fired
 
 
 @dataclass
@@ -75,6 +81,7 @@ class _Session:
     start: int
     recorded: bool = False  # the checkpoint of step ``start`` is in the file already (resume)
     grokked_since: int | None = None  # first step of the last stretch of test acc ≥ 0.99
+    forecast: Forecast | None = None  # the default onset detector over the checkpoints
 
 
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float) -> tuple[float, float]:
@@ -213,7 +220,10 @@ def _fresh(path: str, cfg: RunConfig, force: bool) -> _Session:
     rec = Recorder(path, model, task=task, config=cfg, schedule=_schedule(cfg),
                    grads=cfg.train.grads, force=force)
     rec.track(opt, batch_rng)
-    return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, 0)
+    forecast = _forecast(lambda settings: Forecast(
+        settings, Spectrum.of(task, Layout.of(model).residue_vectors)))
+    return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, 0,
+                    forecast=forecast)
 
 
 def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
@@ -246,7 +256,7 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
                                    f"{s.rec.n} checkpoints before it are kept in {s.rec.path}")
         loss.backward()
         if t.onset:
-            _observe(s, step, logits, yb, loss, bar)
+            _observe(s, step, logits, yb, loss)
         if due:
             scalars = _checkpoint(s, step, (logits.detach(), yb) if exact else None, rng_states)
             bar.set_postfix_str(f"loss {scalars['train_loss']:.3g}/{scalars['test_loss']:.3g} "
@@ -257,7 +267,7 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
             if (t.stop_when_grokked and grokked_since is not None
                     and step - grokked_since >= t.stop_when_grokked):
                 return step, True
-            flag = s.rec.onset.flag if s.rec.onset is not None else None
+            flag = _forecast_at(s, step, scalars, bar)
             if on_checkpoint is not None and on_checkpoint(Checkpoint(step, scalars, s.model,
                                                                       flag)):
                 return step, True
@@ -268,14 +278,35 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
     return step, False
 
 
-def _observe(s: _Session, step: int, logits, y, loss, bar) -> None:
+def _observe(s: _Session, step: int, logits, y, loss) -> None:
     """The in-loop onset detector sees the step (grokscan/onset/live.py): the batch's loss
-    and accuracy, the weights and the gradient; the moment it flags is said once."""
-    before = s.rec.onset.flag
+    and accuracy, the weights and the gradient; its record goes to the file (/onset)."""
     acc = float((logits.detach().argmax(-1) == y).float().mean())
     s.rec.observe(step, train_loss=float(loss.detach()), train_acc=acc)
-    if before is None and s.rec.onset.flag is not None:
-        say(bar, f"onset flagged at step {s.rec.onset.flag}: {s.rec.onset.reason}")
+
+
+def _forecast(make) -> Forecast | None:
+    """``make(settings)``: the Forecast of the default detector, when it reads checkpoints
+    and the run has its signal; else None."""
+    if DEFAULT.settings is None:
+        return None
+    f = make(DEFAULT.settings)
+    return f if f.possible else None
+
+
+def _forecast_at(s: _Session, step: int, scalars: dict, bar) -> int | None:
+    """The forecast (the default onset detector, grokscan/onset/shipped.py) takes the
+    checkpoint just recorded; the moment it flags is said once, with its held-out numbers.
+    Returns its flag step (None before it fires). Where the default reads every step (the
+    in-loop model), its flag is the Recorder's."""
+    if s.forecast is None:
+        flag = s.rec.onset.flag if DEFAULT.settings is None and s.rec.onset else None
+        return flag
+    params = {k: p.detach().cpu().numpy()[None] for k, p in s.model.named_parameters()
+              if k in s.forecast.params}
+    if s.forecast.add([step], {k: [v] for k, v in scalars.items()}, params):
+        say(bar, flag_line(DEFAULT, s.forecast.result.step, s.forecast.result.reason))
+    return s.forecast.result.step if s.forecast.result else None
 
 
 def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
@@ -378,6 +409,7 @@ def _resumed(path: str, override: RunConfig) -> _Session:
                          {k: tuple(run.shape(k)) for k in run.param_names}, path)
             params = run.params_at(run.n - 1)
             since = grokked_since(run.steps, run.scalars.get("test_acc"))
+            forecast = _forecast(lambda settings: Forecast.of_run(run, settings))
         steps = override.train.steps
         if steps < state.step:
             raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
@@ -395,7 +427,7 @@ def _resumed(path: str, override: RunConfig) -> _Session:
         raise
     rec.track(opt, batch_rng)
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
-                    state.step, recorded=True, grokked_since=since)
+                    state.step, recorded=True, grokked_since=since, forecast=forecast)
 
 
 def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:

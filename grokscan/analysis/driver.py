@@ -23,12 +23,13 @@ from grokscan.analysis.families.replayed import Checkpoint
 from grokscan.analysis.replay import replay
 from grokscan.analysis.setup import BASES, Options, make_setup
 from grokscan.errors import GrokscanError
-from grokscan.onset.detector import OnsetSettings
+from grokscan.onset.shipped import Detector, best
 from grokscan.progress import progress
 from grokscan.store.metrics import MetricsWriter, write_csv
 from grokscan.store.reader import Run
 
-ONSET = OnsetSettings()  # the onset detector analyze runs (grokscan/onset/evaluate.py MAIN)
+# the checkpoint detector analyze runs: the shipped one that measured best on held-out runs
+ONSET: Detector = best("checkpoints")
 BLOCK_BYTES = 256 << 20  # the parameters of a block of checkpoints, read at once
 
 
@@ -205,7 +206,7 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
             done, signal = 0, []
             for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs, bar.update)):
                 writer.write(res, len(b))
-                signal.append(res.get(ONSET.signal))
+                signal.append(res.get(ONSET.settings.signal))
                 done += len(b)
                 bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
             onset = _record_onset(writer, header, signal)
@@ -231,22 +232,23 @@ def _onset_live(run: Run):
 
 
 def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | None:
-    """The onset detector (grokscan/onset) over the analysed checkpoints, into
+    """The checkpoint detector ONSET (grokscan/onset) over the analysed checkpoints, into
     ``metrics/onset``: ``score`` per checkpoint, and the group's attributes ``step`` (-1: no
-    flag), ``memorisation``, ``reason`` and ``settings``. Nothing when the run has no train
-    accuracy or its signal was not computed (an Ising run, the fourier family left out)."""
+    flag), ``memorisation``, ``reason``, ``detector`` (its name) and ``settings``. Nothing when
+    the run has no train accuracy or its signal was not computed (an Ising run, the fourier
+    family left out)."""
     from grokscan.onset import detect
 
     acc = header["scalars"].get("train_acc")
     if acc is None or not parts or any(p is None for p in parts):
         return None
-    res = detect(header["steps"], {"train_acc": acc, ONSET.signal: np.concatenate(parts)},
-                 ONSET)
+    s = ONSET.settings
+    res = detect(header["steps"], {"train_acc": acc, s.signal: np.concatenate(parts)}, s)
     none = -1
     writer.put("onset/score", res.score, {
         "step": none if res.step is None else res.step, "reason": res.reason,
         "memorisation": none if res.memorisation is None else res.memorisation,
-        "settings": ONSET.to_json()})
+        "detector": ONSET.name, "settings": s.to_json()})
     return res.step
 
 

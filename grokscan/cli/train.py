@@ -191,22 +191,18 @@ def _follower(out: str, cfg, resume: bool):
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--metrics", type=click.Path(), default=None,
-              help="The analysis of this run (OUT/ or OUT/metrics.h5 of `grokscan analyze`) "
-              "whose onset flag to show. [default: a metrics.h5 beside the file, if it "
-              "analysed this run]")
-def info(path, as_json, metrics):
+def info(path, as_json):
     """What a checkpoint file holds: config, checkpoints, parameters, accuracy crossings,
-    and, once analysed, the onset detector's flag.
+    and the forecast: the default onset detector's flag over the checkpoints, named, with
+    what it measured on held-out runs (and the in-loop model's, where the run has it).
 
     \b
     grokscan info run.h5
     grokscan info run.h5 --json
-    grokscan info run.h5 --metrics out/
     """
     from grokscan.info import describe, format_text
 
-    d = describe(path, metrics)
+    d = describe(path)
     click.echo(json.dumps(d, indent=1) if as_json else format_text(d))
 
 

@@ -38,10 +38,10 @@ SPLIT = {"train": PALETTE[0], "test": PALETTE[1]}
 SERIES = [PALETTE[i] for i in (0, 1, 2, 4, 7, 8, 5, 9, 3, 6)]
 WIDTH = 10.0  # inches: a full-width report figure
 
-# The events marked on every time axis: (colour, line style, legend text).
+# The events marked on every time axis: (colour, line style, legend text). What the run
+# shows only; a detector's flag is a forecast, drawn in its own figure (figures/onset.py).
 EVENTS = {
     "memorisation": ("0.45", "--", "memorisation (train acc ≥ 0.99)"),
-    "onset": (PALETTE[4], ":", "onset (detector's flag)"),
     "grokking": (PALETTE[2], "-.", "grokking (test acc ≥ 0.99)"),
 }
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokscan.figures._style import EVENTS, PALETTE, new_figure, styled
+from grokscan.figures._style import EVENTS, PALETTE, SPLIT, new_figure, styled
+
+FLAG = PALETTE[4]  # the colour of a detector's flag and score
 
 
 @styled
@@ -39,7 +41,7 @@ def flags(rows):
     top = np.nanmax(np.r_[t50, flag, 1.0]) * 1.05
     ax.plot([0, top], [0, top], color="0.7", lw=1, ls="--")
     ax.scatter(t50, mem, s=14, color=EVENTS["memorisation"][0], label="memorisation")
-    ax.scatter(t50, flag, s=18, color=EVENTS["onset"][0], label="flag")
+    ax.scatter(t50, flag, s=18, color=FLAG, label="flag")
     missed = ~np.isfinite(flag)
     if missed.any():
         ax.scatter(t50[missed], np.full(missed.sum(), top), marker="x", color=PALETTE[3],
@@ -50,7 +52,7 @@ def flags(rows):
               frameon=False)
     lead = rows["lead_fraction"].to_numpy(float)
     lead = lead[np.isfinite(lead)]
-    hx.hist(np.clip(lead, -1, 1), bins=np.linspace(-1, 1, 21), color=EVENTS["onset"][0])
+    hx.hist(np.clip(lead, -1, 1), bins=np.linspace(-1, 1, 21), color=FLAG)
     hx.axvline(0.3, color="0.4", ls="--", lw=1, label="target 0.3")
     hx.axvline(0.0, color="0.7", lw=1)
     hx.set_xlabel("lead fraction (< 0: late; clipped at −1)")
@@ -61,37 +63,54 @@ def flags(rows):
 
 
 @styled
-def live(live: dict, steps, test_acc, *, markers=None):
-    """The in-loop detector of one run (``MetricsFile.onset_live()``): its score at every
-    observed step with the threshold, over the embedding's Fourier Gini it reads (every
-    step) and the test accuracy at the checkpoints, which the detector never sees."""
-    from grokscan.figures._style import add_markers, marker_legend
+def forecast(steps, train_acc, test_acc, *, checkpoint=None, live=None, memorisation=None):
+    """The forecast of one run: the score of each detector that ran, with its threshold and
+    flag, above the accuracies (test accuracy: at the checkpoints, never seen by a detector).
 
-    fig, axes = new_figure(2, 1, height=2.6, sharex=True)
-    ax, bx = axes[:, 0]
-    s, score = live["steps"], live["score"]
-    ok = np.isfinite(score)
-    ax.plot(s[ok], score[ok], color=EVENTS["onset"][0], lw=1.3, label="score")
-    ax.axhline(live["threshold"], color="0.4", ls="--", lw=1,
-               label=f"threshold {live['threshold']:.2f}")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("score")
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    gini = live["values"].get("gini_embed")
-    if gini is not None and np.isfinite(gini).any():
-        bx.plot(s, gini, color=PALETTE[0], lw=1.2, label="Gini of the embedding (every step)")
-    twin = bx.twinx()
-    twin.plot(steps, test_acc, color=PALETTE[1], lw=1.2, marker="o", ms=2,
-              label="test accuracy (checkpoints; not seen)")
-    twin.set_ylim(-0.03, 1.03)
-    twin.grid(False)
-    twin.set_ylabel("test accuracy")
-    bx.set_ylabel("Gini")
-    bx.set_xlabel("step")
-    handles = bx.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    bx.legend(handles=handles, fontsize="small", loc="upper center",
-              bbox_to_anchor=(0.5, -0.3), ncol=2)
-    for a in (ax, bx):
-        add_markers(a, markers)
-    marker_legend(fig, markers)
+    steps, train_acc, test_acc: (n,) every checkpoint of the run. checkpoint: {"name",
+    "steps" (m,), "score" (m,), "threshold", "step" (flag or None)} of a checkpoint detector
+    (``MetricsFile.onset()``); live: the same of the in-loop model over its every-step record
+    (``MetricsFile.onset_live()``); either may be None. memorisation: the step train accuracy
+    first reached 0.99, drawn on every panel.
+    """
+    from matplotlib.lines import Line2D
+
+    shown = [d for d in (checkpoint, live) if d is not None]
+    fig, axes = new_figure(len(shown) + 1, 1, height=2.3, sharex=True)
+    flags = []
+    for ax, d, colour in zip(axes[:, 0], shown, (FLAG, PALETTE[2])):
+        ok = np.isfinite(d["score"])
+        ax.plot(d["steps"][ok], d["score"][ok], color=colour, lw=1.3,
+                marker="o" if ok.sum() < 40 else None, ms=2.5, label="score")
+        ax.axhline(d["threshold"], color=colour, ls=(0, (5, 2, 1, 2)), lw=1, alpha=0.8,
+                   label=f"threshold {d['threshold']:g}")
+        ax.set_ylabel("score")
+        ax.set_title(d["name"], loc="left")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0)
+        if d["step"] is not None:
+            flags.append((d["name"], d["step"], colour))
+    acc = axes[-1, 0]
+    acc.plot(steps, train_acc, color=SPLIT["train"], lw=1.3, label="train accuracy")
+    acc.plot(steps, test_acc, color=SPLIT["test"], lw=1.3,
+             label="test accuracy (no detector sees it)")
+    acc.set_ylim(-0.03, 1.03)
+    acc.set_ylabel("accuracy")
+    acc.set_xlabel("step")
+    acc.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    handles = []
+    if memorisation is not None:
+        handles.append(Line2D([], [], color=EVENTS["memorisation"][0], ls="--", lw=1.2,
+                              label=f"{EVENTS['memorisation'][2]}: {memorisation}"))
+    for name, step, colour in flags:
+        handles.append(Line2D([], [], color=colour, ls=":", lw=1.6,
+                              label=f"{name} flag: {step}"))
+    for ax in axes[:, 0]:
+        if memorisation is not None:
+            ax.axvline(memorisation, color=EVENTS["memorisation"][0], ls="--", lw=1.2,
+                       zorder=0.5)
+        for _, step, colour in flags:
+            ax.axvline(step, color=colour, ls=":", lw=1.6, zorder=0.6)
+    if handles:
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 3))
     return fig

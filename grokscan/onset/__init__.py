@@ -3,13 +3,16 @@ judged on held-out runs.
 
 The detector (detector.py) sees a run's checkpoints in order and reads only what a user has
 during training without a test set: train accuracy (to find memorisation) and one
-training-side signal, by default the Gini coefficient of the embedding's Fourier norms
-(``fourier/gini_embed``; Furuta et al., arXiv:2402.16726; Nanda et al., arXiv:2301.05217 §4),
-which rises as a few frequencies take over the embedding. At memorisation (train accuracy ≥
-0.99) it takes the signal's value as a reference; from then on the score is the signal's
-relative change from it, smoothed by a trailing mean; it flags the onset at the first
-checkpoint where the score has stayed at or above the threshold for ``hold`` checkpoints.
-A series whose name says it is a test-set quantity (test_*, inverted_*, val_*) is refused.
+training-side signal, such as the Gini coefficient or the spectral entropy of the embedding's
+Fourier norms (``fourier/gini_embed``, ``fourier/entropy_embed``; Furuta et al.,
+arXiv:2402.16726; Nanda et al., arXiv:2301.05217 §4), which rise and fall as a few frequencies
+take over the embedding. At memorisation (train accuracy ≥ 0.99) it takes the signal's value
+as a reference; from then on the score is the signal's relative change from it, smoothed by a
+trailing mean; it flags the onset at the first checkpoint where the score has stayed at or
+above the threshold for ``hold`` checkpoints. A series whose name says it is a test-set
+quantity (test_*, inverted_*, val_*) is refused. The detectors grokscan ships, what each
+measured on held-out runs and which is the default forecast: shipped.py; the forecast over a
+run's checkpoints as they come: forecast.py.
 
 The protocol (README, "Forecasting grokking"):
 

@@ -16,24 +16,18 @@ import pandas as pd
 
 from grokscan.errors import GrokscanError
 from grokscan.onset.detector import OnsetSettings, detect
+from grokscan.onset.shipped import LIVE, checkpoint_detectors, default
 from grokscan.sweep.paths import run_dir
 
-LIVE = "in-loop model"  # the detector of grokscan/onset/live.py, replayed from each run.h5
-MAIN = "gini rise"
-# The detector (MAIN) and the baselines any user could compute, each one signal with a
-# threshold. Every threshold was chosen on the tuning sweep (scripts/grids/onset_tune.toml)
-# by one rule: twice the largest score any of its controls reached, rounded up, at least
-# 0.01 (Gini 0.24 -> 0.5; FFD 0.025 -> 0.05; entropy 0.003 -> 0.01; weight norm: it rose in
-# every run, 0 -> 0.01). The train loss falls by ~100 % in the controls too (score 1.0):
-# no threshold separates them, so its threshold, 2, never fires; only its ROC is informative.
-DETECTORS: dict[str, OnsetSettings] = {
-    MAIN: OnsetSettings(),
-    "FFD fall": OnsetSettings(signal="fourier/ffd_embed", direction="fall", threshold=0.05),
-    "entropy fall": OnsetSettings(signal="fourier/entropy_embed", direction="fall",
-                                  threshold=0.01),
-    "weight norm fall": OnsetSettings(signal="weight_norm", direction="fall", threshold=0.01),
-    "train loss fall": OnsetSettings(signal="train_loss", direction="fall", threshold=2.0),
-}
+# The detectors judged: the shipped ones (grokscan/onset/shipped.py), each one signal with a
+# threshold, and the in-loop model (LIVE). Every threshold was chosen on the first tuning
+# sweep (scripts/grids/onset_tune.toml) by one rule: twice the largest score any of its
+# controls reached, rounded up, at least 0.01 (Gini 0.24 -> 0.5; FFD 0.025 -> 0.05; entropy
+# 0.003 -> 0.01; weight norm: it rose in every run, 0 -> 0.01). The train loss falls by ~100 %
+# in the controls too (score 1.0): no threshold separates them, so its threshold, 2, never
+# fires; only its ROC is informative.
+DETECTORS: dict[str, OnsetSettings] = checkpoint_detectors()
+MAIN = default().name  # the default detector: the best held-out ROC AUC
 FAMILIES = ("fourier", "norms")
 FALSE_ALARMS = (0.05, 0.10)  # the false-alarm rates at which coverage is read off the ROC
 

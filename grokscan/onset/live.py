@@ -182,6 +182,8 @@ class OnsetModel:
     fitted_on: str  # which sweeps, how many runs and rows
     window: float = 0.1  # the plateau: this many times the steps to memorisation (window())
     trail: float = 0.05  # the trailing mean and the hold, likewise (trail())
+    # what it did on held-out runs (grokscan/onset/shipped.py HeldOut), None: never judged
+    held_out: dict | None = None
 
     def __post_init__(self):
         n = len(self.signals)
@@ -210,6 +212,8 @@ class OnsetModel:
 
     def to_json(self) -> str:
         d = {"format": MODEL_FORMAT, "version": MODEL_VERSION, **self.__dict__}
+        if d["held_out"] is None:
+            del d["held_out"]
         return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in d.items()},
                           indent=1)
 
@@ -228,9 +232,16 @@ class OnsetModel:
             return cls(tuple(d["signals"]), tuple(map(float, d["coef"])),
                        float(d["intercept"]), tuple(map(float, d["mean"])),
                        tuple(map(float, d["scale"])), float(d["threshold"]),
-                       str(d["fitted_on"]), float(d["window"]), float(d["trail"]))
+                       str(d["fitted_on"]), float(d["window"]), float(d["trail"]),
+                       _held_out(d.get("held_out"), where))
         except (KeyError, TypeError, ValueError) as e:
             raise GrokscanError(f"{where}: malformed onset model ({e!r})") from None
+
+
+def _held_out(d, where: str) -> dict | None:
+    if d is not None and not isinstance(d, dict):
+        raise GrokscanError(f"{where}: held_out: expected an object, got {type(d).__name__}")
+    return d
 
 
 def shipped() -> OnsetModel:

@@ -51,19 +51,48 @@ class Page:
 
 
 def event_markers(m: MetricsFile) -> dict:
-    """The steps of memorisation (train accuracy first ≥ 0.99), of the grokking onset (the
-    flag of the in-loop onset detector when the run has its record, else of the checkpoint
-    detector analyze ran, grokscan/onset; None when neither flagged), and
-    of grokking (test accuracy first ≥ 0.99); the distance between the first and the last is
-    ``grokscan.summary.grokking_delay``. Also the phases the figures' moments are taken at
-    (not drawn as events): ``plateau_end``, where test accuracy first climbs a tenth of the way
-    from its level at memorisation to 1, and ``transition``, half of the way."""
+    """The steps of memorisation (train accuracy first ≥ 0.99) and of grokking (test accuracy
+    first ≥ 0.99): what the run shows, marked on every figure against step; the distance
+    between them is ``grokscan.summary.grokking_delay``. Also the phases the figures' moments
+    are taken at (not drawn as events): ``plateau_end``, where test accuracy first climbs a
+    tenth of the way from its level at memorisation to 1, and ``transition``, half of the way.
+    A detector's flag is a forecast, not an event: see :func:`forecasts`."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
     mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
-    onset = m.onset_live() or m.onset()  # the in-loop detector's, else analyze's
-    out = {"memorisation": mem, "onset": onset["step"] if onset else None,
+    out = {"memorisation": mem,
            "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
     out.update(test_phases(steps, s.get("test_acc"), mem))
+    return out
+
+
+def forecasts(m: MetricsFile) -> dict:
+    """The onset detectors' flags the analysis holds, each with its shipped detector
+    (grokscan/onset/shipped.py): {"checkpoint": the checkpoint detector analyze ran, "live":
+    the in-loop model's record, "shown": the key of the one that is the default detector, the
+    forecast the page states}; an absent one is None.
+    Each is {"detector", "name", "steps", "score", "threshold", "step", "memorisation",
+    "reason"}."""
+    from grokscan.onset.shipped import LIVE, Detector, default, detectors, named_by_settings
+
+    out = {"checkpoint": None, "live": None}
+    rec = m.onset()
+    if rec is not None:
+        d = detectors().get(rec["detector"] or "") or named_by_settings(rec["settings"])
+        if d is None:  # settings grokscan does not ship: named by what it reads
+            sig = rec["settings"].get("signal", "?")
+            d = Detector(f"{sig} {rec['settings'].get('direction', '')}".strip(),
+                         "checkpoints", None, None)
+        out["checkpoint"] = {"detector": d, "name": d.name, "steps": m.steps,
+                             "score": rec["score"],
+                             "threshold": rec["settings"].get("threshold", float("nan")),
+                             **{k: rec[k] for k in ("step", "memorisation", "reason")}}
+    live = m.onset_live()
+    if live is not None:
+        out["live"] = {"detector": detectors()[LIVE], "name": LIVE,
+                       **{k: live[k] for k in ("steps", "score", "threshold", "step",
+                                               "memorisation", "reason")}}
+    out["shown"] = next((k for k in ("checkpoint", "live")
+                         if out[k] is not None and out[k]["name"] == default().name), None)
     return out
 
 

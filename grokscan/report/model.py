@@ -11,7 +11,15 @@ from grokscan import figures as F
 from grokscan.errors import FileFormatError
 from grokscan.figures import onset as fig_onset
 from grokscan.figures._style import EVENTS
-from grokscan.report.base import Item, Page, Section, at_moments, finite_rows, moments
+from grokscan.report.base import (
+    Item,
+    Page,
+    Section,
+    at_moments,
+    finite_rows,
+    forecasts,
+    moments,
+)
 
 
 def training_section(page: Page) -> Section:
@@ -21,33 +29,49 @@ def training_section(page: Page) -> Section:
         sec.items.append(Item(
             "training_curves", "Loss and accuracy", _training_caption(m, mk),
             lambda: F.training_curves(m.steps, m.scalars, markers=mk)))
-    live = m.onset_live()
-    if live is not None and "test_acc" in m.run_scalars:
+    fc = forecasts(m)
+    if (fc["checkpoint"] or fc["live"]) and {"train_acc", "test_acc"} <= set(m.run_scalars):
         sec.items.append(Item(
-            "onset_live", "The onset detector, in the loop", _live_caption(m, mk, live),
-            lambda: fig_onset.live(live, m.run_steps, m.run_scalars["test_acc"], markers=mk)))
+            "forecast", "The forecast (experimental)" if any(
+                fc[k] and fc[k]["detector"].experimental for k in ("checkpoint", "live"))
+            else "The forecast", _forecast_caption(m, mk, fc),
+            lambda: fig_onset.forecast(m.run_steps, m.run_scalars["train_acc"],
+                                       m.run_scalars["test_acc"], checkpoint=fc["checkpoint"],
+                                       live=fc["live"], memorisation=mk.get("memorisation"))))
     return sec
 
 
-def _live_caption(m, mk: dict, live: dict) -> str:
-    """What the in-loop detector did in this run, from its record and the run's scalars; the
-    lead's delay from the first checkpoint at train accuracy 0.99 (the markers')."""
+def _forecast_caption(m, mk: dict, fc: dict) -> str:
+    """What the forecast figure draws, each detector's record on held-out runs, and what it
+    did in this run, computed from the run's numbers: flagged and followed by test accuracy
+    0.5 (the lead), flagged and not followed (within this run), or silent."""
     from grokscan.summary import lead_words, onset_lead
 
-    head = ("The in-loop onset detector (README, \"Forecasting grokking\"): at every step it "
-            "reads training-side signals only (the train batch's loss and accuracy, the weight "
-            "norm, Fourier measures of the embedding, the logit map and the gradient), "
-            "normalises them against the run's own memorisation plateau and scores them with "
-            f"a frozen logistic model ({live['model']}); it flags where the score has stayed "
-            "above the threshold for a while. Below: the embedding's Gini at every step, and "
-            "the test accuracy at the checkpoints, which it never sees.")
-    lead = onset_lead(live["step"], mk.get("memorisation"), m.run_steps, m.run_scalars)
-    if live["step"] is not None:
-        run = f"In this run it flagged at step {live['step']} ({live['reason']}); " \
-              f"{lead_words({**lead, 'step': live['step']})}."
-    else:
-        run = f"In this run it did not flag ({live['reason']}); {lead_words(lead)}."
-    return f"{head} {run}"
+    parts = ["Each onset detector that ran, named, with its score at the checkpoints "
+             "(a checkpoint detector: the relative change of one training-side signal since "
+             "memorisation) or at every step (the in-loop model: a logistic model's "
+             "probability), its threshold and its flag (dotted); below, the accuracies. No "
+             "detector sees a test example. A flag is a forecast that test accuracy will rise, "
+             "not a finding: each detector is shown with what it did on held-out runs."]
+    for key in ("checkpoint", "live"):
+        d = fc[key]
+        if d is None:
+            continue
+        det = d["detector"]
+        role = "the default forecast" if fc["shown"] == key else "not the default forecast"
+        lead = onset_lead(d["step"], mk.get("memorisation"), m.run_steps, m.run_scalars)
+        if d["step"] is None:
+            run = f"in this run it did not flag ({d['reason']}); {lead_words(lead)}"
+        elif lead["test_0_5"] is None:
+            run = (f"in this run it flagged at step {d['step']} and test accuracy did not "
+                   "reach 0.5 by the last checkpoint: the flag was not followed by "
+                   "generalisation within this run")
+        else:
+            run = (f"in this run it flagged at step {d['step']}; "
+                   f"{lead_words({**lead, 'step': d['step']})}")
+        parts.append(f"{det.name} ({role}{'; experimental' if det.experimental else ''}): "
+                     f"{det.reliability()}; {run}.")
+    return " ".join(parts)
 
 
 def _training_caption(m, mk: dict) -> str:

@@ -8,7 +8,8 @@ import html
 import os
 
 from grokscan._version import __version__
-from grokscan.report.base import Page, Section
+from grokscan.onset.shipped import default
+from grokscan.report.base import Page, Section, forecasts
 from grokscan.store.metrics import MetricsFile
 from grokscan.summary import (
     THRESHOLDS,
@@ -37,17 +38,15 @@ def summary(m: MetricsFile, markers: dict) -> dict:
     steps, scalars = m.run_steps, m.run_scalars
     final = {k: float(v[-1]) for k, v in scalars.items()
              if k.endswith(("_acc", "_loss")) and len(v)}
-    live = m.onset_live()
-    onset = live or m.onset()
+    fc = forecasts(m)
+    shown = fc[fc["shown"]] if fc["shown"] else None
     # the lead's delay from the first checkpoint at train accuracy 0.99, as onset evaluate
     # measures it (the in-loop detector's own memorisation is a step's batch)
     memorised = markers.get("memorisation")
     return {"crossings": crossings(steps, scalars),
             "grokking_delay": grokking_delay(steps, scalars),
-            "final": final, "key_freqs": m.key_freqs, "onset": markers.get("onset"),
-            "onset_computed": onset is not None,
-            "onset_by": "the in-loop detector" if live else "the checkpoint detector",
-            "lead": onset_lead(markers.get("onset"), memorised, steps, scalars),
+            "final": final, "key_freqs": m.key_freqs, "forecast": shown,
+            "lead": onset_lead(shown["step"] if shown else None, memorised, steps, scalars),
             "steps": (int(m.steps[0]), int(m.steps[-1])), "n": m.n,
             "run_steps": (int(steps[0]), int(steps[-1])), "run_n": len(steps)}
 
@@ -90,11 +89,16 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
     delay = s["grokking_delay"]
     facts.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): "
                  f"{'—' if delay is None else f'{delay} steps'}")
-    if s["onset"] is not None:
-        facts.append(f"grokking onset ({s['onset_by']}'s flag): step {s['onset']}; "
-                     + lead_words({**s["lead"], "step": s["onset"]}))
-    elif s["onset_computed"]:
-        facts.append(f"grokking onset ({s['onset_by']}'s flag): none")
+    f = s["forecast"]
+    if f is not None:
+        d = f["detector"]
+        flag = "no flag" if f["step"] is None else f"flagged at step {f['step']}"
+        facts.append(f"{d.label}: {flag}; {lead_words({**s['lead'], 'step': f['step']})}. "
+                     f"Read it with its record: {d.reliability()}")
+    else:
+        facts.append(f"{default().label}: not computed (its signal, "
+                     f"{default().settings.signal if default().settings else 'the in-loop record'}"
+                     ", is not in this analysis)")
     for op, ks in s["key_freqs"].items():
         if ks:
             facts.append(f"key frequencies{f' ({op})' if len(s['key_freqs']) > 1 else ''}, "

@@ -268,7 +268,9 @@ class MetricsFile(Reader):
 
     def onset(self) -> dict | None:
         """What analyze's onset detector recorded (``metrics/onset``, SCHEMA.md): {"step",
-        "memorisation" (None where it wrote −1), "reason"}; None when it did not run."""
+        "memorisation" (None where it wrote −1), "reason", "score" (per analysed checkpoint),
+        "detector" (its name; None in files written before detectors had names), "settings"
+        (a dict)}; None when it did not run."""
         if "metrics/onset" not in self.f:
             return None
 
@@ -276,8 +278,13 @@ class MetricsFile(Reader):
             v = self.attr("metrics/onset", name, -1)
             return None if v is None or int(v) < 0 else int(v)
 
+        settings = self.attr("metrics/onset", "settings", {})
+        detector = self.attr("metrics/onset", "detector", None)
         return {"step": step("step"), "memorisation": step("memorisation"),
-                "reason": str(self.attr("metrics/onset", "reason", ""))}
+                "reason": str(self.attr("metrics/onset", "reason", "")),
+                "score": self.get("metrics/onset/score"),
+                "detector": None if detector is None else str(detector),
+                "settings": settings if isinstance(settings, dict) else {}}
 
     def onset_live(self) -> dict | None:
         """The run's in-loop onset record as analyze copied it (``/onset_live``, SCHEMA.md):

@@ -9,7 +9,10 @@ when every operation is, else additive). Of the latest checkpoint it keeps the n
 frequencies (those that carry 80 % of the power, as the report's) and the constellation: the
 centred residue vectors on the plane of the strongest frequency, the plane
 grokscan/analysis/setup.py fixes for the report's animation, here taken at the current
-checkpoint. Updating costs the rows that are new; drawing costs the width of the screen.
+checkpoint. The forecast is the default onset detector over the checkpoints seen
+(grokscan/onset/forecast.py), named, with its held-out record in the summary; the state says
+what the accuracies show, never what a detector predicts. Updating costs the rows that are
+new; drawing costs the width of the screen.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from rich.text import Text
 
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
-from grokscan.store.layout import residue_rows
+from grokscan.onset.forecast import Forecast, Spectrum
+from grokscan.onset.shipped import default
+
+DEFAULT = default()  # the forecast shown: the shipped detector that measured best held out
 
 DONE = 0.99  # accuracy at which a split counts as learnt (the report's crossings)
+RISE = 0.05  # test accuracy this far above its lowest before memorisation: "generalising"
 KEY_COVER = 0.8  # key frequencies: the fewest carrying this share of the power (the report's)
 N_KEYS = 8
 SPARK = "▁▂▃▄▅▆▇█"
@@ -59,32 +66,17 @@ class Series:
         return float(self._a[self.n - 1 - back]) if self.n > back else None
 
 
-class Fourier:
-    """The Fourier side of a task with residues: the basis, the residues in picture order and
-    the per-residue vectors' entries of ``residue_vectors`` (store/SCHEMA.md)."""
-
-    def __init__(self, residues, residue_vectors: list[dict]):
-        groups = {residues.groups[op] for op in residues.ops}
-        self.basis = "multiplicative" if groups == {"multiplicative"} else "additive"
-        p = self.p = residues.p
-        self.B = fm.multiplicative_basis(p) if self.basis == "multiplicative" \
-            else fm.additive_basis(p)
-        self.order = discrete_log_order(p) if self.basis == "multiplicative" else np.arange(p)
-        self.entries = residue_vectors
-
-    def vectors(self, params: dict[str, np.ndarray]) -> np.ndarray:
-        """(k, P, d): the residue vectors of each operand side by side, as
-        grokscan/analysis/families/base.py residue_matrix builds them."""
-        return np.concatenate([residue_rows(params[r["param"]], r) for r in self.entries], -1)
-
-    def plane(self, E: np.ndarray, k: int) -> np.ndarray:
-        """(R, 2): the centred vectors E (P, d) in picture order on the plane of the cos and
-        sin directions of frequency k (orthonormalised), as grokscan/analysis/setup.py."""
-        X = E[self.order].astype(np.float64)
-        X = X - X.mean(axis=0)
-        theta = 2 * np.pi * k * np.arange(len(X)) / len(X)
-        axes, _ = np.linalg.qr(np.stack([np.cos(theta) @ X, np.sin(theta) @ X], 1))
-        return X @ axes
+def plane(spectrum: Spectrum, E: np.ndarray, k: int) -> np.ndarray:
+    """(R, 2): the centred vectors E (P, d) in picture order (Z_P^* in discrete-log order for a
+    multiplicative basis) on the plane of the cos and sin directions of frequency k
+    (orthonormalised), as grokscan/analysis/setup.py."""
+    p = spectrum.p
+    order = discrete_log_order(p) if spectrum.basis == "multiplicative" else np.arange(p)
+    X = E[order].astype(np.float64)
+    X = X - X.mean(axis=0)
+    theta = 2 * np.pi * k * np.arange(len(X)) / len(X)
+    axes, _ = np.linalg.qr(np.stack([np.cos(theta) @ X, np.sin(theta) @ X], 1))
+    return X @ axes
 
 
 class View:
@@ -98,8 +90,11 @@ class View:
         self.path, self.kind = path, task.kind
         res = task.residues
         self.what = f"{', '.join(res.ops)} mod {res.p}" if res is not None else task.kind
-        self.fourier = Fourier(res, residue_vectors) if res is not None and residue_vectors \
-            else None
+        self.fourier = Spectrum.of(task, residue_vectors)
+        # the forecast: the default onset detector over the checkpoints seen (its own signal,
+        # from the weights); where the default reads every step, the file's or the trainer's
+        self.forecast = Forecast(DEFAULT.settings, self.fourier) \
+            if DEFAULT.settings is not None else None
         self.steps = Series()
         self.scalars: dict[str, Series] = {}
         self.ffd, self.gini = Series(), Series()
@@ -109,8 +104,8 @@ class View:
         self.crossings: dict[str, int | None] = {"train_acc": None, "test_acc": None}
         self.first: dict[str, float] = {}
         self.status = "live"
-        self._onset: tuple[int, int | None] = (-1, None)  # (checkpoints seen, flag step)
-        self.live_onset: int | None = None  # the in-loop detector's flag, when the run has it
+        self.live_onset: int | None = None  # the flag of a default that reads every step
+        self.test_floor: float | None = None  # lowest test accuracy up to memorisation
 
     # --- the numbers -------------------------------------------------------------------------
     def update(self, rows) -> None:
@@ -120,6 +115,7 @@ class View:
         if rows.onset is not None:
             self.live_onset = rows.onset
         self.steps.extend(rows.steps)
+        self._floor(rows.scalars)
         for name, values in rows.scalars.items():
             self.scalars.setdefault(name, Series()).extend(values)
             if name in self.crossings and self.crossings[name] is None:
@@ -127,6 +123,17 @@ class View:
                 self.crossings[name] = int(rows.steps[hit[0]]) if hit.size else None
         if self.fourier is not None and rows.params:
             self._spectrum(self.fourier.vectors(rows.params))
+        if self.forecast is not None and (rows.params or not self.forecast.params):
+            self.forecast.add(rows.steps, rows.scalars, rows.params)
+
+    def _floor(self, scalars: dict) -> None:
+        """The lowest test accuracy of the checkpoints up to memorisation (inclusive)."""
+        train, test = scalars.get("train_acc"), scalars.get("test_acc")
+        if train is None or test is None or self.crossings["train_acc"] is not None:
+            return
+        hit = np.flatnonzero(np.asarray(train) >= DONE)
+        low = float(np.min(test[: hit[0] + 1] if hit.size else test))
+        self.test_floor = low if self.test_floor is None else min(self.test_floor, low)
 
     def _spectrum(self, W: np.ndarray) -> None:
         norms = fm.fourier_norms(W.astype(np.float64), self.fourier.B)  # (k, B)
@@ -139,7 +146,7 @@ class View:
         mask = fm.key_frequency_mask(self.norms, cover=KEY_COVER)
         keys = np.flatnonzero(mask)
         self.keys = [int(k) + 1 for k in keys[np.argsort(-power[keys], kind="stable")]][:N_KEYS]
-        self.points = self.fourier.plane(W[-1], self.keys[0]) if self.keys else None
+        self.points = plane(self.fourier, W[-1], self.keys[0]) if self.keys else None
 
     def value(self, name: str) -> float | None:
         s = self.scalars.get(name)
@@ -147,32 +154,27 @@ class View:
 
     @property
     def onset(self) -> int | None:
-        """The onset detector's flag step: the in-loop detector's when it has fired
-        (grokscan/onset/live.py, every step, read from the file or given by the training),
-        else the checkpoint detector's over the checkpoints seen (train accuracy and the
-        embedding's Fourier Gini); None if neither has fired. No test-set quantity either way."""
-        from grokscan.onset.detector import OnsetSettings, detect
-
-        if self.live_onset is not None:
+        """The forecast's flag step (the default onset detector, grokscan/onset/shipped.py,
+        over the checkpoints seen; no test-set quantity reaches it), or None."""
+        if self.forecast is None:
             return self.live_onset
-        train = self.scalars.get("train_acc")
-        if self.fourier is None or train is None or self.gini.n != self.steps.n:
-            return None
-        if self._onset[0] != self.steps.n:  # once per new checkpoint, not per redraw
-            s = OnsetSettings()
-            flag = detect(self.steps.values, {"train_acc": train.values,
-                                              s.signal: self.gini.values}, s).step
-            self._onset = (self.steps.n, flag)
-        return self._onset[1]
+        return self.forecast.result.step if self.forecast.result else None
 
     @property
     def state(self) -> str:
-        """memorising (train acc < 0.99), generalising (train ≥ 0.99, test < 0.99), grokked;
+        """What the run shows at its latest checkpoint: memorising (train acc < 0.99),
+        memorised (train ≥ 0.99, test accuracy not risen), generalising (test accuracy RISE or
+        more above its lowest value up to memorisation, below 0.99), grokked (test ≥ 0.99);
         "—" before the first checkpoint or without accuracies."""
         train, test = self.value("train_acc"), self.value("test_acc")
         if train is None or test is None:
             return "—"
-        return "memorising" if train < DONE else "generalising" if test < DONE else "grokked"
+        if train < DONE:
+            return "memorising"
+        if test >= DONE:
+            return "grokked"
+        floor = self.test_floor
+        return "generalising" if floor is not None and test >= floor + RISE else "memorised"
 
     # --- the drawing -------------------------------------------------------------------------
     def header(self) -> Text:
@@ -182,7 +184,7 @@ class View:
                           (self.state, STATE_STYLE.get(self.state, "")))
         onset = self.onset
         if onset is not None:
-            t.append_text(Text.assemble(("  onset flagged at step ", "dim"),
+            t.append_text(Text.assemble((f"\n{DEFAULT.label}: flagged at step ", "dim"),
                                         (f"{onset}", "bold magenta")))
         return t
 
@@ -251,9 +253,11 @@ class View:
             if name in self.scalars:
                 step = self.crossings[name]
                 t.add_row(what, "not reached" if step is None else f"at step {step}")
-        if self.fourier is not None and self.norms is not None:
+        if self.forecast is None or self.forecast.possible:
             onset = self.onset
-            t.add_row("onset (detector)", "not flagged" if onset is None else f"at step {onset}")
+            t.add_row(DEFAULT.label, ("not flagged" if onset is None else f"at step {onset}")
+                      + f"\n{DEFAULT.reliability()}")
+        if self.fourier is not None and self.norms is not None:
             t.add_row("key frequencies", ", ".join(map(str, self.keys)) or "—")
             t.add_row("FFD", f"{self.first['ffd']:.3f} → {self.ffd.last():.3f}")
             t.add_row("Gini", f"{self.first['gini']:.3f} → {self.gini.last():.3f}")
@@ -261,7 +265,8 @@ class View:
                      border_style="green")
 
 
-STATE_STYLE = {"memorising": "yellow", "generalising": "cyan", "grokked": "bold green"}
+STATE_STYLE = {"memorising": "yellow", "memorised": "yellow", "generalising": "cyan",
+               "grokked": "bold green"}
 STATUS_STYLE = {"live": "blue", "ended": "green", "replay": "magenta"}
 
 

@@ -22,7 +22,8 @@ def _inputs(tmp_path, wd: float) -> RunInputs:
     analyze(path, out, Options(families=("fourier", "norms"), quiet=True))
     with MetricsFile(out) as m:
         series = {"train_acc": m.scalars["train_acc"],
-                  "fourier/gini_embed": m.get("metrics/fourier/gini_embed")}
+                  **{f"fourier/{k}": m.get(f"metrics/fourier/{k}")
+                     for k in ("gini_embed", "entropy_embed", "ffd_embed")}}
         return RunInputs(f"wd{wd}", m.steps, series, m.scalars["test_acc"])
 
 

@@ -13,6 +13,7 @@ from grokscan.store.metrics import MetricsWriter
 from grokscan.sweep import synthetic
 from grokscan.sweep.paths import run_dir
 
+GINI = "gini rise"  # the detector these constructed runs are built for
 STEPS = np.arange(0, 2000, 20)
 MEM, T50 = 100, 1000
 # (test acc reaches 0.5 at T50?, step where the embedding's Gini doubles, or None)
@@ -46,12 +47,12 @@ def sweep(tmp_path_factory):
 
 def test_the_numbers_of_a_constructed_sweep(sweep):
     per_run, summary, curves = evaluate(sweep)
-    main_row = summary.set_index("detector").loc[MAIN]
+    main_row = summary.set_index("detector").loc[GINI]
     assert (main_row["grokking"], main_row["controls"]) == (5, 4)
     assert main_row["coverage"] == pytest.approx(4 / 5)  # the late riser is missed
     assert main_row["false_alarms"] == pytest.approx(1 / 4)  # one control rises
     # a step from 0.1 to 0.2 at 500: trailing mean of 3 is +67 % at 520, held 2 -> flag 540
-    rows = per_run[per_run["detector"] == MAIN].set_index("run")
+    rows = per_run[per_run["detector"] == GINI].set_index("run")
     assert rows.loc["case=0_seed=0", "flag"] == 540
     lead = (T50 - 540) / (T50 - MEM)
     assert rows.loc["case=0_seed=0", "lead_fraction"] == pytest.approx(lead)
@@ -96,13 +97,13 @@ def test_several_sweeps_are_judged_together_and_apart(sweep, tmp_path):
     for i, (grokking, jump) in enumerate([(True, 500), (False, 600), (False, 700)]):
         _metrics(run_dir(other, f"case={i}_seed=0"), grokking, jump)
     per_run, summary, _ = evaluate([sweep, other])
-    rows = summary[summary["detector"] == MAIN].set_index("runs")
+    rows = summary[summary["detector"] == GINI].set_index("runs")
     assert list(rows.index) == ["all", os.path.basename(sweep), "other"]
     assert (rows.loc["all", "grokking"], rows.loc["all", "controls"]) == (6, 6)
     assert rows.loc["all", "false_alarms"] == pytest.approx(3 / 6)  # 1 of 4, then 2 of 2
     assert rows.loc["all", "coverage"] == pytest.approx(5 / 6)
     for d in (sweep, other):
-        alone = evaluate(d)[1].set_index("detector").loc[MAIN]
+        alone = evaluate(d)[1].set_index("detector").loc[GINI]
         part = rows.loc[os.path.basename(d)]
         for col in ("grokking", "controls", "coverage", "false_alarms", "lead_median", "auc"):
             assert part[col] == pytest.approx(alone[col])
@@ -126,9 +127,9 @@ def test_several_sweeps_need_an_output_folder_and_each_once(sweep, tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_csv(tmp_path / "both" / "onset_summary.csv").set_index(["detector", "runs"])
     assert set(df.index.get_level_values("runs")) == {"all", "a/sweep", "b/sweep"}
-    alone = evaluate(sweep)[1].set_index("detector").loc[MAIN]
-    assert df.loc[(MAIN, "a/sweep"), "controls"] == alone["controls"]  # kept apart
-    assert df.loc[(MAIN, "all"), "controls"] == 2 * alone["controls"]
+    alone = evaluate(sweep)[1].set_index("detector").loc[GINI]
+    assert df.loc[(GINI, "a/sweep"), "controls"] == alone["controls"]  # kept apart
+    assert df.loc[(GINI, "all"), "controls"] == 2 * alone["controls"]
     res = CliRunner().invoke(main, ["onset", "evaluate", str(a), str(a), "-q", "-o",
                                     str(tmp_path / "twice")])
     assert res.exit_code == 1 and "given twice" in res.output and "Traceback" not in res.output

@@ -1,121 +1,138 @@
-"""`grokscan analyze` records the onset detector's result in metrics.h5, and the report's
-event markers read it."""
+"""The forecast as every command shows it: `grokscan analyze` records the default detector in
+metrics.h5, `train`, `info` and the report show the same flag, named, with what it measured on
+held-out runs; no figure but the forecast's draws a flag."""
 
-import h5py
 import numpy as np
+import pytest
 
 from grokscan.analysis import Options, analyze
-from grokscan.onset import OnsetSettings, detect
-from grokscan.report.base import event_markers
-from grokscan.store.metrics import MetricsFile
+from grokscan.onset import detect
+from grokscan.onset.shipped import LIVE, default, detectors
+from grokscan.report.base import event_markers, forecasts
+from grokscan.store.metrics import MetricsFile, MetricsWriter
 from grokscan.summary import first_crossing
 
+DEFAULT = default()
 
-def test_analyze_records_the_onset_and_the_report_marks_it(fast_run, tmp_path):
+
+def test_analyze_records_the_default_detector(fast_run, tmp_path):
     res = analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
+    s = DEFAULT.settings
     with MetricsFile(tmp_path) as m:
-        score = m.get("metrics/onset/score")
-        step = m.attr("metrics/onset", "step")
-        assert m.attr("metrics/onset", "settings") == OnsetSettings().__dict__
-        assert "gini_embed rise" in m.attr("metrics/onset", "reason")
+        rec = m.onset()
+        assert rec["detector"] == DEFAULT.name and rec["settings"] == s.__dict__
+        assert f"{s.signal.split('/')[-1]} {s.direction}" in rec["reason"]
         # the same as the detector run on the file's own series (an independent path)
         want = detect(m.steps, {"train_acc": m.scalars["train_acc"],
-                                "fourier/gini_embed": m.get("metrics/fourier/gini_embed")})
-        np.testing.assert_array_equal(score, want.score)
-        assert step == want.step == res["onset"]
+                                s.signal: m.get(f"metrics/{s.signal}")}, s)
+        np.testing.assert_array_equal(rec["score"], want.score)
+        assert rec["step"] == want.step == res["onset"]
         # the fast recipe groks: the flag is after memorisation, before test accuracy 0.5
         mem = first_crossing(m.steps, m.scalars["train_acc"], 0.99)
-        assert mem < step < first_crossing(m.steps, m.scalars["test_acc"], 0.5)
-        # the report marks the in-loop detector's flag where the run has its record
-        live = m.onset_live()
-        assert live is not None and event_markers(m)["onset"] == live["step"]
-    with h5py.File(fast_run, "r") as f:  # analyze copied it from the run, as it was
-        assert live["step"] == (None if f["onset/state"][1] < 0 else f["onset/state"][1])
-        np.testing.assert_array_equal(live["score"], f["onset/score"][: len(live["score"])])
+        assert mem < rec["step"] < first_crossing(m.steps, m.scalars["test_acc"], 0.5)
+        # a flag is a forecast, not an event: no figure against step is marked with it
+        assert set(event_markers(m)) == {"memorisation", "grokking", "plateau_end",
+                                         "transition"}
+        fc = forecasts(m)
+        assert fc["shown"] == "checkpoint" and fc["checkpoint"]["detector"] is DEFAULT
+        assert fc["live"]["detector"] is detectors()[LIVE]
 
 
-def test_no_fourier_family_no_onset(fast_run, tmp_path):
+def test_no_fourier_family_no_forecast(fast_run, tmp_path):
     res = analyze(fast_run, tmp_path, Options(families=("norms",), quiet=True))
     assert res["onset"] is None
     with MetricsFile(tmp_path) as m:
-        assert m.get("metrics/onset/score") is None
-        # the in-loop detector's flag, which needs no analysis family, is still marked
-        assert event_markers(m)["onset"] == m.onset_live()["step"]
+        assert m.onset() is None
+        fc = forecasts(m)  # the in-loop record, which needs no family, is kept, not shown
+        assert fc["checkpoint"] is None and fc["live"] is not None and fc["shown"] is None
 
 
-def test_info_shows_the_onset_of_the_analysis(fast_run, tmp_path):
-    """`grokscan info` reads the flag analyze recorded (from --metrics, or a metrics.h5 beside
-    the run), with the lead computed from the run's own test accuracy."""
-    import shutil
-
+def test_info_train_and_the_report_show_the_same_flag(fast_run, tmp_path):
+    """`info` computes the forecast from the run file alone; it equals analyze's, and the
+    report states it with the detector's name and held-out numbers."""
     from click.testing import CliRunner
 
     from grokscan.cli import main
     from grokscan.info import describe
-
-    run = tmp_path / "run.h5"
-    shutil.copy(fast_run, run)
-    assert describe(run)["onset"] is None  # not analysed yet
-    analyze(run, tmp_path / "out", Options(families=("fourier", "norms"), quiet=True))
-    with MetricsFile(tmp_path / "out") as m:
-        step, mem = m.attr("metrics/onset", "step"), m.attr("metrics/onset", "memorisation")
-        t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
-    o = describe(run, tmp_path / "out" / "metrics.h5")["onset"]
-    assert (o["step"], o["memorisation"], o["test_0_5"]) == (step, mem, t50)
-    assert o["lead_steps"] == t50 - step and o["lead_fraction"] == (t50 - step) / (t50 - mem)
-    shutil.copy(tmp_path / "out" / "metrics.h5", tmp_path / "metrics.h5")  # beside the run
-    out = CliRunner().invoke(main, ["info", str(run)])
-    assert out.exit_code == 0
-    assert f"onset    flagged at step {step}" in out.output
-    assert f"test accuracy 0.5 at step {t50}, {t50 - step} steps later" in out.output
-
-
-def test_info_refuses_the_analysis_of_another_run(fast_run, tmp_path):
-    from click.testing import CliRunner
-    from conftest import fast_config
-
-    from grokscan.cli import main
-    from grokscan.train import train
-
-    analyze(fast_run, tmp_path / "out", Options(families=("norms",), quiet=True))
-    other = tmp_path / "other.h5"
-    train(fast_config(steps=100, seed=5), other, quiet=True)
-    out = CliRunner().invoke(main, ["info", str(other), "--metrics", str(tmp_path / "out")])
-    assert out.exit_code == 1 and "analysed another run" in out.output
-    assert "Traceback" not in out.output
-    # analysed without the fourier family: the line says the onset was not computed
-    out = CliRunner().invoke(main, ["info", str(fast_run), "--metrics", str(tmp_path / "out")])
-    assert out.exit_code == 0 and "onset    not computed" in out.output
-
-
-def test_the_report_states_the_lead(fast_run, tmp_path):
-    from grokscan.report.base import event_markers
     from grokscan.report.page import _facts, summary
 
     analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
     with MetricsFile(tmp_path) as m:
-        live = m.onset_live()  # the report states the in-loop detector's flag
-        step = live["step"]  # and its lead from the first checkpoint at train accuracy 0.99
-        mem = first_crossing(m.run_steps, m.run_scalars["train_acc"], 0.99)
+        step, mem = m.onset()["step"], first_crossing(m.run_steps, m.run_scalars["train_acc"],
+                                                      0.99)
         t50 = first_crossing(m.run_steps, m.run_scalars["test_acc"], 0.5)
         facts = _facts(m, summary(m, event_markers(m)))
-    line = next(f for f in facts if f.startswith("grokking onset"))
-    assert line.startswith("grokking onset (the in-loop detector's flag)")
-    assert f"step {step}; test accuracy 0.5 at step {t50}, {t50 - step} steps later" in line
-    assert f"({(t50 - step) / (t50 - mem):.0%} of the delay" in line
+    o = describe(fast_run)["forecast"]
+    assert (o["detector"], o["step"], o["test_0_5"]) == (DEFAULT.name, step, t50)
+    assert o["lead_steps"] == t50 - step and o["lead_fraction"] == (t50 - step) / (t50 - mem)
+    h = DEFAULT.held_out
+    assert o["held_out"]["coverage"] == h.flagged / h.grokking
+    out = CliRunner().invoke(main, ["info", str(fast_run)])
+    assert out.exit_code == 0
+    assert f"{DEFAULT.label}: flagged at step {step}" in out.output
+    assert DEFAULT.reliability() in out.output
+    assert f"test accuracy 0.5 at step {t50}, {t50 - step} steps later" in out.output
+    live = describe(fast_run)["onset_live"]  # the in-loop model: named, not the forecast
+    assert f"{LIVE} (experimental; not the default forecast)" in out.output
+    assert live["detector"] == LIVE and not live["default"]
+    line = next(f for f in facts if f.startswith(DEFAULT.label))
+    assert f"flagged at step {step}; test accuracy 0.5 at step {t50}, {t50 - step} " \
+           "steps later" in line
+    assert DEFAULT.reliability() in line
 
 
-def test_info_ignores_an_unreadable_metrics_file_beside_the_run(fast_run, tmp_path):
-    import shutil
-
+def test_train_says_the_flag_with_its_record(tmp_path):
+    """The line `train` prints when the forecast fires names the detector, its flag (the one
+    info computes from the file) and its held-out numbers."""
     from click.testing import CliRunner
 
     from grokscan.cli import main
     from grokscan.info import describe
 
-    run = tmp_path / "run.h5"
-    shutil.copy(fast_run, run)
-    (tmp_path / "metrics.h5").write_bytes(b"not hdf5")
-    assert describe(run)["onset"] is None
-    out = CliRunner().invoke(main, ["info", str(run), "--metrics", str(tmp_path)])
-    assert out.exit_code == 1 and "Traceback" not in out.output  # named: its error is shown
+    path = tmp_path / "run.h5"
+    out = CliRunner().invoke(main, ["train", "-o", str(path), "--p", "41", "--frac", "0.5",
+                                    "--d-embed", "32", "--width", "128", "--steps", "400",
+                                    "--every", "10", "--threads", "1"])
+    assert out.exit_code == 0, out.output
+    step = describe(path)["forecast"]["step"]
+    assert step is not None
+    assert f"{DEFAULT.label}: flagged at step {step}" in out.output
+    assert DEFAULT.reliability() in out.output
+    assert "onset flagged" not in out.output  # the in-loop model is not the forecast
+
+
+STEPS = np.arange(0, 1000, 20)
+
+
+def _constructed(out, *, generalises: bool):
+    """A metrics file whose default detector flags at a known step (its signal falls 10 %
+    at step 300, memorisation at 100), and whose test accuracy rises or stays at chance."""
+    s = DEFAULT.settings
+    train_acc = np.where(STEPS >= 100, 1.0, 0.3)
+    test_acc = np.where(STEPS >= 700, 0.95, 0.02) if generalises else np.full(len(STEPS), 0.02)
+    signal = np.where(STEPS >= 300, 0.9, 1.0)
+    score = detect(STEPS, {"train_acc": train_acc, s.signal: signal}, s)
+    scalars = {"train_acc": train_acc, "test_acc": test_acc}
+    with MetricsWriter(out / "metrics.h5", attrs={"families": ["fourier"], "p": 41},
+                       steps=STEPS, scalars=scalars, run_steps=STEPS, run_scalars=scalars,
+                       samples={}, groups={}) as w:
+        w.write({s.signal: signal}, len(STEPS))
+        w.put("onset/score", score.score, {"step": score.step, "reason": score.reason,
+                                           "memorisation": score.memorisation,
+                                           "detector": DEFAULT.name, "settings": s.to_json()})
+    return score.step
+
+
+@pytest.mark.parametrize("generalises", [True, False])
+def test_the_forecast_caption_says_what_followed_the_flag(tmp_path, generalises):
+    from grokscan.report.model import _forecast_caption
+
+    step = _constructed(tmp_path, generalises=generalises)
+    assert step is not None and 300 <= step < 700
+    with MetricsFile(tmp_path) as m:
+        caption = _forecast_caption(m, event_markers(m), forecasts(m))
+    assert DEFAULT.reliability() in caption and "default forecast" in caption
+    followed = f"in this run it flagged at step {step}; test accuracy 0.5 at step 700"
+    not_followed = "the flag was not followed by generalisation within this run"
+    assert (followed in caption) == generalises
+    assert (not_followed in caption) == (not generalises)

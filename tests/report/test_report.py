@@ -162,7 +162,7 @@ def _synthetic(rng, families, t, subset, ops, modular):
     return {k: np.asarray(v) for k, v in f.items()}, attrs
 
 
-MARKERS = {"memorisation": 30, "onset": None, "grokking": 80}
+MARKERS = {"memorisation": 30, "grokking": 80}
 
 
 def drawn(fig: Figure) -> bool:
@@ -192,7 +192,7 @@ def test_training_curves_draw_the_data_and_the_markers():
     assert loss.get_yscale() == "log" and drawn(fig)
     test = next(ln for ln in acc.lines if ln.get_label() == "test")
     np.testing.assert_array_equal(test.get_ydata(), TEST_ACC)
-    assert vlines(loss) == vlines(acc) == [30, 80]  # onset None: not drawn
+    assert vlines(loss) == vlines(acc) == [30, 80]
 
 
 def test_series_grid_draws_only_finite_rows():
@@ -529,7 +529,7 @@ def real(fast_run, tmp_path_factory):
 def test_analyze_ends_with_the_report(real, fast_run, tmp_path):
     page = (real / "report.html").read_text()
     figs = re.findall(r'<figure id="(\w+)"', page)
-    assert figs == ["training_curves", "onset_live", "fourier_heatmap", "fourier_measures",
+    assert figs == ["training_curves", "forecast", "fourier_heatmap", "fourier_measures",
                     "constellation", "constellation_animation", "weight_statistics"]
     gif = (real / "figures" / "constellation_animation.gif")
     with Image.open(gif) as im:
@@ -681,7 +681,7 @@ def test_the_training_caption_states_this_runs_crossings_and_only_the_lines_draw
     from grokscan.report.model import _training_caption
 
     run = SimpleNamespace(run_scalars={"test_acc": np.array([0.0, 0.2, 0.31])})
-    text = _training_caption(run, {"memorisation": 30, "onset": None, "grokking": None})
+    text = _training_caption(run, {"memorisation": 30, "grokking": None})
     assert "dashed line marks memorisation" in text and "dash-dotted" not in text
     assert "test accuracy did not reach 0.99 (final 0.310)" in text
     text = _training_caption(run, MARKERS)

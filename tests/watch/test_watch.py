@@ -307,35 +307,43 @@ def test_train_with_watch_shows_the_view_the_file_gives(tmp_path):
     assert summary(r.output)[:len(summary(replay.output))] == summary(replay.output)
 
 
-def test_the_onset_flag_is_the_one_analyze_records(fast_run, tmp_path):
-    """Without the in-loop record (a file written before it), the view runs grokscan/onset's
-    checkpoint detector on the Gini it computes as checkpoints arrive; over every checkpoint
-    it must flag where `grokscan analyze` does. With the record, it shows the in-loop flag
-    once the replay reaches it, and not before."""
-    old = tmp_path / "old.h5"
-    old.write_bytes(fast_run.read_bytes())
-    with h5py.File(old, "r+") as f:
-        del f["onset"]
-    res = CliRunner().invoke(main, ["analyze", str(old), "-o", str(tmp_path / "out"),
+def test_the_forecast_is_the_one_analyze_records(fast_run, tmp_path):
+    """The view runs the default onset detector (grokscan/onset/shipped.py) on the signal it
+    computes as checkpoints arrive: over every checkpoint it flags where `grokscan analyze`
+    does, shows no flag before that checkpoint, and names the detector."""
+    from grokscan.onset.shipped import default
+
+    res = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "out"),
                                     "--metrics", "fourier", "--no-report", "-q"])
     assert res.exit_code == 0, res.output
     with h5py.File(tmp_path / "out" / "metrics.h5", "r") as f:
         want = int(f["metrics/onset"].attrs["step"])
     assert want > 0  # the fast recipe groks: the detector fires
-    with LiveRun(old, replay=True) as live:
-        view = View(str(old), live.task, live.run.residue_vectors)
-        while not live.ended:
-            view.update(live.poll())
-    assert view.onset == want
-    assert f"onset flagged at step {want}" in frame(view)
-    with h5py.File(fast_run, "r") as f:
-        flag = int(f["onset/state"][1])
-    assert flag >= 0
     with LiveRun(fast_run, replay=True) as live:
         view = View(str(fast_run), live.task, live.run.residue_vectors)
         while not live.ended:
             rows = live.poll()
             view.update(rows)
-            if len(rows) and rows.steps[-1] < flag:
-                assert view.live_onset is None
-    assert view.onset == flag and f"onset flagged at step {flag}" in frame(view)
+            if len(rows) and rows.steps[-1] < want:
+                assert view.onset is None
+    assert view.onset == want
+    assert f"{default().label}: flagged at step {want}" in frame(view)
+    assert "onset flagged" not in frame(view)
+
+
+def test_the_state_says_what_the_run_shows():
+    """Memorised, not generalising, while test accuracy stays on its plateau; generalising
+    once it rises; the forecast's flag does not change the state."""
+    view = View("run.h5", SimpleNamespace(kind="ising", residues=None), [])
+    view.update(Rows(np.array([0, 10]), {"train_acc": np.array([0.2, 1.0]),
+                                         "test_acc": np.array([0.04, 0.05])}))
+    assert view.state == "memorised"
+    view.update(Rows(np.array([20]), {"train_acc": np.array([1.0]),
+                                      "test_acc": np.array([0.08])}))
+    assert view.state == "memorised"  # 0.04 below the floor's 0.05 rise
+    view.update(Rows(np.array([30]), {"train_acc": np.array([1.0]),
+                                      "test_acc": np.array([0.3])}, onset=30))
+    assert view.state == "generalising"
+    view.update(Rows(np.array([40]), {"train_acc": np.array([1.0]),
+                                      "test_acc": np.array([0.995])}))
+    assert view.state == "grokked"

@@ -1,0 +1,119 @@
+"""The forecast of a run: the default detector (grokscan/onset/shipped.py) over its
+checkpoints, with the signal computed from the weights exactly as ``grokscan analyze`` computes
+it (``metrics/onset``), so that ``train`` as it goes, ``watch`` and ``info`` show the flag the
+report shows.
+
+The Fourier measures of the per-residue vectors are read in the basis of the task's group, as
+the analysis chooses it (grokscan/analysis/setup.py): multiplicative when every operation's
+group is, else additive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grokscan.metrics import fourier as fm
+from grokscan.onset.detector import OnsetResult, OnsetSettings, detect
+from grokscan.store.layout import residue_rows
+
+# the checkpoint signals computed from the embedding's Fourier norms (analysis: the fourier
+# family's *_embed series); others (weight_norm, train_loss) are the run's scalars
+FROM_NORMS = {"fourier/gini_embed": fm.gini, "fourier/entropy_embed": fm.spectral_entropy,
+              "fourier/ffd_embed": fm.ffd}
+
+
+class Spectrum:
+    """The Fourier side of a task with residues: the basis of its group and the layout's
+    per-residue vectors (store/SCHEMA.md ``residue_vectors``)."""
+
+    def __init__(self, residues, residue_vectors: list[dict]):
+        groups = {residues.groups[op] for op in residues.ops}
+        self.basis = "multiplicative" if groups == {"multiplicative"} else "additive"
+        p = self.p = residues.p
+        self.B = fm.multiplicative_basis(p) if self.basis == "multiplicative" \
+            else fm.additive_basis(p)
+        self.entries = list(residue_vectors)
+
+    @classmethod
+    def of(cls, task, residue_vectors) -> Spectrum | None:
+        """The spectrum of a task's residue vectors, or None (no residues, or the layout
+        names no per-residue vectors)."""
+        res = getattr(task, "residues", None)
+        return cls(res, residue_vectors) if res is not None and residue_vectors else None
+
+    def vectors(self, params: dict[str, np.ndarray]) -> np.ndarray:
+        """(k, P, d): the residue vectors of each operand side by side, as
+        grokscan/analysis/families/base.py ``residue_matrix`` builds them."""
+        return np.concatenate([residue_rows(params[r["param"]], r) for r in self.entries], -1)
+
+    def norms(self, params: dict[str, np.ndarray]) -> np.ndarray:
+        """(k, n): the Fourier norms of the residue vectors at k checkpoints, in the
+        parameters' own precision, as the analysis computes them."""
+        return fm.fourier_norms(self.vectors(params), self.B)
+
+
+def needs(settings: OnsetSettings) -> str:
+    """Where a checkpoint detector's signal comes from: "norms" or "scalars"."""
+    return "norms" if settings.signal in FROM_NORMS else "scalars"
+
+
+class Forecast:
+    """A checkpoint detector fed a run's checkpoints in order (:meth:`add`), as training
+    writes them; ``result`` is what :func:`grokscan.onset.detect` gives over those seen
+    (None before the first checkpoint, or where the run lacks the detector's inputs)."""
+
+    def __init__(self, settings: OnsetSettings, spectrum: Spectrum | None):
+        self.settings, self.spectrum = settings, spectrum
+        self.steps = np.zeros(0, np.int64)
+        self.train_acc = self.signal = np.zeros(0)
+        self.result: OnsetResult | None = None
+
+    @property
+    def possible(self) -> bool:
+        """Whether this run has the detector's signal."""
+        return needs(self.settings) == "scalars" or self.spectrum is not None
+
+    @property
+    def params(self) -> list[str]:
+        """The parameters its signal is computed from (none for a scalar)."""
+        if needs(self.settings) != "norms" or self.spectrum is None:
+            return []
+        return sorted({r["param"] for r in self.spectrum.entries})
+
+    def add(self, steps, scalars: dict, params: dict) -> bool:
+        """Take k checkpoints in order: ``steps`` (k,), ``scalars`` {name: (k,)} and
+        ``params`` {name: (k, ...)} of the parameters :attr:`params` names. True when the
+        detector first flags among them."""
+        if not self.possible or "train_acc" not in scalars:
+            return False
+        before = self.result.step if self.result else None
+        self._extend(steps, scalars["train_acc"], self._signal(params, scalars))
+        return before is None and self.result.step is not None
+
+    def _signal(self, params: dict, scalars: dict) -> np.ndarray:
+        """The detector's signal at k checkpoints from their parameters {name: (k, ...)} or
+        scalars {name: (k,)}."""
+        name = self.settings.signal
+        if needs(self.settings) == "norms":
+            return FROM_NORMS[name](self.spectrum.norms(params))
+        return np.atleast_1d(np.asarray(scalars.get(name, np.nan), float))
+
+    def _extend(self, steps, train_acc, signal) -> None:
+        self.steps = np.append(self.steps, np.asarray(steps, np.int64))
+        self.train_acc = np.append(self.train_acc, np.asarray(train_acc, float))
+        self.signal = np.append(self.signal, np.asarray(signal, float))
+        s = self.settings
+        self.result = detect(self.steps, {"train_acc": self.train_acc, s.signal: self.signal},
+                             s)
+
+    @classmethod
+    def of_run(cls, run, settings: OnsetSettings) -> Forecast:
+        """The detector over every committed checkpoint of a checkpoint file (a
+        ``grokscan.store.reader.Run``); ``result`` stays None where the run lacks its inputs
+        (no train accuracy; a spectral signal on a task without residues)."""
+        f = cls(settings, Spectrum.of(run.task, run.residue_vectors))
+        scalars = run.scalars
+        if f.possible and "train_acc" in scalars and run.n:
+            f._extend(run.steps, scalars["train_acc"],
+                      f._signal({k: run.param(k) for k in f.params}, scalars))
+        return f

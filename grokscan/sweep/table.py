@@ -20,6 +20,7 @@ import pandas as pd
 
 from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
+from grokscan.names import safe_name
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES
 from grokscan.sweep.worker import THRESHOLDS
@@ -59,7 +60,8 @@ def write(out_dir, df: pd.DataFrame) -> list[str]:
 
 
 def read(out_dir) -> pd.DataFrame:
-    """SWEEP/summary.csv as a table (``error`` and ``key_freqs`` as strings)."""
+    """SWEEP/summary.csv as a table (``error`` and ``key_freqs`` as strings), its ``run``
+    cells checked: names as the sweep makes them (grokscan/names.py), never a path."""
     path = os.path.join(os.fspath(out_dir), "summary.csv")
     try:
         df = pd.read_csv(path, dtype={"error": str, "key_freqs": str, "run": str})
@@ -70,6 +72,8 @@ def read(out_dir) -> pd.DataFrame:
     missing = [c for c in ("run", "status", "phase") if c not in df]
     if missing:
         raise GrokscanError(f"{path}: no column {missing[0]!r}; not a sweep summary")
+    for run in df["run"]:  # each names a folder under SWEEP/runs/
+        safe_name(run, f"{path}: run")
     return df.fillna({"error": "", "key_freqs": ""})
 
 

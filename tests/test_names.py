@@ -1,7 +1,7 @@
 """What grokscan reads from a file and turns into a path or an HTML id is checked once, where
-the file is read (grokscan/names.py): a crafted output folder, metrics.h5, points.json or
-summary.csv is refused in one line with a non-zero exit, and nothing inside or outside it
-changes."""
+the file is read (grokscan/names.py, grokscan/store/_format.py): a crafted output folder,
+metrics.h5, points.json or summary.csv is refused in one line with a non-zero exit, and nothing
+inside or outside it changes."""
 
 import json
 import os
@@ -100,6 +100,24 @@ def _op(out, op: str):
     (out / "figures" / "neuron_spectrum_..").mkdir()
 
 
+def _scalar(out, make):
+    """/scalars/train_acc of metrics.h5 replaced by ``make(file, name, n)``."""
+    with h5py.File(out / "metrics.h5", "r+") as f:
+        n = len(f["steps"])
+        del f["scalars/train_acc"]
+        make(f, "scalars/train_acc", n)
+
+
+def _secret(out) -> str:
+    return str(out.parent / "x" / "secret.h5")
+
+
+def _virtual(f, name, n, src):
+    layout = h5py.VirtualLayout(shape=(n,), dtype="f8")
+    layout[:] = h5py.VirtualSource(src, "acc", shape=(n,))
+    f.create_virtual_dataset(name, layout)
+
+
 METRICS = {  # name: (craft OUT/, what the one line says)
     "an operation that names a path outside": (
         lambda o: _op(o, OUTSIDE), "ops: expected one of grokscan's operations"),
@@ -113,6 +131,18 @@ METRICS = {  # name: (craft OUT/, what the one line says)
     "key_freqs of an unknown operation": (
         lambda o: _set(o, key_freqs=json.dumps({"<script>": [1]})),
         "key_freqs: expected one of grokscan's operations"),
+    "an external link": (
+        lambda o: _scalar(o, lambda f, k, n: f.__setitem__(k, h5py.ExternalLink(_secret(o),
+                                                                               "acc"))),
+        "'/scalars/train_acc' is an external link to the file"),
+    "data kept in an external file": (
+        lambda o: _scalar(o, lambda f, k, n: f.create_dataset(
+            k, shape=(n,), dtype="f8", external=[(str(o.parent / "x" / "secret.bin"), 0,
+                                                  8 * n)])),
+        "'/scalars/train_acc' keeps its data in the external file"),
+    "a virtual dataset": (
+        lambda o: _scalar(o, lambda f, k, n: _virtual(f, k, n, _secret(o))),
+        "'/scalars/train_acc' is a virtual dataset"),
     "figures/ a symbolic link out": (
         lambda o: (shutil.rmtree(o / "figures"), os.symlink("../x", o / "figures")),
         "figures is a symbolic link"),

@@ -1,7 +1,8 @@
-"""What grokscan reads from a file and turns into a path or an HTML id is checked once, where
-the file is read (grokscan/names.py, grokscan/store/_format.py): a crafted output folder,
-metrics.h5, points.json or summary.csv is refused in one line with a non-zero exit, and nothing
-inside or outside it changes."""
+"""What grokscan reads from a file and turns into a path, an HTML id or terminal text is checked
+once, where the file is read (grokscan/names.py, grokscan/store/_format.py): a crafted output
+folder, metrics.h5, points.json or summary.csv is refused in one line with a non-zero exit, and
+nothing inside or outside it changes; what `info`, `sweep status` and an error print from a file
+reaches the terminal with its control characters escaped."""
 
 import json
 import os
@@ -240,3 +241,61 @@ def test_a_crafted_sweep_folder_is_refused_and_nothing_changes(tmp_path, case, c
     args = ("sweep", "report", s, "-q") if command == "report" else ("sweep", "status", s)
     one_line_error(cli(*args), str(s), needle)
     assert tree(tmp_path) == before
+
+
+# --- what `info` prints from a file ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "run.h5"
+    assert cli("train", "-o", path, *SMALL).exit_code == 0
+    return path
+
+
+def test_info_escapes_the_text_of_the_file(small_run, tmp_path):
+    path = tmp_path / "run.h5"
+    shutil.copy(small_run, path)
+    plain = cli("info", path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["provenance"] = json.dumps({"source": "\x1b]0;owned\x07\x1b[2Jsrc",
+                                            "format": "npz\nforged line", "files": ["a"],
+                                            "split": "\x9b31m\u202e"})
+    r = cli("info", path)
+    assert r.exit_code == 0, r.output
+    assert not any(c in r.output for c in "\x1b\x07\x9b\u202e"), r.output
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("imported from"))
+    assert line == ("imported from \\x1b]0;owned\\x07\\x1b[2Jsrc (npz\\nforged line, 1 files; "
+                    "split \\x9b31m\\u202e)")
+    assert len(r.output.splitlines()) == len(plain.output.splitlines()) + 1
+
+
+def test_info_of_a_provenance_that_is_not_an_object(small_run, tmp_path):
+    path = tmp_path / "run.h5"
+    shutil.copy(small_run, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["provenance"] = "[1, 2]"
+    r = cli("info", path)
+    assert r.exit_code == 0 and "imported from an unreadable provenance: [1, 2]" in r.output
+
+
+def test_an_error_that_quotes_the_file_is_one_line_with_no_escape_sequence(small_run, tmp_path):
+    path = tmp_path / "run.h5"
+    shutil.copy(small_run, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["param_names"] = json.dumps(["\x1b[2J\x1b]0;owned\x07\nError: forged"])
+    r = cli("info", path)
+    line = one_line_error(r, str(path), "missing dataset /params/\\x1b[2J\\x1b]0;owned\\x07\\n")
+    assert "\x1b" not in r.output and "\x07" not in r.output and line.endswith("forged")
+
+
+def test_sweep_status_escapes_the_text_of_the_summary(tmp_path):
+    from grokscan.sweep import synthetic
+
+    s = tmp_path / "S"
+    synthetic.make(s, {"wd": [0.1, 1.0]}, 1, lambda p: "grokking", failed=("wd=0.1_seed=0",))
+    _summary(s, lambda df: df.assign(error="\x1b[2J\nforged", phase="\x1b]0;owned\x07"))
+    r = cli("sweep", "status", s)
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output and "\x07" not in r.output
+    assert "failed wd=0.1_seed=0: \\x1b[2J\\nforged" in r.output
+    assert "\\x1b]0;owned\\x07" in r.output

@@ -1,4 +1,4 @@
-"""Reading a TOML file, and writing a file complete or not at all."""
+"""Reading a TOML file, writing a file complete or not at all, and an output's own folder."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def write_atomic(path: str, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def own_folder(path: str) -> str:
+    """The folder ``path`` inside an output folder (its figures/), made if absent; a
+    GrokscanError if it is a symbolic link, which would send what is written there, and the
+    stale files removed from it, outside the output folder."""
+    if os.path.islink(path):
+        raise GrokscanError(f"{path} is a symbolic link; grokscan writes only inside the output "
+                            "folder (remove the link)")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def read_toml(path: str, what: str) -> dict:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+from grokscan.names import printable_all
 from grokscan.onset.shipped import flag_line
 from grokscan.store.reader import Run
 from grokscan.summary import (
@@ -99,17 +100,31 @@ def _onset_live(run: Run) -> dict | None:
 
 
 def _provenance(run: Run) -> dict | None:
-    """Where an imported run came from (``grokscan import``), or None."""
+    """Where an imported run came from (``grokscan import``), or None; {"unreadable": the
+    start of it} when it is not a JSON object."""
     raw = run.f.attrs.get("provenance")
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        prov = json.loads(raw)
     except (TypeError, ValueError):
-        return {"unreadable": str(raw)[:80]}
+        prov = None
+    return prov if isinstance(prov, dict) else {"unreadable": str(raw)[:80]}
+
+
+def _provenance_line(prov: dict) -> str:
+    if "unreadable" in prov:
+        return f"imported from an unreadable provenance: {prov['unreadable']}"
+    files = prov.get("files")
+    return (f"imported from {prov.get('source')} ({prov.get('format')}, "
+            f"{len(files) if isinstance(files, list) else 0} files; split {prov.get('split')})")
 
 
 def format_text(d: dict) -> str:
+    """The text of ``grokscan info``: ``d`` (:func:`describe`) line by line, every string of it
+    (most come from the file) with its control characters escaped (grokscan.names.printable),
+    so that only the lines' own breaks reach the terminal."""
+    d = printable_all(d)
     lines = [f"{d['path']}  ({d['file_bytes'] / 1e6:.1f} MB, format v{d['format_version']}, "
              f"grokscan {d['grokscan_version']})"]
     if d["writer"]:
@@ -118,10 +133,8 @@ def format_text(d: dict) -> str:
         lines.append("note     its writer was killed: HDF5 tools other than grokscan refuse it "
                      f"until `grokscan repair {d['path']}` (or --resume) clears the flag")
     lines.append(f"task     {d['task']['line']}")
-    prov = d.get("provenance")
-    if prov:
-        lines.append(f"imported from {prov.get('source')} ({prov.get('format')}, "
-                     f"{len(prov.get('files', []))} files; split {prov.get('split')})")
+    if d.get("provenance"):
+        lines.append(_provenance_line(d["provenance"]))
     cfg = d["config"]
     if cfg:
         lines.append(f"model    {model_line(cfg['model'])}")

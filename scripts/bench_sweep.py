@@ -59,7 +59,7 @@ def throughput(args, tmp: str) -> None:
     one = sweep(grid, os.path.join(tmp, "j1"), jobs=1)
     two = sweep(grid, os.path.join(tmp, "j2"), jobs=2)
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=":0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         t = time.perf_counter()
         lc = sweep(grid, os.path.join(tmp, "lc"), scheduler=cluster.scheduler_address)
         lc["wall"] = time.perf_counter() - t

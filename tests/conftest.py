@@ -77,3 +77,45 @@ def assert_same_contents(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def cli(*args):
+    """``grokscan ARGS`` in this process (click's CliRunner), every argument as text."""
+    from click.testing import CliRunner
+
+    from grokscan.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(result, *needles) -> str:
+    """The one line starting "Error" of a command that failed cleanly (a non-zero exit, no
+    traceback), after checking that it holds each of ``needles``."""
+    assert result.exit_code not in (0, 3), result.output  # 3: factor's "no factor found"
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    lines = [ln for ln in result.output.strip().splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def tree(root) -> dict:
+    """Everything under ``root``, links not followed: {relative path: the file's bytes, "dir",
+    or "link -> target"}; two snapshots differ if anything was written, removed or replaced."""
+    import os
+
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for n in dirs + files:
+            path = os.path.join(folder, n)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                out[rel] = f"link -> {os.readlink(path)}"
+            elif os.path.isdir(path):
+                out[rel] = "dir"
+            else:
+                with open(path, "rb") as fh:
+                    out[rel] = fh.read()
+    return out

@@ -20,10 +20,8 @@ import time
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import assert_same_contents, run_contents
+from conftest import assert_same_contents, cli, one_line_error, run_contents
 
-from grokscan.cli import main
 from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
 
@@ -36,21 +34,6 @@ COMMANDS = {
     "factor": lambda path, tmp: ["factor", path, "--json"],
     "resume": lambda path, tmp: ["train", "-o", path, "--resume", "--steps", "60", "-q"],
 }
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(result, *needles) -> str:
-    assert result.exit_code not in (0, 3), result.output  # 3: factor's "no factor found"
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    lines = [ln for ln in result.output.strip().splitlines() if ln.startswith("Error")]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

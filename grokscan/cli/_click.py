@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from grokscan.errors import GrokscanError
+from grokscan.names import printable
 
 THREADS_HELP = ("Threads for torch and numpy; 0: the cores idle now (the core count less the "
                 "1-minute load average, at least 1; grokscan/threads.py). [default: 0]")
@@ -34,15 +35,17 @@ class FiniteRange(click.FloatRange):
 class Group(click.Group):
     """A click group whose commands' errors (GrokscanError, and OSError from the OS or HDF5
     about a file) become one-line messages and a non-zero exit, never a traceback: the one
-    place where that happens, for every command and sub-group below it."""
+    place where that happens, for every command and sub-group below it. A message quotes
+    what a file holds, so its control characters are escaped (grokscan.names.printable):
+    one line, and nothing a terminal would act on."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except GrokscanError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(printable(e)) from None
         except OSError as e:
-            raise click.ClickException(os_message(e)) from None
+            raise click.ClickException(printable(os_message(e))) from None
 
 
 class LazyOptions(click.Command):

@@ -24,7 +24,7 @@ def sweep():
 
     \b
     grokscan sweep grid.toml -o SWEEP/            # run the grid (same as `sweep run`)
-    grokscan sweep grid.toml -o SWEEP/ --scheduler tcp://host:8786
+    grokscan sweep grid.toml -o SWEEP/ --scheduler tls://host:8786
     grokscan sweep status SWEEP/                  # counts, failures, the table's head
     grokscan sweep report SWEEP/                  # SWEEP/report.html
     """
@@ -38,8 +38,12 @@ def sweep():
               help="Local worker processes, one torch thread each. [default: the cores idle "
               "now]")
 @click.option("--scheduler", metavar="ADDRESS",
-              help="Run on the Dask scheduler at this address (tcp://host:8786) instead of "
-              "local processes; its workers must share the sweep folder's file system.")
+              help="Run on the Dask scheduler at this address (tls://host:8786) instead of "
+              "local processes; its workers must share the sweep folder's file system. The "
+              "client takes its TLS settings from Dask's config (README \"Sweeps\").")
+@click.option("--dashboard", is_flag=True,
+              help="Serve the local cluster's Dask dashboard on 127.0.0.1 and print its "
+              "address (anyone on this machine can view it). [default: none]")
 @click.option("--analyze/--no-analyze", default=True, show_default=True,
               help="Analyse each finished run on the worker that trained it.")
 @click.option("--full-analysis", is_flag=True,
@@ -47,7 +51,8 @@ def sweep():
 @click.option("--timeout", type=FiniteRange(min=0, min_open=True), default=30.0,
               show_default=True, help="Seconds to reach the scheduler and to see a worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def run(grid_path, out_dir, jobs, scheduler, analyze, full_analysis, timeout, quiet):
+def run(grid_path, out_dir, jobs, scheduler, dashboard, analyze, full_analysis, timeout,
+        quiet):
     """Run every point of GRID.toml into the sweep folder: one run.h5 per point under
     runs/<name>/, named by its values. Finished runs are skipped and interrupted ones resumed,
     so the same command continues a sweep and trains only the points a grid gains. A failed
@@ -62,12 +67,15 @@ def run(grid_path, out_dir, jobs, scheduler, analyze, full_analysis, timeout, qu
     """
     if jobs and scheduler:
         raise click.UsageError("--jobs is for local processes; a --scheduler has its own workers")
+    if dashboard and scheduler:
+        raise click.UsageError("--dashboard is for local processes; a --scheduler's cluster "
+                               "serves its own")
     from grokscan.sweep import SweepOptions, run_sweep
 
     mode = ("full" if full_analysis else "cheap") if analyze else "none"
     res = run_sweep(grid_path, out_dir, SweepOptions(jobs=jobs, scheduler=scheduler,
                                                      analyze=mode, timeout=timeout,
-                                                     quiet=quiet))
+                                                     quiet=quiet, dashboard=dashboard))
     df = res["summary"]
     failed = int((df["status"] == "failed").sum())
     if not quiet:

@@ -21,7 +21,7 @@ import tempfile
 from matplotlib.animation import FuncAnimation, PillowWriter
 
 from grokscan.errors import GrokscanError
-from grokscan.files import write_atomic
+from grokscan.files import own_folder, write_atomic
 from grokscan.progress import progress
 from grokscan.report.base import GIF_FPS, Page, Section, event_markers
 from grokscan.report.llc import llc_section
@@ -80,8 +80,7 @@ def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -
     with MetricsFile(out_dir) as m:
         page = Page(m, event_markers(m))
         sections = build(page)
-        fig_dir = os.path.join(out_dir, "figures")
-        os.makedirs(fig_dir, exist_ok=True)
+        fig_dir = own_folder(os.path.join(out_dir, "figures"))
         _remove_stale(fig_dir)
         items = [it for s in sections for it in s.items]
         images, files = {}, []

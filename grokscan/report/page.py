@@ -116,11 +116,11 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
 def _body(sections: list[Section], images: dict) -> str:
     esc, body = html.escape, []
     for sec in sections:
-        body.append(f'<section id="{sec.key}"><h2>{esc(sec.title)}</h2>')
+        body.append(f'<section id="{esc(sec.key)}"><h2>{esc(sec.title)}</h2>')
         for it in sec.items:
             mime, data = images[it.name]
             uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-            body.append(f'<figure id="{it.name}"><img src="{uri}" alt="{esc(it.title)}">'
+            body.append(f'<figure id="{esc(it.name)}"><img src="{uri}" alt="{esc(it.title)}">'
                         f"<figcaption><b>{esc(it.title)}.</b> {esc(it.caption)}</figcaption>"
                         "</figure>")
         body.append("</section>")
@@ -144,7 +144,7 @@ def html_page(m: MetricsFile, page: Page, sections: list[Section], images: dict)
     esc = html.escape
     s = summary(m, page.markers)
     name = os.path.basename(m.source) if m.source else os.path.basename(os.path.dirname(m.path))
-    nav = "".join(f'<a href="#{sec.key}">{esc(sec.title)}</a>' for sec in sections)
+    nav = "".join(f'<a href="#{esc(sec.key)}">{esc(sec.title)}</a>' for sec in sections)
     facts = "".join(f"<li>{esc(f)}</li>" for f in _facts(m, s))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from grokscan.errors import GrokscanError
-from grokscan.files import write_atomic
+from grokscan.files import own_folder, write_atomic
 from grokscan.report import DPI, figure_bytes
 from grokscan.report.page import CSS
 from grokscan.sweep import stats, table
@@ -45,8 +45,7 @@ def render(sweep_dir, *, x: str | None = None, y: str | None = None,
                             f"({', '.join(doc['varied'])})")
     axes = [k for k in doc["varied"] if k != "seed"]
     x, y = _diagram_axes(axes, x, y)
-    fig_dir = os.path.join(sweep_dir, "figures")
-    os.makedirs(fig_dir, exist_ok=True)
+    fig_dir = own_folder(os.path.join(sweep_dir, "figures"))
     items, written = [], []
     for name, title, fig, caption in _figures(sweep_dir, doc, df, x, y, axes):
         data = figure_bytes(fig, "png", dpi=DPI)
@@ -202,8 +201,9 @@ def _page(sweep_dir, doc, df, items) -> str:
     names = [p["name"] for p in doc["points"]]
     status = table.counts(sweep_dir, df) + _missing_values(df, doc["varied"])
     figures = "".join(
-        f'<figure id="{name}"><img src="data:image/png;base64,{base64.b64encode(data).decode()}"'
-        f' alt="{esc(title)}"><figcaption><b>{esc(title)}.</b> {esc(cap)}</figcaption></figure>'
+        f'<figure id="{esc(name)}"><img src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode()}" alt="{esc(title)}"><figcaption><b>{esc(title)}.</b>'
+        f" {esc(cap)}</figcaption></figure>"
         for name, title, cap, data in items)
     failed = df[df["status"] == "failed"]
     fail_rows = "".join(f"<tr><td>{esc(r['run'])}</td><td>{esc(str(r['error']))}</td></tr>"

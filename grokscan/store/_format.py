@@ -9,10 +9,12 @@ data sets. A reader says which format and which versions it reads.
 from __future__ import annotations
 
 import os
+import posixpath
 
 import h5py
 
 from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.names import shown
 from grokscan.store._superblock import SWMR_WRITE_ACCESS, swmr_flags
 
 CHECKPOINTS = "grokscan-checkpoints"
@@ -112,11 +114,40 @@ def check_format(f: h5py.File, path, fmt: str, versions: tuple[int, ...], what: 
     return version
 
 
+def check_contained(f: h5py.File, path) -> None:
+    """A FileFormatError if the file reads another one: an external link, a dataset whose data
+    are in an external file, or a virtual dataset (made of other files' data). grokscan writes
+    none of these, and HDF5 follows each silently, to whatever file a crafted file names."""
+
+    def foreign(name: str, obj) -> str | None:
+        where = shown(f"/{name}")
+        if isinstance(obj, h5py.Dataset):
+            if obj.external:
+                return f"{where} keeps its data in the external file {shown(obj.external[0][0])}"
+            if obj.is_virtual:
+                return f"{where} is a virtual dataset (made of other files' data)"
+            return None
+        for key in obj:
+            link = obj.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                inside = posixpath.join(obj.name, key)
+                return f"{shown(inside)} is an external link to the file {shown(link.filename)}"
+        return None
+
+    why = foreign("", f) or f.visititems(foreign)
+    if why:
+        raise FileFormatError(f"{os.fspath(path)}: {why}; grokscan reads only what is inside "
+                              "the file")
+
+
 def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[h5py.File, int]:
-    """:func:`open_h5` then :func:`check_format`; the file is closed again on an error."""
+    """:func:`open_h5`, :func:`check_format`, then :func:`check_contained`; the file is closed
+    again on an error."""
     f = open_h5(path, what)
     try:
-        return f, check_format(f, os.fspath(path), fmt, versions, what)
+        version = check_format(f, os.fspath(path), fmt, versions, what)
+        check_contained(f, path)
+        return f, version
     except (RuntimeError, OSError) as e:  # its root attributes unreadable
         f.close()
         raise FileFormatError(f"{os.fspath(path)} is damaged: {e}") from None

@@ -15,6 +15,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.names import operation, shown
 from grokscan.store._format import LIBVER, METRICS, Reader, check_space, text
 
 VERSION = 2
@@ -198,9 +199,9 @@ class MetricsFile(Reader):
             self.run_steps, self.run_scalars = self.steps, self.scalars
         try:
             self.config = _json(f, "config", None)
-            self.key_freqs = _json(f, "key_freqs", {})
-            self.op_basis = _json(f, "op_basis", {})
-            self.ops = _json(f, "ops", [])
+            self.key_freqs = _by_operation(_json(f, "key_freqs", {}), f"{path}: key_freqs")
+            self.op_basis = _by_operation(_json(f, "op_basis", {}), f"{path}: op_basis")
+            self.ops = _operations(_json(f, "ops", []), f"{path}: ops")
             self.families = _json(f, "families", [])
             self.left_out = _json(f, "left_out", {})
             self.task = _json(f, "task", None) or _task_v1(self.config, int(f.attrs.get("p", 0)))
@@ -307,6 +308,23 @@ class MetricsFile(Reader):
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise FileFormatError(f"{self.path}: /onset_live is malformed ({e})") from None
         return out
+
+
+def _operations(value, where: str) -> list[str]:
+    """The ``ops`` attribute: a list of grokscan's operations, each checked (the report names
+    a figure file and an HTML id after each)."""
+    if not isinstance(value, list):
+        raise FileFormatError(f"{where}: expected a list of operations, got {shown(value)}")
+    return [operation(op, where) for op in value]
+
+
+def _by_operation(value, where: str) -> dict:
+    """``op_basis``, ``key_freqs``: an object whose keys are grokscan's operations."""
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{where}: expected an object by operation, got {shown(value)}")
+    for op in value:
+        operation(op, where)
+    return value
 
 
 def _task_v1(config: dict | None, p: int) -> dict:

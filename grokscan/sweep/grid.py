@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokscan.config import resolve, sections
-from grokscan.errors import GrokscanError
+from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.files import read_toml, write_atomic
+from grokscan.names import safe_name, shown
 from grokscan.settings import coerce, key, value_type
 from grokscan.sweep.phase import PhaseRule
 
@@ -332,13 +333,34 @@ def write(grid: Grid, pts: list[Point], out_dir) -> None:
 
 
 def read_points(out_dir) -> dict:
-    """SWEEP/points.json as written by :func:`write`."""
+    """SWEEP/points.json as written by :func:`write`, its names checked: the varied keys and
+    the points' names are names as grokscan makes them (grokscan/names.py), since they become
+    file names (runs/<name>/, figures/time_to_grok_<key>.png) and HTML ids."""
     path = os.path.join(os.fspath(out_dir), "points.json")
     try:
         with open(path) as fh:
-            return json.load(fh)
+            doc = json.load(fh)
     except FileNotFoundError:
         raise GrokscanError(f"{out_dir}: no points.json (not a sweep folder; make one with "
                             "`grokscan sweep grid.toml -o SWEEP/`)") from None
     except (OSError, ValueError) as e:
         raise GrokscanError(f"{path}: unreadable ({e})") from None
+    return _checked_points(doc, path)
+
+
+def _checked_points(doc, path: str) -> dict:
+    def need(ok: bool, what: str, got) -> None:
+        if not ok:
+            raise FileFormatError(f"{path}: expected {what}, got {shown(got)}")
+
+    need(isinstance(doc, dict), "a JSON object", type(doc).__name__)
+    varied, points = doc.get("varied"), doc.get("points")
+    need(isinstance(varied, list), "varied: a list of keys", varied)
+    need(isinstance(points, list), "points: a list", type(points).__name__)
+    for k in varied:
+        safe_name(k, f"{path}: varied")
+    for p in points:
+        need(isinstance(p, dict) and isinstance(p.get("params"), dict),
+             "points: objects with a name and params", p)
+        safe_name(p.get("name"), f"{path}: points: name")
+    return doc

@@ -7,13 +7,20 @@ future per point (grokscan/sweep/worker.py) and collects the rows as they comple
 (``as_completed``), writing SWEEP/summary.csv at the end and every few seconds on the way. Dask
 does the scheduling: a worker that dies has its points sent to another, which resumes them
 from their last checkpoint. Running the same grid again trains only what is not finished.
+
+A local cluster serves no one else (:func:`local_cluster`): everything listens on 127.0.0.1
+only, and every connection is TLS with a certificate made for it, so another process on the
+machine can neither join it nor run code in it. A ``scheduler`` is the user's own cluster:
+the client takes Dask's security settings (``distributed.comm.tls.*``) from Dask's config.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +41,7 @@ class SweepOptions:
     analyze: str = "cheap"  # "none", "cheap" (weight-only families) or "full" (all)
     timeout: float = 30.0  # seconds to reach the scheduler and to see a worker
     quiet: bool = False
+    dashboard: bool = False  # a local cluster's dashboard, on 127.0.0.1; its address printed
 
 
 def run_sweep(grid_path, out_dir, opts: SweepOptions = SweepOptions()) -> dict:
@@ -68,27 +76,79 @@ def _config(p: grid.Point) -> str:
 @contextmanager
 def connect(opts: SweepOptions):
     """A dask.distributed Client: on the scheduler at ``opts.scheduler``, or on a new local
-    cluster of ``opts.jobs`` processes (one thread each) that is shut down after."""
-    from distributed import Client, LocalCluster
+    cluster of ``opts.jobs`` processes (one thread each, :func:`local_cluster`) that is shut
+    down after."""
+    from distributed import Client
 
     from grokscan.threads import idle_cores
 
     if opts.scheduler:
-        try:
-            client = Client(opts.scheduler, timeout=opts.timeout)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise GrokscanError(f"--scheduler {opts.scheduler}: cannot reach a Dask scheduler "
-                                f"there ({one_line(e)})") from None
-        with client:
+        with _client(opts) as client:
             _wait_for_workers(client, opts)
             yield client
         return
-    n = opts.jobs or idle_cores()
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, \
+    with local_cluster(opts.jobs or idle_cores(), dashboard=opts.dashboard) as cluster, \
             Client(cluster) as client:
+        if opts.dashboard:
+            print(f"dashboard: {cluster.dashboard_link}{_bokeh_note()}", file=sys.stderr,
+                  flush=True)
         yield client
+
+
+def _client(opts: SweepOptions):
+    """A Client on the scheduler at ``opts.scheduler``, with Dask's own security settings (its
+    config), as any Dask client; a GrokscanError when it cannot connect."""
+    from distributed import Client
+
+    try:
+        return Client(opts.scheduler, timeout=opts.timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as e:  # TypeError: no TLS settings
+        why = one_line(e)
+    # The Client that failed is garbage in a reference cycle: collected here and now. Collected
+    # later, in the thread of a new cluster's event loop as it starts, its __del__ waits on the
+    # lock that the start holds (distributed's LoopRunner), and the start fails after 10 s.
+    gc.collect()
+    raise GrokscanError(f"--scheduler {opts.scheduler}: cannot reach a Dask scheduler there "
+                        f"({why})")
+
+
+# Without a dashboard, the scheduler's and workers' HTTP servers (which Dask always starts)
+# serve only /health: not the pages about the cluster's tasks, workers and logs.
+HEALTH_ONLY = {"distributed.scheduler.http.routes": ["distributed.http.health"],
+               "distributed.worker.http.routes": ["distributed.http.health"]}
+
+
+def local_cluster(n: int, *, dashboard: bool = False):
+    """A LocalCluster of ``n`` worker processes with one thread each, for this process only:
+    the scheduler, the nannies, the workers and their HTTP servers listen on 127.0.0.1, on
+    free ports; every connection between them and the client is TLS, both ends authenticated
+    with a key and certificate made now (Security.temporary: kept in memory, written by Dask
+    only for a moment, to load them, into a private temporary folder), so a process without
+    them can neither connect nor run code in the cluster. The dashboard is served (on
+    127.0.0.1) only with ``dashboard``."""
+    import dask
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    try:
+        security = Security.temporary()
+    except ImportError:
+        raise GrokscanError("a local sweep makes a TLS certificate for its cluster and needs "
+                            "the cryptography package for it (pip install cryptography)") from None
+    with dask.config.set({} if dashboard else HEALTH_ONLY):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", protocol="tls://", security=security,
+                            dashboard_address="127.0.0.1:0",
+                            scheduler_kwargs={"dashboard": dashboard},
+                            silence_logs=logging.ERROR)
+
+
+def _bokeh_note() -> str:
+    try:
+        import bokeh  # noqa: F401  (the dashboard's plots)
+    except ImportError:
+        return " (bokeh is not installed: only its plain pages, /info/main/workers.html)"
+    return ""
 
 
 def _wait_for_workers(client, opts: SweepOptions) -> None:

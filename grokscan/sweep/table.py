@@ -20,6 +20,7 @@ import pandas as pd
 
 from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
+from grokscan.names import printable, safe_name
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES
 from grokscan.sweep.worker import THRESHOLDS
@@ -59,7 +60,8 @@ def write(out_dir, df: pd.DataFrame) -> list[str]:
 
 
 def read(out_dir) -> pd.DataFrame:
-    """SWEEP/summary.csv as a table (``error`` and ``key_freqs`` as strings)."""
+    """SWEEP/summary.csv as a table (``error`` and ``key_freqs`` as strings), its ``run``
+    cells checked: names as the sweep makes them (grokscan/names.py), never a path."""
     path = os.path.join(os.fspath(out_dir), "summary.csv")
     try:
         df = pd.read_csv(path, dtype={"error": str, "key_freqs": str, "run": str})
@@ -70,6 +72,8 @@ def read(out_dir) -> pd.DataFrame:
     missing = [c for c in ("run", "status", "phase") if c not in df]
     if missing:
         raise GrokscanError(f"{path}: no column {missing[0]!r}; not a sweep summary")
+    for run in df["run"]:  # each names a folder under SWEEP/runs/
+        safe_name(run, f"{path}: run")
     return df.fillna({"error": "", "key_freqs": ""})
 
 
@@ -98,8 +102,11 @@ def status(out_dir, *, head: int = 10) -> str:
         df = pd.DataFrame(columns=["run", "status", "phase"])
     lines = counts(out_dir, df)
     for _, r in df[df["status"] == "failed"].head(head).iterrows():
-        lines.append(f"failed {r['run']}: {r['error']}")
-    shown = ["run", "status", "phase", "step_train_0.99", "step_test_0.99", "delay",
-             "final_test_acc"]
-    lines += ["", df[[c for c in shown if c in df]].head(head).to_string(index=False)]
+        lines.append(f"failed {r['run']}: {printable(r['error'])}")
+    shown = df[[c for c in ("run", "status", "phase", "step_train_0.99", "step_test_0.99",
+                            "delay", "final_test_acc") if c in df]].head(head).copy()
+    for c in ("status", "phase"):  # text from the file, for a terminal
+        if c in shown:
+            shown[c] = shown[c].map(lambda v: printable(v) if isinstance(v, str) else v)
+    lines += ["", shown.to_string(index=False)]
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def test_a_two_worker_cluster_gives_the_files_of_one_process(reference):
 
     tmp, one = reference
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         two = run_sweep(grid(tmp), tmp / "two",
                         SweepOptions(scheduler=cluster.scheduler_address, quiet=True))
     names = list(one["summary"]["run"])

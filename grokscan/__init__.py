@@ -1,14 +1,14 @@
 """grokscan: record dense checkpoints of small models learning modular arithmetic or Ising
 lattices, and measure the hidden reorganisation that precedes grokking.
 
-``Recorder`` and ``Schedule`` (grokscan.store.writer) need torch; ``Layout``
+``Recorder`` and ``Schedule`` (grokscan.recorder) need torch; ``Layout``
 (grokscan.store.layout) and ``Run`` (grokscan.store.reader) do not. Each is imported when first
 used, so ``import grokscan`` is cheap.
 """
 
 from grokscan._version import __version__
 
-_LAZY = {"Recorder": "grokscan.store.writer", "Schedule": "grokscan.store.writer",
+_LAZY = {"Recorder": "grokscan.recorder", "Schedule": "grokscan.recorder",
          "Layout": "grokscan.store.layout", "Run": "grokscan.store.reader"}
 
 

@@ -4,9 +4,10 @@ text: checked against what grokscan itself writes, or escaped, once, where the f
 A *name* (a run's folder under SWEEP/runs/, a varied key of a sweep) is what grokscan makes:
 ASCII letters, digits and ``. _ + = -``, starting with a letter or a digit, at most
 ``MAX_NAME`` characters; so it has no ``/``, is never ``.`` or ``..``, and holds nothing that
-HTML or a terminal reads specially. An *operation* (``ops`` of metrics.h5, which names figure
-files) is one of grokscan's own (grokscan.tasks.modular.OPS). Free text from a file (the
-provenance of an imported run, an error) reaches a terminal through :func:`printable`.
+HTML or a terminal reads specially. (An *operation*, such as the ``ops`` of metrics.h5 that
+name figure files, is checked against grokscan's own list where it is read:
+grokscan/store/metrics.py.) Free text from a file (the provenance of an imported run, an
+error) reaches a terminal through :func:`printable`.
 """
 
 from __future__ import annotations
@@ -33,16 +34,6 @@ def safe_name(value, where: str) -> str:
         return value
     raise FileFormatError(f"{where}: expected a name of letters, digits and . _ + = - (as "
                           f"grokscan writes them), got {shown(value)}")
-
-
-def operation(value, where: str) -> str:
-    """``value`` if it is one of grokscan's operations; a FileFormatError otherwise."""
-    from grokscan.tasks.modular import OPS
-
-    if isinstance(value, str) and value in OPS:
-        return value
-    raise FileFormatError(f"{where}: expected one of grokscan's operations (grokscan ops), "
-                          f"got {shown(value)}")
 
 
 def printable(text) -> str:

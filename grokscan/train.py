@@ -27,14 +27,15 @@ import torch.nn.functional as F
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
+from grokscan.hdf5.lock import WriterLock
 from grokscan.models import check_shapes, for_split
 from grokscan.onset.forecast import Forecast, Spectrum
 from grokscan.onset.shipped import default, flag_line
 from grokscan.progress import progress, say
+from grokscan.recorder import Recorder, Schedule
 from grokscan.store.layout import Layout
-from grokscan.store.lock import WriterLock
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder, Schedule, restore_optimizer
+from grokscan.store.writer import restore_optimizer
 
 DEFAULT = default()  # the forecast: the shipped onset detector that measured best held out
 

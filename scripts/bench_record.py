@@ -41,7 +41,7 @@ import torch
 
 import grokscan.train as gt
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
-from grokscan.store.writer import Recorder, Schedule
+from grokscan.recorder import Recorder, Schedule
 
 TARGETS = {10: 1.05, 1: 1.5}
 BASELINE = ("same train() call, training steps and evaluation schedule; Recorder.record and "
@@ -100,7 +100,7 @@ def repair_seconds(path: str, reps: int = 20) -> float:
     the flags are set here as a kill leaves them, then cleared, ``reps`` times."""
     import struct
 
-    from grokscan.store._superblock import clear_writer_flags, lookup3
+    from grokscan.hdf5.superblock import clear_writer_flags, lookup3
 
     times = []
     for _ in range(reps):

@@ -24,6 +24,7 @@ import numpy as np
 from grokscan.onset import labels
 from grokscan.onset.live import SIGNALS, OnsetModel, features, replay
 from grokscan.store.reader import Run
+from grokscan.studies.onset import sweep_runs
 
 USED = tuple(s for s in SIGNALS if s != "train_acc")  # train accuracy finds memorisation
 THRESHOLDS = np.r_[np.round(np.arange(0.50, 0.951, 0.05), 2), 0.97, 0.99, 0.995, 0.999]
@@ -32,7 +33,7 @@ EVERY = 5
 
 def runs(sweep: str):
     """(label, in-loop record) of each finished run of a sweep."""
-    for _, run_path in labels.sweep_runs(sweep):
+    for _, run_path in sweep_runs(sweep):
         with Run(run_path) as run:
             rec = run.onset_rows()
             lab = labels.label(run.steps, run.scalars["train_acc"], run.scalars["test_acc"])

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
-from grokscan.store.writer import Recorder, Schedule
+from grokscan.recorder import Recorder, Schedule
 from grokscan.tasks.modular import ModularConfig
 from grokscan.train import prepare
 

@@ -1,5 +1,5 @@
 """What grokscan reads from a file and turns into a path, an HTML id or terminal text is checked
-once, where the file is read (grokscan/names.py, grokscan/store/_format.py): a crafted output
+once, where the file is read (grokscan/names.py, grokscan/hdf5/format.py): a crafted output
 folder, metrics.h5, points.json or summary.csv is refused in one line with a non-zero exit, and
 nothing inside or outside it changes; what `info`, `sweep status` and an error print from a file
 reaches the terminal with its control characters escaped."""
@@ -15,7 +15,8 @@ import pytest
 from conftest import cli, one_line_error, tree
 
 from grokscan.errors import FileFormatError
-from grokscan.names import operation, printable, safe_name
+from grokscan.names import printable, safe_name
+from grokscan.store.metrics import operation
 
 SMALL = ["--p", "23", "--frac", "0.5", "--d-embed", "8", "--width", "16", "--steps", "40",
          "--every", "5", "--threads", "1", "-q"]

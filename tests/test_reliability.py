@@ -483,7 +483,7 @@ def test_one_writer_per_file(tmp_path):
 
 LOCK_HOLDER = """
 import sys, time
-from grokscan.store.lock import WriterLock
+from grokscan.hdf5.lock import WriterLock
 lock = WriterLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(120)
@@ -970,12 +970,12 @@ def test_a_summary_without_the_column_of_a_varied_key(tmp_path):
 
 # --- repair of damaged files ------------------------------------------------------------------
 # HDF5's SWMR reader retries a read whose checksum fails, sleeping twice as long each time
-# (store/_superblock.py): an open of such a file never returned. Each damaged file goes
+# (hdf5/superblock.py): an open of such a file never returned. Each damaged file goes
 # through repair and every command that reads a run, in one interpreter under a time limit.
 
 def _as_if_killed(path) -> None:
     """Set the superblock's flags as a killed SWMR writer leaves them (checksum rewritten)."""
-    from grokscan.store._superblock import lookup3
+    from grokscan.hdf5.superblock import lookup3
 
     raw = bytearray(path.read_bytes())
     raw[11] = 0x5

@@ -1,12 +1,11 @@
 """Recording models of other libraries with the layout analysis needs.
 
 ``hooked_transformer_layout(model, p)`` gives the :class:`grokscan.store.layout.Layout` of a
-TransformerLens ``HookedTransformer`` trained on [a, b, =] inputs, and
-``hooked_transformer_recorder(model, path, ...)`` (also ``Recorder.for_hooked_transformer``) a
-Recorder that uses it. Nothing here imports transformer_lens: a model is recognised by its
-parameter names and shapes (TransformerLensOrg/TransformerLens, components.py): ``embed.W_E``
-(d_vocab, d_model), ``blocks.{i}.attn.W_O`` (n_heads, d_head, d_model), ``blocks.{i}.mlp.W_out``
-(d_mlp, d_model), ``unembed.W_U`` (d_model, d_vocab_out).
+TransformerLens ``HookedTransformer`` trained on [a, b, =] inputs
+(``Recorder.for_hooked_transformer`` records with it). Nothing here imports transformer_lens:
+a model is recognised by its parameter names and shapes (TransformerLensOrg/TransformerLens,
+components.py): ``embed.W_E`` (d_vocab, d_model), ``blocks.{i}.attn.W_O`` (n_heads, d_head,
+d_model), ``blocks.{i}.mlp.W_out`` (d_mlp, d_model), ``unembed.W_U`` (d_model, d_vocab_out).
 """
 
 from __future__ import annotations
@@ -57,12 +56,4 @@ def hooked_transformer_layout(model, p: int | None = None) -> Layout:
                   neuron_logit_map=(f"blocks.{last}.mlp.W_out", "unembed.W_U"))
 
 
-def hooked_transformer_recorder(model, path, *, p: int | None = None, **kwargs):
-    """A :class:`grokscan.store.writer.Recorder` of ``model`` with its HookedTransformer layout;
-    ``kwargs`` as the Recorder takes them (task, config, schedule, grads, force)."""
-    from grokscan.store.writer import Recorder
-
-    return Recorder(path, model, layout=hooked_transformer_layout(model, p), **kwargs)
-
-
-__all__ = ["hooked_transformer_layout", "hooked_transformer_recorder"]
+__all__ = ["hooked_transformer_layout"]

@@ -45,10 +45,10 @@ def evaluate(sweep_dirs, out_dir, quiet):
     import os
 
     from grokscan.errors import GrokscanError
-    from grokscan.onset.evaluate import evaluate as run_evaluation
-    from grokscan.onset.evaluate import finished_count
     from grokscan.progress import progress
     from grokscan.report.onset import table_text, which, write
+    from grokscan.studies.onset import evaluate as run_evaluation
+    from grokscan.studies.onset import finished_count
 
     if out_dir is None:
         if len(sweep_dirs) > 1:

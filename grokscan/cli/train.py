@@ -125,7 +125,7 @@ def command_keys(values: dict, path: str | None) -> dict:
 @click.option("--watch", is_flag=True, default=None,
               help="Show the live view of `grokscan watch` instead of the progress bar.")
 def train(out, config_file, threads, resume, force, quiet, watch, **options):
-    from grokscan.store.lock import check_free
+    from grokscan.hdf5.lock import check_free
 
     check_free(out)  # a file being written is refused at once, before torch is imported
     from grokscan.config import check_resume, resolve

@@ -4,7 +4,8 @@ folders and safetensors files (sources.py), mapped onto grokscan's transformer (
 checked against the source model's own forward pass and written by the Recorder (run.py,
 write.py)."""
 
-from grokscan.importers.run import TOLERANCE, ImportOptions, import_run
+from grokscan.importers.run import ImportOptions, import_run
 from grokscan.importers.sources import FORMATS
+from grokscan.importers.write import TOLERANCE
 
 __all__ = ["FORMATS", "TOLERANCE", "ImportOptions", "import_run"]

@@ -19,12 +19,12 @@ from grokscan.errors import GrokscanError
 from grokscan.importers import params
 from grokscan.importers import split as splits
 from grokscan.importers.sources import Source, read_source
+from grokscan.importers.write import write
 from grokscan.tasks.modular import OPS, ModularConfig, ModularData, apply, validate
 
 # The check: max |grokscan logit − source logit| over the P² pairs, over max(1, max |source
 # logit|), at most this. The source's pass runs in float64 on its own (float32) weights,
 # grokscan's model in float32; they differ by float32 rounding, ~1e-7 of the logits' scale.
-TOLERANCE = 1e-5
 ACTIVATIONS = ("relu", "gelu")
 
 
@@ -204,8 +204,6 @@ _STEP_RULE = {
 def import_run(src_path, out, opts: ImportOptions = ImportOptions()) -> dict:
     """Import ``src_path`` into the grokscan run file ``out``; see the module docstring.
     Returns a summary: the file, its format, checkpoints, steps, P, the operation, the check."""
-    from grokscan.importers.write import write
-
     out = os.fspath(out)
     if os.path.exists(out) and not opts.force:
         raise GrokscanError(f"{out} exists; pass --force to overwrite it")
@@ -222,5 +220,6 @@ def import_run(src_path, out, opts: ImportOptions = ImportOptions()) -> dict:
     d = params.dims(sd, kind, first.label)
     r = resolve(src, d, opts)
     cfg = _config(src, d, r, opts)
-    return write(out, src, d, r, cfg, opts)
+    return write(out, src, d, r, cfg, opts, task=task_of(r),
+                 provenance=lambda check: provenance(src, d, r, opts, check))
 

@@ -11,13 +11,19 @@ import numpy as np
 import torch
 
 from grokscan.errors import GrokscanError
+from grokscan.hdf5.lock import WriterLock
 from grokscan.importers import params
 from grokscan.importers.sources import Checkpoint, Source
 from grokscan.models import for_split
 from grokscan.progress import progress
-from grokscan.store.lock import WriterLock
-from grokscan.store.writer import Recorder, Schedule
+from grokscan.recorder import Schedule
+from grokscan.store.layout import Layout
+from grokscan.store.writer import Header, Writer
 from grokscan.train import evaluate
+
+# the largest difference allowed between grokscan's replay and the source's own forward pass,
+# as a fraction of the logits' scale
+TOLERANCE = 1e-5
 
 CHUNK = 4096  # (a, b) pairs per forward pass of the check
 
@@ -77,11 +83,10 @@ def _grads(model, x, y, beta: float) -> None:
     torch.nn.functional.cross_entropy(beta * model(x), y).backward()
 
 
-def write(out: str, src: Source, d: params.Dims, r, cfg, opts) -> dict:
-    """Check, then write every checkpoint of ``src`` to ``out``; see the module docstring."""
-    from grokscan.importers.run import TOLERANCE, provenance, task_of
-
-    task = task_of(r)
+def write(out: str, src: Source, d: params.Dims, r, cfg, opts, *, task, provenance) -> dict:
+    """Check, then write every checkpoint of ``src`` to ``out``; see the module docstring.
+    ``task``: the run's data (every (a, b) pair, the resolved split); ``provenance(check)``:
+    the file's provenance attribute, given the check's report."""
     split = task.split("transformer")
     cfg, model = for_split(cfg, split)
     ends = [src.checkpoints[0]] + ([src.checkpoints[-1]] if len(src.checkpoints) > 1 else [])
@@ -95,7 +100,7 @@ def write(out: str, src: Source, d: params.Dims, r, cfg, opts) -> dict:
               "measure": "max |grokscan − source| over the P² (a, b) logits / max(1, max "
                          "|source logit|); the source's own forward pass in float64 "
                          "(grokscan/importers/params.py), grokscan's model in float32"}
-    prov = provenance(src, d, r, opts, report)
+    prov = provenance(report)
     lock = WriterLock(out).acquire()
     try:
         _record_all(out, src, d, model, task, cfg, prov, opts)
@@ -114,11 +119,13 @@ def _record_all(out: str, src: Source, d, model, task, cfg, prov: dict, opts) ->
             for k, (x, y) in {"train": (split.x_train, split.y_train),
                               "test": (split.x_test, split.y_test)}.items()}
     beta = cfg.train.beta
-    rec = Recorder(tmp, model, task=task, config=cfg, schedule=Schedule(every=cfg.train.every),
-                   grads=opts.grads, force=True)
+    schedule = json.dumps(Schedule(every=cfg.train.every).__dict__)
+    header = Header(Layout.of(model), cfg, {"schedule": schedule,
+                                            "provenance": json.dumps(prov)})
+    rec = Writer(tmp, dict(model.named_parameters()), header, task=task, grads=opts.grads,
+                 force=True)
     bar = progress(len(src.checkpoints), desc="import", unit="checkpoint", quiet=opts.quiet)
     try:
-        rec.f.attrs["provenance"] = json.dumps(prov)  # before SWMR mode: no attribute after
         for ck in src.checkpoints:
             _load(model, ck, d)
             model.eval()

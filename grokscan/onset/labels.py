@@ -13,7 +13,6 @@ delay (the rule: README, "Forecasting grokking"; grokscan/onset/__init__.py).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,13 +60,3 @@ def rising_at_the_end(steps, test_acc) -> bool:
     if not len(third) or not len(last):
         return False
     return float(last.mean() - third.mean()) > RISING
-
-
-def sweep_runs(sweep_dir) -> list[tuple[str, str]]:
-    """(name, path of run.h5) of the finished runs of a sweep."""
-    from grokscan.sweep import table
-    from grokscan.sweep.paths import run_dir
-
-    done = table.read(sweep_dir)
-    names = list(done.loc[done["status"] == "done", "run"])
-    return [(n, os.path.join(run_dir(sweep_dir, n), "run.h5")) for n in names]

@@ -40,7 +40,7 @@ class Targets:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """What a detector did on held-out runs (grokscan/onset/evaluate.py ``summarise``)."""
+    """What a detector did on held-out runs (grokscan/studies/onset.py ``summarise``)."""
 
     evaluation: str  # which sweeps, how they were judged, when
     grokking: int  # runs that grok: test accuracy 0.5 after memorisation

@@ -99,6 +99,10 @@ class Track:
 
     # --- the file ----------------------------------------------------------------------------
     def create(self, f) -> None:
+        """The datasets of ``/onset``, with the first checkpoint, when the detector has seen a
+        step (a file reopened without scalars may have them already)."""
+        if not self.rows or "onset" in f:
+            return
         g = f.create_group("onset")
         g.attrs["signals"] = json.dumps(list(SIGNALS))
         g.attrs["model"] = self.model.to_json()

@@ -1,6 +1,6 @@
 """`grokscan onset evaluate`: SWEEP/onset.csv (one row per run and detector),
 SWEEP/onset_summary.csv (one row per detector) and SWEEP/onset.html, self-contained (the
-numbers: grokscan/onset/evaluate.py; the figures: grokscan/figures/onset.py)."""
+numbers: grokscan/studies/onset.py; the figures: grokscan/figures/onset.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import os
 import pandas as pd
 
 from grokscan.files import write_atomic
-from grokscan.onset.evaluate import LIVE, MAIN
 from grokscan.report import figure_bytes
 from grokscan.report.page import CSS
+from grokscan.studies.onset import LIVE, MAIN
 
 SHOWN = ("detector", "inputs", "runs", "grokking", "controls", "undecided", "coverage",
          "lead_q1", "lead_median", "lead_q3", "false_alarms", "auc", "coverage_at_fa_0.05",

@@ -15,8 +15,9 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.names import operation, shown
-from grokscan.store._format import LIBVER, METRICS, Reader, check_space, text
+from grokscan.hdf5.format import LIBVER, METRICS, Reader, check_space, text
+from grokscan.names import shown
+from grokscan.tasks.modular import OPS
 
 VERSION = 2
 VERSIONS = (1, 2)
@@ -316,6 +317,15 @@ def _operations(value, where: str) -> list[str]:
     if not isinstance(value, list):
         raise FileFormatError(f"{where}: expected a list of operations, got {shown(value)}")
     return [operation(op, where) for op in value]
+
+
+def operation(value, where: str) -> str:
+    """``value`` if it is one of grokscan's operations (it names figure files); a
+    FileFormatError otherwise."""
+    if isinstance(value, str) and value in OPS:
+        return value
+    raise FileFormatError(f"{where}: expected one of grokscan's operations (grokscan ops), "
+                          f"got {shown(value)}")
 
 
 def _by_operation(value, where: str) -> dict:

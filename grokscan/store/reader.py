@@ -20,10 +20,10 @@ import numpy as np
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import CHECKPOINTS, Reader, text
-from grokscan.store._superblock import writer_flags
+from grokscan.hdf5.format import CHECKPOINTS, Reader, text
+from grokscan.hdf5.lock import holder
+from grokscan.hdf5.superblock import writer_flags
 from grokscan.store.layout import check_layout
-from grokscan.store.lock import holder
 
 VERSIONS = (1, 2, 3)  # the checkpoint format versions this grokscan reads
 LIMIT = 1 << 31  # elements one checkpoint of one parameter may hold (8 GiB of float32)

@@ -1,32 +1,29 @@
-"""The Recorder: dense checkpoints of any PyTorch model into one HDF5 file (store/SCHEMA.md).
-
-    rec = Recorder("run.h5", model, task=data, schedule=Schedule(every=10))
-    for step in range(steps + 1):
-        loss = loss_fn(model(x), y); loss.backward()     # grads of the parameters at `step`
-        if rec.due(step):
-            rec.record(step, train_loss=loss.item(), test_acc=evaluate(model))
-        opt.step(); opt.zero_grad()
-    rec.close()
+"""The checkpoint writer: a model's parameters, their gradients and the scalars of each
+checkpoint appended to one HDF5 file (store/SCHEMA.md); the file's mechanics and nothing of
+when to write or what to watch (grokscan/recorder.py composes it with a schedule and the onset
+record).
 
 What a user has is never lost or misread (store/SCHEMA.md, "Writing, and crashes"):
 
-- one writer per file: a lock beside it (store/lock.py), taken before anything is touched;
+- one writer per file: a lock beside it (grokscan/hdf5/lock.py), taken before anything is
+  touched;
 - the file appears under its name only with its first checkpoint, written until then as
   ``<name>.part``, so that a run killed at its start leaves the previous file (``--force``)
   or nothing, never an empty run;
 - each checkpoint is written in one go, then the state to resume from it (in one of two
-  slots, the other still holding the previous checkpoint's), then its step, the commit marker,
-  then a flush: a reader (live, in SWMR mode, or after a crash) trusts exactly the rows whose
-  step is written, and every committed row can be resumed from;
+  slots, the other still holding the previous checkpoint's), then the rows of its sections
+  (the onset record), then its step, the commit marker, then a flush: a reader (live, in SWMR
+  mode, or after a crash) trusts exactly the rows whose step is written, and every committed
+  row can be resumed from;
 - a resume appends after the last committed checkpoint and never removes one.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -35,11 +32,10 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
-from grokscan.onset.track import Track, source_from_file, source_of
-from grokscan.store._format import CHECKPOINTS, SWMR_LIBVER, H5File, check_space
-from grokscan.store._superblock import clear_writer_flags, writer_flags
+from grokscan.hdf5.format import CHECKPOINTS, SWMR_LIBVER, H5File, check_space
+from grokscan.hdf5.lock import WriterLock
+from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.store.layout import Layout, check_layout
-from grokscan.store.lock import WriterLock
 from grokscan.tasks.custom import CustomData
 
 VERSION = 3  # the checkpoint format version written (store/SCHEMA.md)
@@ -47,36 +43,14 @@ STATE = ("optimizer", "layout", "torch_rng", "batch_rng")  # a resume slot's vec
 SLOTS = ("0", "1")  # checkpoint i keeps its resume state in slot i % 2
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """Which steps are checkpointed: step 0, every ``every`` steps, every ``dense_every``
-    steps before ``dense_until`` (a denser start, where memorisation happens) and, with
-    ``dense_memorised``, after memorisation (where grokking starts; :meth:`due`)."""
+class Section(Protocol):
+    """A group of the file that grows with the checkpoints beside /params (the onset record,
+    grokscan/onset/track.py): its datasets are created with the first checkpoint (none can be
+    once SWMR mode is on), and its rows written with each one, before the step commits it."""
 
-    every: int = 10
-    dense_until: int = 0
-    dense_every: int = 1
-    dense_memorised: int = 0  # steps of dense checkpoints once train accuracy reaches 0.99
+    def create(self, f: h5py.File) -> None: ...
 
-    def __post_init__(self):
-        if self.every < 1 or self.dense_every < 1:
-            raise GrokscanError(
-                f"checkpoint intervals must be at least 1, got every={self.every}, "
-                f"dense_every={self.dense_every}"
-            )
-
-    def __contains__(self, step: int) -> bool:
-        if step < self.dense_until and step % self.dense_every == 0:
-            return True
-        return step % self.every == 0
-
-    def due(self, step: int, memorised: int | None) -> bool:
-        """Whether ``step`` is checkpointed, given the step of memorisation (None: not yet):
-        also every ``dense_every`` steps for ``dense_memorised`` steps after it."""
-        if memorised is not None and memorised < step <= memorised + self.dense_memorised \
-                and (step - memorised) % self.dense_every == 0:
-            return True
-        return step in self
+    def write(self, f: h5py.File) -> None: ...
 
 
 def _resizable(group, name, shape, dtype, fill=0):
@@ -86,34 +60,43 @@ def _resizable(group, name, shape, dtype, fill=0):
     )
 
 
-class Recorder(H5File):
-    """Write checkpoints of ``model`` to ``path``.
+@dataclass(frozen=True)
+class Header:
+    """What a new file says of itself besides its checkpoints (store/SCHEMA.md, root
+    attributes): where analysis finds the per-residue vectors and the neuron-logit map (checked
+    against the parameters' shapes before anything is written), the RunConfig (grokscan's own
+    models) or None, and more root attributes (a schedule, an import's provenance)."""
 
-    model: any torch.nn.Module; its named parameters become ``/params/<name>`` (and
-    ``/grads/<name>`` from each parameter's ``.grad``). task: a task's data (grokscan.tasks,
-    e.g. a ``ModularData``), or a dict of numpy arrays stored under ``/task`` (may be None).
-    config: the RunConfig (grokscan's own models) or None. layout: where analysis finds the
-    per-residue vectors and the neuron-logit map (:class:`Layout`; by default the model's own).
+    layout: Layout
+    config: RunConfig | None = None
+    attrs: dict = field(default_factory=dict)
+
+
+class Writer(H5File):
+    """Write checkpoints of the parameters ``params`` ({dotted name: torch parameter}) to
+    ``path``: ``/params/<name>``, and ``/grads/<name>`` from each parameter's ``.grad``.
+
+    header: :class:`Header`. task: a task's data (grokscan.tasks, e.g. a ``ModularData``), or a
+    dict of numpy arrays stored under ``/task`` (may be None). sections: the groups that grow
+    with the checkpoints besides the parameters (:class:`Section`).
     """
 
-    def __init__(self, path, model: torch.nn.Module, *, task=None, config: RunConfig | None = None,
-                 schedule: Schedule | None = None, grads: bool = True, force: bool = False,
-                 layout: Layout | None = None):
+    def __init__(self, path, params: dict, header: Header, *, task=None, grads: bool = True,
+                 force: bool = False, sections=()):
         path = os.fspath(path)
         self.lock = WriterLock(path).acquire()
         self.path, self.part = path, path + ".part"
-        self._setup(model, schedule, grads, n=0, scalars=None)
+        self._setup(params, grads, n=0, scalars=None, sections=sections)
         try:
             if os.path.exists(path) and not force:
                 raise GrokscanError(f"{path} exists; pass --force to overwrite it, or --resume")
             self.f = h5py.File(self.part, "w", libver=SWMR_LIBVER)
-            layout = layout if layout is not None else Layout.of(model)
             shapes = {k: tuple(v.shape) for k, v in self.params.items()}
-            p = getattr(getattr(config, "task", None), "p", None)
+            layout = header.layout
+            p = getattr(getattr(header.config, "task", None), "p", None)
             check_layout(layout.residue_vectors, layout.neuron_logit_map, shapes,
                          where="layout", p=p)
-            self.onset = Track(source_of(layout, task))
-            self._header(config, layout)
+            self._header(header)
             _write_task(self.f.create_group("task"), task)
             _resizable(self.f, "steps", (), "i8", fill=-1)
             for group in ("params", "grads") if grads else ("params",):
@@ -127,41 +110,32 @@ class Recorder(H5File):
                 raise GrokscanError(f"{self.part}: cannot create it ({e.strerror or e})") from None
             raise
 
-    def _setup(self, model, schedule, grads: bool, *, n: int, scalars) -> None:
-        self.model, self.schedule = model, schedule or Schedule()
-        self.params = dict(model.named_parameters())
+    def _setup(self, params: dict, grads: bool, *, n: int, scalars, sections=()) -> None:
+        self.params = dict(params)
         self.grads, self.n, self._scalars = grads, n, scalars
+        self.sections = list(sections)
         self.last_step: int | None = None
         self._optimizer = self._batch_rng = None
         self.f = None
-        self.onset: Track | None = None
 
-    def _header(self, config: RunConfig | None, layout: Layout) -> None:
+    def _header(self, header: Header) -> None:
+        config, layout = header.config, header.layout
         f = self.f
         f.attrs.update(format=CHECKPOINTS, format_version=VERSION, grokscan_version=__version__,
                        torch_version=str(torch.__version__), torch_threads=torch.get_num_threads(),
                        deterministic=torch.are_deterministic_algorithms_enabled())
         f.attrs["config"] = config.to_json() if config is not None else "null"
-        f.attrs["schedule"] = json.dumps(self.schedule.__dict__)
+        f.attrs.update(header.attrs)
         f.attrs["residue_vectors"] = json.dumps(list(layout.residue_vectors))
         f.attrs["neuron_logit_map"] = json.dumps(list(layout.neuron_logit_map))
         f.attrs["param_names"] = json.dumps(list(self.params))
 
     @classmethod
-    def for_hooked_transformer(cls, model, path, *, p: int | None = None, **kwargs) -> Recorder:
-        """A Recorder of a TransformerLens HookedTransformer on [a, b, =], its layout filled in
-        (grokscan.adapters.hooked_transformer_layout: rows 0..P−1 of embed.W_E, W_out · W_U);
-        ``kwargs`` as ``Recorder`` takes them."""
-        from grokscan.adapters import hooked_transformer_layout
-
-        return cls(path, model, layout=hooked_transformer_layout(model, p), **kwargs)
-
-    @classmethod
-    def reopen(cls, path, model: torch.nn.Module, *, schedule: Schedule,
-               lock: WriterLock | None = None) -> Recorder:
+    def reopen(cls, path, params: dict, *, lock: WriterLock | None = None) -> Writer:
         """Append to an existing checkpoint file after its last committed checkpoint (for
         --resume). Rows a killed writer left half-written (no step) are dropped; no committed
-        checkpoint is. ``lock``: the writer's lock, if the caller already holds it."""
+        checkpoint is. ``lock``: the writer's lock, if the caller already holds it. Its
+        sections are the caller's to restore from the file and add (``sections``)."""
         self = cls.__new__(cls)
         path = os.fspath(path)
         self.lock = lock or WriterLock(path).acquire()
@@ -173,12 +147,11 @@ class Recorder(H5File):
             steps = f["steps"][()]
             bad = np.flatnonzero(steps < 0)
             n = int(bad[0]) if bad.size else len(steps)
-            self._setup(model, schedule, "grads" in f, n=n, scalars=sorted(f["scalars"]) or None)
+            self._setup(params, "grads" in f, n=n, scalars=sorted(f["scalars"]) or None)
             self.f = f
             self.last_step = int(steps[n - 1]) if n else None
             for ds in self._rows():
                 ds.resize(n, axis=0)
-            self.onset = Track.resumed(f, self.last_step if n else 0, source_from_file(f))
             if self._scalars:
                 self._upgrade_resume_state()
                 f.swmr_mode = True
@@ -199,27 +172,6 @@ class Recorder(H5File):
             del f["resume"]
         self._create_slots()
         f.attrs["format_version"] = 2
-
-    def due(self, step: int) -> bool:
-        """Whether ``step`` is a checkpoint of the schedule (memorisation as ``observe`` saw
-        it)."""
-        return self.schedule.due(step, self.onset.memorised if self.onset else None)
-
-    def observe(self, step: int, **train_side: float) -> float:
-        """Give the in-loop onset detector (grokscan/onset/live.py) the step's training-side
-        numbers, ``train_loss`` and ``train_acc`` (of the batch just evaluated), after the
-        backward pass and before the optimizer step; it adds the weight norm and the Fourier
-        measures of the weights and of the gradient. Returns the score (NaN before the
-        memorisation plateau is known); ``self.onset`` has the flag and its reason. Call it at
-        every step from the first, before the ``record`` of a checkpoint step; the rows are
-        written with the checkpoints (``/onset``)."""
-        if self.onset is None:
-            raise GrokscanError("observe(): this Recorder has no onset track")
-        if self.n and "onset" not in self.f:  # begun without it: no dataset can be added
-            self.onset.recorded = False         # once SWMR mode is on
-            return math.nan
-        grads = {k: p.grad for k, p in self.params.items() if p.grad is not None}
-        return self.onset.observe(step, self.params, grads, **train_side)
 
     def _rows(self):
         f = self.f
@@ -270,8 +222,8 @@ class Recorder(H5File):
                 _resizable(f["scalars"], name, (), "f8", fill=np.nan)
             if self._optimizer is not None:
                 self._create_slots()
-            if self.onset is not None and self.onset.rows and "onset" not in f:
-                self.onset.create(f)  # (a file without scalars, reopened, has it already)
+            for section in self.sections:
+                section.create(f)
         with torch.no_grad():
             for name, p in self.params.items():
                 _append(f["params"][name], n, p.detach().cpu().numpy())
@@ -282,8 +234,8 @@ class Recorder(H5File):
         for name in self._scalars:
             _append(f["scalars"][name], n, float(scalars[name]))
         self._write_state(step, SLOTS[n % 2])
-        if self.onset is not None:
-            self.onset.write(f)
+        for section in self.sections:
+            section.write(f)
         f.flush()  # every row and the state on disk before the step that commits them
         _append(f["steps"], n, step)
         if not f.swmr_mode:
@@ -367,10 +319,10 @@ class Recorder(H5File):
 
 
 def repair(path) -> bool:
-    """Clear the writer flags a killed writer left in ``path`` (store/_superblock.py), so that
+    """Clear the writer flags a killed writer left in ``path`` (hdf5/superblock.py), so that
     any HDF5 tool opens it; refused while a live writer holds the file. Returns whether the
     file needed it. The checkpoints are not touched."""
-    from grokscan.store._format import open_checked
+    from grokscan.hdf5.format import open_checked
 
     path = os.fspath(path)
     with WriterLock(path):

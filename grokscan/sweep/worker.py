@@ -6,7 +6,7 @@ The run file's own state decides what to do: absent, train; there but short of i
 (an interrupted run, a killed worker, a grid that asks for more steps now), resume from the
 last checkpoint, which continues it exactly as if uninterrupted (grokscan/train.py); reaching
 its steps (or stopped by --stop-when-grokked), nothing. One writer per file is enforced by
-the file's lock (grokscan/store/lock.py), so a point sent twice is refused, never written
+the file's lock (grokscan/hdf5/lock.py), so a point sent twice is refused, never written
 twice. Any error of a point becomes its row's status and message: it never stops the sweep.
 """
 
@@ -90,7 +90,7 @@ def _work(job: Job) -> dict:
 
 def _state(path: str, cfg) -> str:
     """"absent", "partial" or "finished": what the run file says of the point ``cfg``."""
-    from grokscan.store.lock import holder
+    from grokscan.hdf5.lock import holder
     from grokscan.store.reader import Run
 
     if not os.path.exists(path):

@@ -7,7 +7,7 @@ vectors) and reads only the rows added since the last poll, up to the last one w
 written (the commit marker): its cost depends on the rows that are new, not on the rows already
 seen. The watcher never writes to the file and never takes the writer's lock.
 
-The run ends when no process holds the writer's lock any more (grokscan/store/lock.py: the
+The run ends when no process holds the writer's lock any more (grokscan/hdf5/lock.py: the
 writer closes the file, then gives the lock up); the rows committed before that are read, and
 :attr:`LiveRun.ended` is set. A file that gets no new checkpoint for ``timeout`` seconds while
 its writer lives, that disappears or is replaced, or that is not grokscan's, is a
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grokscan.errors import GrokscanError
-from grokscan.store.lock import holder
+from grokscan.hdf5.lock import holder
 from grokscan.store.reader import Run
 
 

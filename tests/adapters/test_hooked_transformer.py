@@ -11,8 +11,8 @@ from torch import nn
 
 from grokscan.analysis import Options, analyze
 from grokscan.errors import GrokscanError
+from grokscan.recorder import Recorder, Schedule
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder, Schedule
 from grokscan.tasks.modular import ModularConfig, make_data
 
 P, D, H, MLP = 13, 16, 2, 32

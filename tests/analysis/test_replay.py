@@ -9,8 +9,8 @@ import torch
 from grokscan.analysis.replay import replay
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
 from grokscan.errors import GrokscanError
+from grokscan.recorder import Recorder
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder
 from grokscan.tasks.modular import ModularConfig
 from grokscan.train import train
 

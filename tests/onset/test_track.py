@@ -14,9 +14,9 @@ from grokscan.errors import GrokscanError
 from grokscan.metrics import fourier as fm
 from grokscan.onset.live import SIGNALS, OnsetModel, Source, replay, shipped, signals
 from grokscan.onset.track import NO_SPECTRUM, NOT_RECORDED
+from grokscan.recorder import Recorder
 from grokscan.store.layout import Layout
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder
 
 SMALL = ["--p", "23", "--frac", "0.6", "--d-embed", "16", "--width", "64", "--steps", "300",
          "--every", "20", "--threads", "1", "-q"]
@@ -119,7 +119,7 @@ def test_no_onset_trains_without_it(tmp_path):
 
 
 def test_dense_checkpoints_follow_memorisation_without_a_spectrum_too(tmp_path):
-    from grokscan.store.writer import Schedule
+    from grokscan.recorder import Schedule
 
     model = torch.nn.Linear(3, 2)
     sched = Schedule(every=10, dense_memorised=6, dense_every=2)
@@ -138,7 +138,7 @@ def _users_run(path, steps=30, every=10, train_acc=None):
     """A user's own loop over an embedding and a logit map (x @ W) of 7 residues, observing
     every step (the batch's accuracy, or ``train_acc``) and recording every ``every``:
     (model, recorder)."""
-    from grokscan.store.writer import Schedule
+    from grokscan.recorder import Schedule
 
     torch.manual_seed(0)
     p = 7
@@ -175,7 +175,7 @@ def test_rows_a_killed_writer_resized_but_never_wrote_are_not_read(tmp_path):
     with Run(path) as run:
         rows = run.onset_rows()
         assert list(rows.steps) == list(range(31)) and rows.memorised is None
-    from grokscan.store.writer import Schedule
+    from grokscan.recorder import Schedule
 
     with Recorder.reopen(path, model, schedule=Schedule(every=10)) as rec:
         assert rec.onset.memorised is None
@@ -199,7 +199,7 @@ def test_a_step_observed_twice_is_refused(tmp_path):
 
 
 def test_a_record_without_scalars_resumed_goes_on_observing(tmp_path):
-    from grokscan.store.writer import Schedule
+    from grokscan.recorder import Schedule
 
     model, path = torch.nn.Linear(2, 2), tmp_path / "bare.h5"
     with Recorder(path, model, layout=Layout()) as rec:

@@ -100,7 +100,7 @@ def _virtual(f, name, src):
 @pytest.mark.parametrize("command", ["info", "analyze"])
 def test_a_run_file_that_reads_another_file_is_refused(tmp_path, craft, needle, command):
     """HDF5 follows an external link, external storage or a virtual dataset to any file the
-    link names; grokscan writes none and refuses them when it opens a file (store/_format.py,
+    link names; grokscan writes none and refuses them when it opens a file (hdf5/format.py,
     check_contained), for every format."""
     run, src = tmp_path / "run.h5", str(tmp_path / "other" / "secret.h5")
     shutil.copy(DATA / "checkpoints-v1.h5", run)

@@ -1,6 +1,6 @@
 """Every HDF5 tool opens grokscan's files: h5dump and h5ls of an older HDF5 (Debian's 1.10)
 read a finished run, its metrics, an imported run, a killed run once repaired and an Ising
-data set, with the library-version bounds grokscan writes them with (grokscan/store/_format.py,
+data set, with the library-version bounds grokscan writes them with (grokscan/hdf5/format.py,
 SWMR_LIBVER and LIBVER).
 
 Without the tools (Debian: ``apt-get install hdf5-tools``) these tests are skipped, unless

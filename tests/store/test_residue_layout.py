@@ -9,8 +9,8 @@ import torch
 from grokscan import Layout
 from grokscan.analysis import Options, analyze
 from grokscan.errors import GrokscanError
+from grokscan.recorder import Recorder
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder
 
 P, D = 23, 8
 

@@ -11,8 +11,8 @@ import torch
 
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.info import describe
+from grokscan.recorder import Recorder, Schedule
 from grokscan.store.reader import Run
-from grokscan.store.writer import Recorder, Schedule
 
 
 class Tiny(torch.nn.Module):
@@ -143,7 +143,7 @@ def test_reading_never_modifies_the_file(good):
 
 WRITER = """
 import sys, time, torch
-from grokscan.store.writer import Recorder, Schedule
+from grokscan.recorder import Recorder, Schedule
 model = torch.nn.Linear(4, 2)
 with Recorder(sys.argv[1], model, schedule=Schedule(every=1)) as rec:
     for step in range(int(sys.argv[2])):
@@ -213,7 +213,7 @@ def test_a_file_written_with_the_latest_bounds_reads_and_resumes(tmp_path, monke
 def test_a_file_whose_writer_closes_it_while_it_is_opened(good, monkeypatch):
     """The plain open fails while the writer has the file; a writer that closes it before the
     superblock is looked at has cleared its flags: the file opens, as it would a moment later."""
-    import grokscan.store._format as fmt
+    import grokscan.hdf5.format as fmt
 
     calls, real = [], h5py.File
 

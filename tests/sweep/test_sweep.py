@@ -14,7 +14,7 @@ from conftest import assert_same_contents, run_contents
 
 from grokscan.cli import main
 from grokscan.errors import GrokscanError
-from grokscan.store.lock import holder
+from grokscan.hdf5.lock import holder
 from grokscan.sweep import SweepOptions, run_sweep
 from grokscan.sweep.paths import run_file
 
@@ -172,7 +172,7 @@ def test_a_point_whose_file_is_being_written_is_not_read(tmp_path):
     """A run file held by a live writer (here still only a few bytes, as when it is being
     created) is refused by its lock, before any attempt to open it."""
     from grokscan.errors import GrokscanError
-    from grokscan.store.lock import WriterLock
+    from grokscan.hdf5.lock import WriterLock
     from grokscan.sweep.worker import _state
 
     path = tmp_path / "run.h5"

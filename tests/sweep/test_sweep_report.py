@@ -127,7 +127,7 @@ def test_the_phase_rule_of_the_grid_reaches_the_labels_and_the_report(tmp_path):
     # a run file whose test accuracy reaches 0.8 at step 600 but never 0.9, train fits at 100
     import torch
 
-    from grokscan.store.writer import Recorder, Schedule
+    from grokscan.recorder import Recorder, Schedule
 
     run = tmp_path / "run.h5"
     steps = np.arange(0, 1001, 100)

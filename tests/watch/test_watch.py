@@ -24,8 +24,8 @@ from rich.console import Console
 
 from grokscan.cli import main
 from grokscan.errors import GrokscanError
+from grokscan.hdf5.lock import WriterLock
 from grokscan.store.layout import Layout
-from grokscan.store.lock import WriterLock
 from grokscan.watch.reader import LiveRun, Rows, wait_for
 from grokscan.watch.view import View, braille, sparkline
 

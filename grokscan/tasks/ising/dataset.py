@@ -16,7 +16,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.store._format import ISING_DATA, LIBVER, open_checked
+from grokscan.hdf5.format import ISING_DATA, LIBVER, open_checked
 from grokscan.tasks.ising.physics import (
     MAX_SPINS,
     _blocks_energy,

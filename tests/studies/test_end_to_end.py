@@ -7,8 +7,8 @@ import pytest
 
 from grokscan.analysis import Options, analyze
 from grokscan.config import resolve
-from grokscan.onset.evaluate import DETECTORS, MAIN, RunInputs, judge
 from grokscan.store.metrics import MetricsFile
+from grokscan.studies.onset import DETECTORS, MAIN, RunInputs, judge
 from grokscan.train import train
 
 RECIPE = {"p": 41, "frac": 0.5, "d_embed": 32, "width": 128, "lr": 1e-2, "steps": 2000,

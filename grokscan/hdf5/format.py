@@ -14,8 +14,8 @@ import posixpath
 import h5py
 
 from grokscan.errors import FileFormatError, GrokscanError
+from grokscan.hdf5.superblock import SWMR_WRITE_ACCESS, swmr_flags
 from grokscan.names import shown
-from grokscan.store._superblock import SWMR_WRITE_ACCESS, swmr_flags
 
 CHECKPOINTS = "grokscan-checkpoints"
 METRICS = "grokscan-metrics"
@@ -24,7 +24,7 @@ ISING_DATA = "grokscan-ising"
 # The library-version bounds of every file grokscan writes (store/SCHEMA.md). h5py's "latest" is
 # the bundled library's own, HDF5 2.0's: it encodes an enum, and so every bool, in a datatype
 # message of version 5, which HDF5 1.10 to 1.14 cannot read (their h5dump, h5ls and HDFView
-# refuse the file). SWMR writing needs at least v110 (superblock version 3, store/_superblock.py);
+# refuse the file). SWMR writing needs at least v110 (superblock version 3, hdf5/superblock.py);
 # the other files keep the earliest encodings that hold their contents.
 SWMR_LIBVER = ("v110", "v110")
 LIBVER = ("earliest", "v110")
@@ -47,7 +47,7 @@ def open_h5(path, what: str) -> h5py.File:
         raise FileFormatError(f"{path} is not an HDF5 file (expected {what})")
     # A plain open checks the file's length against the superblock (it catches truncation);
     # it fails while a writer holds the file in SWMR mode, and then the SWMR open reads it:
-    # only a file whose superblock says so, and is sound (store/_superblock.py, swmr_flags).
+    # only a file whose superblock says so, and is sound (hdf5/superblock.py, swmr_flags).
     try:
         return h5py.File(path, "r")
     except (OSError, RuntimeError) as e:  # h5py raises either for a damaged file

@@ -226,7 +226,6 @@ def sweep_labels(dirs) -> list[str]:
 def _finished(sweep_dir, label: str) -> list[tuple[str, dict]]:
     """The finished runs of a sweep: (name, {"sweep", "model", "op", and the point's p, wd,
     frac, lr and seed where it sets them}); an error if none."""
-    from grokscan.onset.labels import sweep_runs
     from grokscan.sweep.grid import read_points
 
     names = {name for name, _ in sweep_runs(sweep_dir)}
@@ -242,3 +241,12 @@ def _finished(sweep_dir, label: str) -> list[tuple[str, dict]]:
                                      "op": op if isinstance(op, str) else ",".join(op),
                                      **varied}))
     return out
+
+
+def sweep_runs(sweep_dir) -> list[tuple[str, str]]:
+    """(name, path of run.h5) of the finished runs of a sweep."""
+    from grokscan.sweep import table
+
+    done = table.read(sweep_dir)
+    names = list(done.loc[done["status"] == "done", "run"])
+    return [(n, os.path.join(run_dir(sweep_dir, n), "run.h5")) for n in names]

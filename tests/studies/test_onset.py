@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from grokscan.cli.main import main
-from grokscan.onset.evaluate import MAIN, evaluate
 from grokscan.store.metrics import MetricsWriter
+from grokscan.studies.onset import MAIN, evaluate
 from grokscan.sweep import synthetic
 from grokscan.sweep.paths import run_dir
 

@@ -1,0 +1,2 @@
+"""Work over many runs, above the sweeps and the analysis: the onset detectors judged on a
+sweep's runs (onset.py)."""

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import grokscan
 
 PKG = Path(grokscan.__file__).parent
@@ -28,60 +26,16 @@ def modules() -> dict[str, Path]:
 MODULES = modules()
 
 
-def imported(path: Path, *, module_level: bool) -> set[str]:
-    """The grokscan modules a file imports: at module level only, or anywhere in it."""
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if module_level else list(ast.walk(tree))
-    out = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        out |= {n for n in names if n in MODULES}
-    return out
+def test_the_house_s_layers_hold():
+    """import-linter with the contracts of pyproject.toml ([tool.importlinter]): each room
+    imports only from the rooms below it, and no modules of a room import each other in a
+    cycle; every import counts, those inside functions too."""
+    from importlinter.cli import lint_imports
 
-
-def depends(name: str) -> set[str]:
-    """What importing module ``name`` imports first at module level: each imported module and
-    the packages above it (not the packages above ``name`` itself, already being imported)."""
-    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-    out = set()
-    for target in imported(MODULES[name], module_level=True):
-        parts = target.split(".")
-        out |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)} - own - {name}
-    return out
-
-
-def test_no_import_cycles():
-    graph = {name: depends(name) for name in MODULES}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(node, path):
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                pytest.fail("import cycle: " + " → ".join(cycle))
-            if nxt not in state:
-                visit(nxt, path + [nxt])
-        state[node] = 2
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
-
-
-def test_only_the_command_line_imports_the_command_line_or_the_report():
-    for name, path in MODULES.items():
-        if name.startswith("grokscan.cli") or name == "grokscan.__main__":
-            continue
-        for target in imported(path, module_level=False):
-            assert not target.startswith("grokscan.cli"), (name, target)
-            if not name.startswith("grokscan.report"):
-                assert not target.startswith("grokscan.report"), (name, target)
+    root = PKG.parent
+    assert (root / "pyproject.toml").exists()
+    assert lint_imports(config_filename=str(root / "pyproject.toml"), no_cache=True,
+                        no_logo=True) == 0
 
 
 def _fresh_python(code: str) -> dict:

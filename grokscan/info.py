@@ -11,11 +11,10 @@ from grokscan.names import printable_all
 from grokscan.onset.shipped import flag_line
 from grokscan.store.reader import Run
 from grokscan.summary import (
-    crossings,
-    first_crossing,
-    grokking_delay,
     lead_words,
+    memorised,
     model_line,
+    of_run,
     onset_lead,
     optimizer_line,
 )
@@ -29,7 +28,7 @@ def describe(path) -> dict:
         cfg = run.config
         task = run.task
         scalars = run.scalars
-        final = {k: float(v[-1]) for k, v in scalars.items() if len(v)}
+        summary = of_run(run.steps, scalars)
         return {
             "path": os.fspath(path),
             "file_bytes": os.path.getsize(path),
@@ -45,9 +44,9 @@ def describe(path) -> dict:
             "n_params": int(sum(math.prod(run.shape(k)) for k in run.param_names)),
             "grads": run.has_grads,
             "scalars": sorted(scalars),
-            "final": final,
-            "crossings": crossings(run.steps, scalars) if run.n else {},
-            "grokking_delay": grokking_delay(run.steps, scalars) if run.n else None,
+            "final": summary["final"],
+            "crossings": summary["crossings"],
+            "grokking_delay": summary["delay"],
             "provenance": _provenance(run),
             "forecast": _forecast(run),
             "onset_live": _onset_live(run),
@@ -93,8 +92,7 @@ def _onset_live(run: Run) -> dict | None:
     if rows is None:
         return None
     out = read_back(rows)
-    acc = run.scalars.get("train_acc")  # the delay from the first checkpoint at 0.99, as
-    mem = first_crossing(run.steps, acc, 0.99) if acc is not None else None  # evaluate has it
+    mem = memorised(run.steps, run.scalars)  # the delay from there, as evaluate has it
     out.update(onset_lead(out["step"], mem, run.steps, run.scalars))
     return {**_detector(detectors()[LIVE]), "default": default().name == LIVE, **out}
 

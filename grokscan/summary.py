@@ -1,10 +1,17 @@
-"""Small summaries of a run's recorded scalars, shared by ``info`` and the report."""
+"""The run's summary, the one place of its concepts: memorisation (train accuracy first ≥
+MEMORISED), grokking (test accuracy first ≥ GROKKED), the first crossings of THRESHOLDS, the
+delay between the two, the final values; shared by ``info``, the report, ``watch``, the sweep's
+table and the onset detectors' labels."""
 
 from __future__ import annotations
 
 import numpy as np
 
-THRESHOLDS = (0.5, 0.9, 0.99)
+MEMORISED = 0.99  # train accuracy at which a run has memorised its training set
+GROKKED = 0.99  # test accuracy at which it has grokked
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.99)  # the accuracies whose first crossings are reported
+# the final values a sweep's summary.csv has a column for
+FINAL = ("train_acc", "test_acc", "inverted_acc", "train_loss", "test_loss", "weight_norm")
 
 
 def first_crossing(steps: np.ndarray, values: np.ndarray, threshold: float) -> int | None:
@@ -22,11 +29,35 @@ def crossings(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> dict[str, di
     }
 
 
+def memorised(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | None:
+    """The step of memorisation: train accuracy first ≥ MEMORISED (None: never, or no train
+    accuracy)."""
+    acc = scalars.get("train_acc")
+    return None if acc is None else first_crossing(steps, acc, MEMORISED)
+
+
+def grokked(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | None:
+    """The step of grokking: test accuracy first ≥ GROKKED (None: never, or none recorded)."""
+    acc = scalars.get("test_acc")
+    return None if acc is None else first_crossing(steps, acc, GROKKED)
+
+
 def grokking_delay(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | None:
-    """Steps from train accuracy ≥ 0.99 to test accuracy ≥ 0.99 (None if either never does)."""
-    c = crossings(steps, scalars)
-    a, b = c.get("train_acc", {}).get("0.99"), c.get("test_acc", {}).get("0.99")
+    """Steps from memorisation to grokking (None if either never happens)."""
+    a, b = memorised(steps, scalars), grokked(steps, scalars)
     return None if a is None or b is None else b - a
+
+
+def of_run(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> dict:
+    """The run's summary: ``crossings`` (:func:`crossings`), ``memorised``, ``grokked``,
+    ``delay`` and ``final`` {name: last value} of every scalar recorded (a sweep's table keeps
+    the FINAL ones)."""
+    final = {k: float(v[-1]) for k, v in scalars.items() if len(v)}
+    return {"crossings": crossings(steps, scalars) if len(steps) else {},
+            "memorised": memorised(steps, scalars) if len(steps) else None,
+            "grokked": grokked(steps, scalars) if len(steps) else None,
+            "delay": grokking_delay(steps, scalars) if len(steps) else None,
+            "final": final}
 
 
 def onset_lead(flag: int | None, memorised: int | None, steps: np.ndarray,

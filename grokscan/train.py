@@ -28,7 +28,7 @@ from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.hdf5.lock import WriterLock
-from grokscan.models import check_shapes, for_split
+from grokscan.models import check_shapes, for_split, weight_norm
 from grokscan.onset.forecast import Forecast, Spectrum
 from grokscan.onset.shipped import default, flag_line
 from grokscan.progress import progress, say
@@ -36,6 +36,7 @@ from grokscan.recorder import Recorder, Schedule
 from grokscan.store.layout import Layout
 from grokscan.store.reader import Run
 from grokscan.store.writer import restore_optimizer
+from grokscan.summary import GROKKED
 
 DEFAULT = default()  # the forecast: the shipped onset detector that measured best held out
 
@@ -263,7 +264,7 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
             bar.set_postfix_str(f"loss {scalars['train_loss']:.3g}/{scalars['test_loss']:.3g} "
                                 f"acc {scalars['train_acc']:.3f}/{scalars['test_acc']:.3f}",
                                 refresh=False)
-            grokked_since = (None if scalars["test_acc"] < 0.99
+            grokked_since = (None if scalars["test_acc"] < GROKKED
                              else step if grokked_since is None else grokked_since)
             if (t.stop_when_grokked and grokked_since is not None
                     and step - grokked_since >= t.stop_when_grokked):
@@ -323,7 +324,7 @@ def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
     test_loss, test_acc = evaluate(model, *s.data["test"], t.beta)
     scalars = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                    test_acc=test_acc, lr=s.opt.param_groups[0]["lr"],
-                   weight_norm=_weight_norm(model))
+                   weight_norm=weight_norm(model.parameters()))
     for name, (x, y) in list(s.data.items())[2:]:
         scalars[f"{name}_loss"], scalars[f"{name}_acc"] = evaluate(model, x, y, t.beta)
     # the resume state recorded with the checkpoint is that of the start of this iteration
@@ -351,11 +352,6 @@ def _optimizer(cfg: RunConfig, model) -> torch.optim.Optimizer:
     t = cfg.train
     return OPTIMIZERS[t.optimizer](model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2),
                                    weight_decay=t.wd)
-
-
-def _weight_norm(model) -> float:
-    with torch.no_grad():
-        return float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
 
 
 def _full_batch_grads(model, x, y, beta: float) -> dict[str, torch.Tensor]:
@@ -434,9 +430,9 @@ def _resumed(path: str, override: RunConfig) -> _Session:
 def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
     """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
     where --stop-when-grokked counts from, as if the run had not been interrupted."""
-    if test_acc is None or not len(test_acc) or test_acc[-1] < 0.99:
+    if test_acc is None or not len(test_acc) or test_acc[-1] < GROKKED:
         return None
-    below = np.flatnonzero(test_acc < 0.99)
+    below = np.flatnonzero(test_acc < GROKKED)
     return int(steps[below[-1] + 1]) if below.size else int(steps[0])
 
 

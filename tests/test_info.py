@@ -92,7 +92,7 @@ def test_crossings_and_delay_from_the_file_scalars(runs):
         d = describe(path)
         steps, scalars = _h5(path)
         want = {key: {str(t): _reference_crossing(steps, scalars[key], t)
-                      for t in (0.5, 0.9, 0.99)} for key in ("train_acc", "test_acc")}
+                      for t in (0.5, 0.7, 0.8, 0.9, 0.99)} for key in ("train_acc", "test_acc")}
         assert d["crossings"] == want
         a, b = want["train_acc"]["0.99"], want["test_acc"]["0.99"]
         assert d["grokking_delay"] == (None if a is None or b is None else b - a)

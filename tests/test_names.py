@@ -80,7 +80,7 @@ def analysed(tmp_path_factory):
     """OUT/ of `grokscan analyze` on a tiny run of add and sub (a figure per operation)."""
     d = tmp_path_factory.mktemp("two_ops")
     assert cli("train", "-o", d / "run.h5", "--op", "add,sub", *SMALL).exit_code == 0
-    r = cli("analyze", d / "run.h5", "-o", d / "OUT", "--metrics", "norms,fourier,neurons", "-q")
+    r = cli("analyze", d / "run.h5", "-o", d / "OUT", "--families", "norms,fourier,neurons", "-q")
     assert r.exit_code == 0, r.output
     assert (d / "OUT" / "figures" / "neuron_spectrum_sub.png").exists()
     return d / "OUT"

@@ -29,7 +29,7 @@ BASE = ["--width", "16", "--steps", "40", "--every", "5", "--threads", "1", "-q"
 SMALL = ["--p", "23", "--frac", "0.5", "--d-embed", "8", *BASE]  # a modular run
 COMMANDS = {
     "info": lambda path, tmp: ["info", path],
-    "analyze": lambda path, tmp: ["analyze", path, "-o", tmp / "out", "--metrics",
+    "analyze": lambda path, tmp: ["analyze", path, "-o", tmp / "out", "--families",
                                   "norms,fourier,neurons", "-q"],
     "factor": lambda path, tmp: ["factor", path, "--json"],
     "resume": lambda path, tmp: ["train", "-o", path, "--resume", "--steps", "60", "-q"],
@@ -296,7 +296,7 @@ def test_a_binary_config_or_grid_file(tmp_path):
 
 
 BAD_ANALYZE = [
-    (["--metrics", "fft"], "unknown metric family 'fft'"), (["--every", "0"], "--every"),
+    (["--families", "fft"], "unknown metric family 'fft'"), (["--every", "0"], "--every"),
     (["--jobs", "0"], "--jobs"), (["--subset", "-1"], "--subset"),
     (["--steps", "a:b"], "--steps: expected A:B"), (["--steps", "5000:6000"], "no checkpoint"),
     (["--samples", "0"], "--samples"), (["--grad-samples", "1"], "--grad-samples"),
@@ -677,7 +677,7 @@ def test_fuzz_byte_flips_through_info_and_analyze(good, tmp_path):
         path = tmp_path / f"fuzz{i}.h5"
         path.write_bytes(bytes(bad))
         for args in (["info", str(path)], ["analyze", str(path), "-o", str(tmp_path / f"o{i}"),
-                                           "--metrics", "norms,fourier", "-q"]):
+                                           "--families", "norms,fourier", "-q"]):
             outcome, worker = _fuzz_one(worker, args)
             results.append((args[0], i, outcome))
     worker.kill()
@@ -732,8 +732,8 @@ def test_kills_of_the_default_model_leave_files_that_resume_exactly(tmp_path):
 # --- more options: analyze, watch, import, onset evaluate --------------------------------------
 
 BAD_MORE_ANALYZE = [
-    (["--metrics", ""], "--metrics: expected metric families separated by commas, got ''"),
-    (["--metrics", "norms,norms"], "--metrics: expected each family once, got norms twice"),
+    (["--families", ""], "--families: expected metric families separated by commas, got ''"),
+    (["--families", "norms,norms"], "--families: expected each family once, got norms twice"),
     (["--steps", ":"], "--steps: expected A:B, A: or :B with at least one bound, got ':'"),
     (["--key-freqs", ""], "--key-freqs: expected whole numbers separated by commas, got ''"),
     (["--key-freqs", "3,3"], "--key-freqs: expected each frequency once, got 3 twice"),

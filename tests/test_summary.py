@@ -66,8 +66,8 @@ def test_crossings_of_train_and_test():
     test = np.array([0.0, 0.1, 0.2, 0.5, 0.91, 0.99])
     out = crossings(STEPS, {"train_acc": train, "test_acc": test, "train_loss": -train,
                             "lr": np.ones(6)})
-    assert out == {"train_acc": {"0.5": 10, "0.9": 20, "0.99": 50},
-                   "test_acc": {"0.5": 50, "0.9": 100, "0.99": 400}}
+    assert out == {"train_acc": {"0.5": 10, "0.7": 20, "0.8": 20, "0.9": 20, "0.99": 50},
+                   "test_acc": {"0.5": 50, "0.7": 100, "0.8": 100, "0.9": 100, "0.99": 400}}
     for key, values in (("train_acc", train), ("test_acc", test)):
         for t in THRESHOLDS:
             assert out[key][str(t)] == _reference_crossing(STEPS, values, t)
@@ -75,12 +75,19 @@ def test_crossings_of_train_and_test():
 
 def test_crossings_never_reached_and_missing_keys():
     out = crossings(STEPS, {"train_acc": np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7])})
-    assert out == {"train_acc": {"0.5": 100, "0.9": None, "0.99": None}}
+    assert out == {"train_acc": {"0.5": 100, "0.7": 400, "0.8": None, "0.9": None,
+                                 "0.99": None}}
     assert crossings(STEPS, {"loss": np.zeros(6)}) == {}
 
 
-def test_the_thresholds():
-    assert THRESHOLDS == (0.5, 0.9, 0.99)
+def test_the_thresholds_are_the_sweep_s_columns():
+    """One tuple of thresholds: info, the report and a sweep's summary.csv report the same
+    crossings."""
+    from grokscan.sweep.table import COLUMNS
+
+    assert THRESHOLDS == (0.5, 0.7, 0.8, 0.9, 0.99)
+    assert [c for c in COLUMNS if c.startswith("step_")] == [
+        f"step_{s}_{t:g}" for s in ("train", "test") for t in THRESHOLDS]
 
 
 # --- grokking_delay ------------------------------------------------------------------------------

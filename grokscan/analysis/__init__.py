@@ -2,8 +2,8 @@
 (families/), their setup for one run (setup.py) and the streaming driver (driver.py)."""
 
 from grokscan.analysis.driver import analyze, parse_families, parse_ints, parse_steps
-from grokscan.analysis.families import FAMILIES, Settings
+from grokscan.analysis.families import FAMILIES, FamilySettings
 from grokscan.analysis.setup import Options, expensive_subset
 
-__all__ = ["FAMILIES", "Options", "Settings", "analyze", "expensive_subset", "parse_families",
+__all__ = ["FAMILIES", "Options", "FamilySettings", "analyze", "expensive_subset", "parse_families",
            "parse_ints", "parse_steps"]

@@ -55,7 +55,7 @@ def parse_families(text: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(t.strip() for t in text.split(","))
     if not any(names):
-        raise GrokscanError(f"--metrics: expected metric families separated by commas, got "
+        raise GrokscanError(f"--families: expected metric families separated by commas, got "
                             f"{text!r}")
     return names
 
@@ -155,7 +155,7 @@ def _check(path, out_dir, opts: Options) -> None:
         raise GrokscanError(f"--basis: expected one of {', '.join(BASES)}, got {opts.basis!r}")
     if opts.every < 1 or opts.jobs < 1:
         raise GrokscanError("--every and --jobs must be at least 1")
-    for what, each, given in (("--metrics", "family", opts.families),
+    for what, each, given in (("--families", "family", opts.families),
                               ("--key-freqs", "frequency", opts.key_freqs)):
         twice = next((v for i, v in enumerate(given) if v in given[:i]), None)
         if twice is not None:

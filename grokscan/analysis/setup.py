@@ -17,7 +17,7 @@ from grokscan.analysis.families import (
     REPLAY,
     RESIDUE_VECTORS,
     RESIDUES,
-    Settings,
+    FamilySettings,
     Setup,
     basis_matrix,
     residue_matrix,
@@ -27,12 +27,12 @@ from grokscan.groups import is_prime
 from grokscan.metrics import fourier as fm
 from grokscan.metrics import pca as pm
 from grokscan.store.reader import Run
+from grokscan.summary import MEMORISED
 
 BASES = ("auto", "additive", "multiplicative")
 N_PLANES = 8  # constellation planes: at most this many key frequencies of the final
 # embedding (those that carry 80 % of its power), strongest first
 NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP)
-MEMORISED = 0.99  # train accuracy of memorisation, the report's marker (report/base.py)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Options:
     jobs: int = 1
     block: int = 64  # checkpoints per block
     subset: int = 24  # checkpoints for the expensive families; 0 = all
-    settings: Settings = field(default_factory=Settings)
+    settings: FamilySettings = field(default_factory=FamilySettings)
     quiet: bool = False
     key_freqs: tuple[int, ...] = ()  # fixed key frequencies (freqloss); () = the final ones
 
@@ -153,8 +153,7 @@ def _residue_setup(run: Run, opts: Options, res, families, beta: float) -> Setup
     if opts.basis == "multiplicative" and not is_prime(p):
         raise GrokscanError(f"--basis multiplicative needs a prime modulus, got P = {p}")
     op_basis = {op: res.groups[op] if opts.basis == "auto" else opts.basis for op in ops}
-    basis = opts.basis if opts.basis != "auto" else (
-        "multiplicative" if all(b == "multiplicative" for b in op_basis.values()) else "additive")
+    basis = opts.basis if opts.basis != "auto" else res.basis
     setup = Setup(run.path, p, ops, basis, op_basis, run.residue_vectors, run.neuron_logit_map,
                   n_classes=p, beta=beta, grid_masks=dict(res.grid_rows), phase=dict(res.phase),
                   families=families, settings=opts.settings)

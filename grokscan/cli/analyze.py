@@ -13,7 +13,8 @@ from grokscan.cli._click import THREADS_HELP, FiniteRange
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: metrics.h5 and metrics.csv.")
-@click.option("--metrics", "families", help="Comma-separated metric families; `grokscan "
+@click.option("--families", "families", help="Comma-separated metric families (the units of "
+              "analysis, each several metrics); `grokscan "
               "metrics` lists them. [default: all that the run allows]")
 @click.option("--basis", type=click.Choice(["auto", "additive", "multiplicative"]),
               default="auto", show_default=True,
@@ -73,12 +74,12 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
 
     \b
     grokscan analyze run.h5 -o out/
-    grokscan analyze run.h5 -o out/ --metrics fourier,norms --every 5 --steps 0:1000
-    grokscan analyze run.h5 -o out/ --metrics llc   # needs pip install 'grokscan[llc]'
+    grokscan analyze run.h5 -o out/ --families fourier,norms --every 5 --steps 0:1000
+    grokscan analyze run.h5 -o out/ --families llc   # needs pip install 'grokscan[llc]'
     """
     from grokscan.analysis import (
+        FamilySettings,
         Options,
-        Settings,
         analyze,
         parse_families,
         parse_ints,
@@ -88,13 +89,13 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
     from grokscan.threads import use as use_threads
 
     chosen = parse_families(families)
-    settings = Settings(samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
-                        dropout_passes=dropout_passes, llc=LLCSettings(
-                            checkpoints=llc["llc_checkpoints"], num_chains=llc["llc_chains"],
-                            num_draws=llc["llc_draws"], num_burnin_steps=llc["llc_burnin"],
-                            lr=llc["llc_lr"], localization=llc["llc_gamma"],
-                            nbeta=llc["llc_nbeta"], batch_size=llc["llc_batch"],
-                            seed=llc["llc_seed"]))
+    settings = FamilySettings(
+        samples=samples, grad_samples=grad_samples, dropout_rate=dropout_rate,
+        dropout_passes=dropout_passes, llc=LLCSettings(
+            checkpoints=llc["llc_checkpoints"], num_chains=llc["llc_chains"],
+            num_draws=llc["llc_draws"], num_burnin_steps=llc["llc_burnin"], lr=llc["llc_lr"],
+            localization=llc["llc_gamma"], nbeta=llc["llc_nbeta"], batch_size=llc["llc_batch"],
+            seed=llc["llc_seed"]))
     opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
                    subset=subset, settings=settings, quiet=quiet,
                    key_freqs=parse_ints(key_freqs, "--key-freqs"),
@@ -157,7 +158,7 @@ def list_metrics():
     width = max(map(len, ALL))
     for name, fam in ALL.items():
         needs = [notes[n] for n in sorted(fam.needs)]
-        needs += ["only with --metrics"] if name in OPTIONAL else []
+        needs += ["only with --families"] if name in OPTIONAL else []
         click.echo(f"{name:<{width}}  {fam.doc}" + (f"  ({'; '.join(needs)})" if needs else ""))
     click.echo("\nmetric functions (grokscan.metrics.METRICS):")
     for name in sorted(METRICS):

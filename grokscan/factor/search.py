@@ -44,6 +44,7 @@ import numpy as np
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.factor.read import CheckpointReading, FactorReport, _factorise, read_factors
 from grokscan.factor.recipe import Recipe
+from grokscan.summary import GROKKED
 
 
 @dataclass
@@ -181,7 +182,7 @@ class _Watch:
                                     read_factors(model_last_layer(ck.model, self.p), p=self.p))
         if self.best is None or _rank(reading.report) >= _rank(self.best.report):
             self.best = reading
-        if self.grokked_at is None and acc >= 0.99:
+        if self.grokked_at is None and acc >= GROKKED:
             self.grokked_at = ck.step
         if self.bar is not None:
             self.bar.set_postfix_str(f"test acc {acc:.2f}, {self.best.report.summary()}",

@@ -17,9 +17,9 @@ from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.hdf5.superblock import SWMR_WRITE_ACCESS, swmr_flags
 from grokscan.names import shown
 
-CHECKPOINTS = "grokscan-checkpoints"
-METRICS = "grokscan-metrics"
-ISING_DATA = "grokscan-ising"
+CHECKPOINTS_FORMAT = "grokscan-checkpoints"
+METRICS_FORMAT = "grokscan-metrics"
+ISING_FORMAT = "grokscan-ising"
 
 # The library-version bounds of every file grokscan writes (store/SCHEMA.md). h5py's "latest" is
 # the bundled library's own, HDF5 2.0's: it encodes an enum, and so every bool, in a datatype

@@ -14,7 +14,7 @@ from grokscan.errors import GrokscanError
 from grokscan.hdf5.lock import WriterLock
 from grokscan.importers import params
 from grokscan.importers.sources import Checkpoint, Source
-from grokscan.models import for_split
+from grokscan.models import for_split, weight_norm
 from grokscan.progress import progress
 from grokscan.recorder import Schedule
 from grokscan.store.layout import Layout
@@ -72,8 +72,7 @@ def _scalars(model, data: dict, beta: float) -> dict[str, float]:
     for name, (x, y) in data.items():
         out[f"{name}_loss"], out[f"{name}_acc"] = evaluate(model, x, y, beta)
     with torch.no_grad():
-        out["weight_norm"] = float(torch.sqrt(sum((q.double() ** 2).sum()
-                                                  for q in model.parameters())))
+        out["weight_norm"] = weight_norm(model.parameters())
     return out
 
 

@@ -14,6 +14,15 @@ from grokscan.models.transformer import Transformer
 from grokscan.tasks.base import Split
 
 
+def weight_norm(params) -> float:
+    """‖θ‖₂ of a live model's parameters (an iterable of tensors), accumulated in float64 on
+    their device: the ``weight_norm`` scalar of every checkpoint and of the in-loop record (a
+    checkpoint's own in the analysis: grokscan.metrics.weights.weight_norm)."""
+    with torch.no_grad():
+        return float(torch.stack([torch.sum(p.detach().double() ** 2) for p in params])
+                     .sum().sqrt())
+
+
 def build_model(cfg: ModelConfig, *, n_vocab: int, p: int, n_ctx: int, seed: int):
     """A model initialised from ``seed`` (the same seed gives the same weights, bitwise).
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from grokscan.errors import GrokscanError
+from grokscan.summary import MEMORISED
 
 # a series is a test-set quantity when a part of its name (split on "/", "_", ".") is one of
 # these: test_acc, test_loss, inverted_acc, val_loss, metrics of a test split ...
@@ -24,7 +25,7 @@ class OnsetSettings:
     signal: str = "fourier/gini_embed"  # the training-side series that drives the score
     direction: str = "rise"  # "rise": score = x/x_mem - 1; "fall": score = 1 - x/x_mem
     threshold: float = 0.5  # the score at which it flags (a relative change of 50 %)
-    memorised: float = 0.99  # train accuracy at which memorisation is reached (the reference)
+    memorised: float = MEMORISED  # train accuracy at which memorisation is reached (the reference)
     smooth: int = 3  # checkpoints in the trailing mean that smooths the signal (1: none)
     hold: int = 2  # consecutive checkpoints at or above the threshold before it flags
 

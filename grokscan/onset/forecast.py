@@ -14,7 +14,7 @@ import numpy as np
 
 from grokscan.metrics import fourier as fm
 from grokscan.onset.detector import OnsetResult, OnsetSettings, detect
-from grokscan.store.layout import residue_rows
+from grokscan.store.layout import residue_matrix
 
 # the checkpoint signals computed from the embedding's Fourier norms (analysis: the fourier
 # family's *_embed series); others (weight_norm, train_loss) are the run's scalars
@@ -27,8 +27,7 @@ class Spectrum:
     per-residue vectors (store/SCHEMA.md ``residue_vectors``)."""
 
     def __init__(self, residues, residue_vectors: list[dict]):
-        groups = {residues.groups[op] for op in residues.ops}
-        self.basis = "multiplicative" if groups == {"multiplicative"} else "additive"
+        self.basis = residues.basis
         p = self.p = residues.p
         self.B = fm.multiplicative_basis(p) if self.basis == "multiplicative" \
             else fm.additive_basis(p)
@@ -42,9 +41,8 @@ class Spectrum:
         return cls(res, residue_vectors) if res is not None and residue_vectors else None
 
     def vectors(self, params: dict[str, np.ndarray]) -> np.ndarray:
-        """(k, P, d): the residue vectors of each operand side by side, as
-        grokscan/analysis/families/base.py ``residue_matrix`` builds them."""
-        return np.concatenate([residue_rows(params[r["param"]], r) for r in self.entries], -1)
+        """(k, P, d): the residue vectors (grokscan.store.layout ``residue_matrix``)."""
+        return residue_matrix(params, self.entries)
 
     def norms(self, params: dict[str, np.ndarray]) -> np.ndarray:
         """(k, n): the Fourier norms of the residue vectors at k checkpoints, in the

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokscan.summary import first_crossing
+from grokscan.summary import MEMORISED, first_crossing
 
-MEMORISED = 0.99
 RISING = 0.01
 KINDS = ("grokking", "control", "undecided", "no delay")
 

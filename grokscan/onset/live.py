@@ -38,9 +38,9 @@ import numpy as np
 from grokscan.errors import GrokscanError
 from grokscan.metrics import fourier as fm
 from grokscan.onset.detector import check_training_side
-from grokscan.store.layout import residue_rows
+from grokscan.store.layout import residue_matrix
+from grokscan.summary import MEMORISED
 
-MEMORISED = 0.99  # train accuracy at which memorisation is reached
 SIGNALS = ("train_loss", "train_acc", "weight_norm", "gini_embed", "entropy_embed",
            "gini_logit", "entropy_logit", "gini_grad")
 MODEL_FORMAT = "grokscan-onset-model"
@@ -96,19 +96,22 @@ def signals(params: dict, grads: dict | None, src: Source, **train_side: float) 
     grokscan.metrics.fourier (``gini``, ``spectral_entropy``), in float32."""
     import torch
 
+    from grokscan.models import weight_norm
+
     _check_names(tuple(train_side))
     out = {k: float(train_side.get(k, math.nan)) for k in ("train_loss", "train_acc")}
     out.update(dict.fromkeys(SPECTRAL, math.nan))
     with torch.no_grad():
         params = {k: torch.as_tensor(v) for k, v in params.items()}
-        squares = torch.stack([torch.sum(v.double() ** 2) for v in params.values()])
-        out["weight_norm"] = float(squares.sum().sqrt())
+        out["weight_norm"] = weight_norm(params.values())
         if src.basis is None:
             return out
         W = _logit_map(params, src)  # (d, P): its columns are the residues' vectors
-        parts = {"embed": _residues(params, src), "logit": None if W is None else W.T}
+        parts = {"embed": residue_matrix(params, src.residue_vectors),
+                 "logit": None if W is None else W.T}
         if grads is not None and all(r["param"] in grads for r in src.residue_vectors):
-            parts["grad"] = _residues({k: torch.as_tensor(v) for k, v in grads.items()}, src)
+            parts["grad"] = residue_matrix({k: torch.as_tensor(v) for k, v in grads.items()},
+                                           src.residue_vectors)
         parts = {k: v.float() for k, v in parts.items() if v is not None}
         X = torch.cat(list(parts.values()), dim=1)
         C = src.basis.to(X.device) @ X  # (n, Σ d), on the parameters' device
@@ -146,13 +149,6 @@ def _gini_entropy(norms):
     q = x2 / x2.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
     entropy = -(q * torch.log(torch.where(q > 0, q, torch.ones_like(q)))).sum(1)
     return gini, entropy
-
-
-def _residues(values: dict, src: Source):
-    import torch
-
-    parts = [residue_rows(values[r["param"]], r) for r in src.residue_vectors]
-    return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 
 def _logit_map(params: dict, src: Source):

@@ -18,7 +18,6 @@ import numpy as np
 
 from grokscan.errors import GrokscanError
 from grokscan.onset.live import (
-    MEMORISED,
     SIGNALS,
     Monitor,
     OnsetModel,
@@ -27,6 +26,7 @@ from grokscan.onset.live import (
     shipped,
     signals,
 )
+from grokscan.summary import MEMORISED
 
 NO_SPECTRUM = ("no flag: the run has no Fourier spectrum to read (no modulus, or no residue "
                "vectors in its layout)")
@@ -36,20 +36,18 @@ NOT_RECORDED = ("no flag: the run began without the in-loop detector (a file of 
 
 def source_of(layout, task) -> Source:
     """The spectral source of a run: its layout and P, the modulus of a modular task or else
-    the number of residue vectors the layout names; the basis of the task's group
-    (multiplicative when P is prime and every operation is, as the analysis chooses;
-    additive when the operations are not known)."""
-    from grokscan.groups import is_prime
-    from grokscan.tasks.modular import OPS
+    the number of residue vectors the layout names; the basis of the operations' groups
+    (grokscan.tasks.basis_of, as the analysis chooses; additive when they are not known)."""
+    from grokscan.tasks.base import basis_of
+    from grokscan.tasks.modular import group_of
 
     if not layout.residue_vectors:
         return Source((), (), None, 0)
     first = layout.residue_vectors[0]
     p = getattr(task, "p", None) or int(first["stop"]) - int(first["start"])
     ops = getattr(task, "ops", None) or ()
-    mult = bool(ops) and is_prime(p) and all(OPS[op].group == "multiplicative" if op in OPS
-                                             else False for op in ops)
-    return Source.of(layout, p, mult, p)
+    basis = basis_of(group_of(op, p) for op in ops) if ops else "additive"
+    return Source.of(layout, p, basis == "multiplicative", p)
 
 
 class Track:

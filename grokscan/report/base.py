@@ -10,7 +10,7 @@ import numpy as np
 
 from grokscan import groups
 from grokscan.store.metrics import MetricsFile
-from grokscan.summary import first_crossing
+from grokscan.summary import grokked, memorised
 
 GIF_FRAMES, GIF_FPS = 48, 8  # the constellation animation: frames spread over the run, speed
 
@@ -58,9 +58,8 @@ def event_markers(m: MetricsFile) -> dict:
     tenth of the way from its level at memorisation to 1, and ``transition``, half of the way.
     A detector's flag is a forecast, not an event: see :func:`forecasts`."""
     s, steps = m.run_scalars, m.run_steps  # every checkpoint, not only the analysed ones
-    mem = first_crossing(steps, s["train_acc"], 0.99) if "train_acc" in s else None
-    out = {"memorisation": mem,
-           "grokking": first_crossing(steps, s["test_acc"], 0.99) if "test_acc" in s else None}
+    mem = memorised(steps, s)
+    out = {"memorisation": mem, "grokking": grokked(steps, s)}
     out.update(test_phases(steps, s.get("test_acc"), mem))
     return out
 

@@ -13,10 +13,9 @@ from grokscan.report.base import Page, Section, forecasts
 from grokscan.store.metrics import MetricsFile
 from grokscan.summary import (
     THRESHOLDS,
-    crossings,
-    grokking_delay,
     lead_words,
     model_line,
+    of_run,
     onset_lead,
     optimizer_line,
 )
@@ -36,16 +35,14 @@ def summary(m: MetricsFile, markers: dict) -> dict:
     """The numbers of the summary table, from every checkpoint of the run (not only the
     analysed ones): the same as ``grokscan info``."""
     steps, scalars = m.run_steps, m.run_scalars
-    final = {k: float(v[-1]) for k, v in scalars.items()
-             if k.endswith(("_acc", "_loss")) and len(v)}
+    run = of_run(steps, scalars)
     fc = forecasts(m)
     shown = fc[fc["shown"]] if fc["shown"] else None
     # the lead's delay from the first checkpoint at train accuracy 0.99, as onset evaluate
     # measures it (the in-loop detector's own memorisation is a step's batch)
     memorised = markers.get("memorisation")
-    return {"crossings": crossings(steps, scalars),
-            "grokking_delay": grokking_delay(steps, scalars),
-            "final": final, "key_freqs": m.key_freqs, "forecast": shown,
+    return {"crossings": run["crossings"], "grokking_delay": run["delay"],
+            "final": run["final"], "key_freqs": m.key_freqs, "forecast": shown,
             "lead": onset_lead(shown["step"] if shown else None, memorised, steps, scalars),
             "steps": (int(m.steps[0]), int(m.steps[-1])), "n": m.n,
             "run_steps": (int(steps[0]), int(steps[-1])), "run_n": len(steps)}

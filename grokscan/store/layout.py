@@ -87,3 +87,18 @@ def residue_rows(values: np.ndarray, entry: dict) -> np.ndarray:
     part = values[..., entry["start"]:entry["stop"]] if entry.get("axis", 0) == 1 else \
         values[..., entry["start"]:entry["stop"], :]
     return np.swapaxes(part, -1, -2) if entry.get("axis", 0) == 1 else part
+
+
+def residue_matrix(values: dict, entries) -> np.ndarray:
+    """The per-residue vectors of a layout's ``residue_vectors`` entries side by side, (...,
+    P, Σ d): embedding rows, or for a one-hot input the a and b rows of the first layer (their
+    Fourier norms add in quadrature). ``values``: {parameter name: its values at one or more
+    checkpoints}, numpy arrays or torch tensors (the result is of the same kind)."""
+    parts = [residue_rows(values[r["param"]], r) for r in entries]
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts, axis=-1)
+    import torch
+
+    return torch.cat(parts, dim=-1)

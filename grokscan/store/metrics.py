@@ -15,7 +15,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.hdf5.format import LIBVER, METRICS, Reader, check_space, text
+from grokscan.hdf5.format import LIBVER, METRICS_FORMAT, Reader, check_space, text
 from grokscan.names import shown
 from grokscan.tasks.modular import OPS
 
@@ -41,7 +41,7 @@ class MetricsWriter:
         self.n, self.total = 0, len(steps)
         self.datasets: dict[str, h5py.Dataset] = {}
         f = self.f
-        f.attrs.update({"format": METRICS, "format_version": VERSION,
+        f.attrs.update({"format": METRICS_FORMAT, "format_version": VERSION,
                         "grokscan_version": __version__})
         f.attrs.update({k: v if isinstance(v, (str, int, float)) else json.dumps(v)
                         for k, v in attrs.items()})
@@ -170,7 +170,7 @@ class MetricsFile(Reader):
     version-1 file, which did not store them).
     """
 
-    FORMAT, VERSIONS, WHAT = METRICS, VERSIONS, "a grokscan metrics file"
+    FORMAT, VERSIONS, WHAT = METRICS_FORMAT, VERSIONS, "a grokscan metrics file"
     REQUIRED = ("steps", "scalars")
 
     def __init__(self, out_dir):

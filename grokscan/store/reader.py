@@ -20,7 +20,7 @@ import numpy as np
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.hdf5.format import CHECKPOINTS, Reader, text
+from grokscan.hdf5.format import CHECKPOINTS_FORMAT, Reader, text
 from grokscan.hdf5.lock import holder
 from grokscan.hdf5.superblock import writer_flags
 from grokscan.store.layout import check_layout
@@ -65,7 +65,7 @@ class Run(Reader):
     a file left open by a writer that was killed (see ``grokscan repair``).
     """
 
-    FORMAT, VERSIONS, WHAT = CHECKPOINTS, VERSIONS, "a grokscan checkpoint file"
+    FORMAT, VERSIONS, WHAT = CHECKPOINTS_FORMAT, VERSIONS, "a grokscan checkpoint file"
     REQUIRED = ("steps", "params", "scalars", "task")
 
     def _validate(self):

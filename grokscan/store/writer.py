@@ -32,7 +32,7 @@ import torch
 from grokscan._version import __version__
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError
-from grokscan.hdf5.format import CHECKPOINTS, SWMR_LIBVER, H5File, check_space
+from grokscan.hdf5.format import CHECKPOINTS_FORMAT, SWMR_LIBVER, H5File, check_space
 from grokscan.hdf5.lock import WriterLock
 from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.store.layout import Layout, check_layout
@@ -121,8 +121,9 @@ class Writer(H5File):
     def _header(self, header: Header) -> None:
         config, layout = header.config, header.layout
         f = self.f
-        f.attrs.update(format=CHECKPOINTS, format_version=VERSION, grokscan_version=__version__,
-                       torch_version=str(torch.__version__), torch_threads=torch.get_num_threads(),
+        f.attrs.update(format=CHECKPOINTS_FORMAT, format_version=VERSION,
+                       grokscan_version=__version__, torch_version=str(torch.__version__),
+                       torch_threads=torch.get_num_threads(),
                        deterministic=torch.are_deterministic_algorithms_enabled())
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs.update(header.attrs)
@@ -326,7 +327,7 @@ def repair(path) -> bool:
 
     path = os.fspath(path)
     with WriterLock(path):
-        f, _ = open_checked(path, CHECKPOINTS, tuple(range(1, VERSION + 1)),
+        f, _ = open_checked(path, CHECKPOINTS_FORMAT, tuple(range(1, VERSION + 1)),
                             "a grokscan checkpoint file")
         f.close()
         return clear_writer_flags(path)

@@ -125,7 +125,7 @@ def _check_size(axes: dict, sample: Sample | None, path: str) -> None:
 def _rule(doc, path: str) -> PhaseRule:
     """[phase] fit = 0.8, late = 1.0: the thresholds of the phase labels (grokscan/sweep/
     phase.py); ``fit`` one of the summary's accuracy thresholds."""
-    from grokscan.sweep.worker import THRESHOLDS
+    from grokscan.summary import THRESHOLDS
 
     if not isinstance(doc, dict) or set(doc) - {"fit", "late"}:
         raise GrokscanError(f"{path}: phase: expected a table [phase] with fit and/or late, "

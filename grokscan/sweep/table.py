@@ -21,9 +21,9 @@ import pandas as pd
 from grokscan.errors import GrokscanError
 from grokscan.files import write_atomic
 from grokscan.names import printable, safe_name
+from grokscan.summary import THRESHOLDS
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES
-from grokscan.sweep.worker import THRESHOLDS
 
 COLUMNS = ("status", "error", "action", "phase",
            *(f"step_{split}_{t:g}" for split in ("train", "test") for t in THRESHOLDS), "delay",

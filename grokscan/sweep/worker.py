@@ -21,13 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokscan.errors import GrokscanError
-from grokscan.summary import first_crossing, grokking_delay
+from grokscan.summary import FINAL, THRESHOLDS, of_run
 from grokscan.sweep.paths import run_dir, run_file
 from grokscan.sweep.phase import PhaseRule, phase
 
 # the crossings of the summary: 0.7 and 0.8 for the Ising task, whose test accuracy ends near
 # 0.83 (Hutchison & Yevick, arXiv:2510.25966)
-THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.99)
 CHEAP = ("fourier", "norms")  # weight-only families: seconds, no replay of the model
 log = logging.getLogger("grokscan.sweep")
 
@@ -83,7 +82,7 @@ def _work(job: Job) -> dict:
     t1 = time.perf_counter()
     action = {"absent": "trained", "partial": "resumed", "finished": "skipped"}[state]
     key_freqs = _analysis(path, job.analyze, fresh=state != "finished")
-    row = {"action": action, **describe(path, job.rule), "key_freqs": key_freqs,
+    row = {"action": action, **summary_row(path, job.rule), "key_freqs": key_freqs,
            "train_s": round(t1 - t0, 3), "analyze_s": round(time.perf_counter() - t1, 3)}
     return row
 
@@ -170,21 +169,20 @@ def format_key_freqs(key_freqs: dict) -> str:
     return "; ".join(f"{op}: {ks}" for op, ks in parts.items())
 
 
-def describe(path: str, rule: PhaseRule | None = None) -> dict:
-    """The summary numbers of a run file: crossing steps, delay, final values, phase."""
+def summary_row(path: str, rule: PhaseRule | None = None) -> dict:
+    """A run file's row of summary.csv: its summary (grokscan.summary.of_run) as columns,
+    ``step_<split>_<accuracy>``, ``delay``, ``final_<name>`` of the FINAL scalars, and its
+    phase."""
     rule = rule or PhaseRule()
     from grokscan.store.reader import Run
 
     with Run(path) as run:
         steps, scalars = run.steps, run.scalars
-    row = {f"step_{split}_{t:g}": first_crossing(steps, scalars[f"{split}_acc"], t)
-           if f"{split}_acc" in scalars else None
+    s = of_run(steps, scalars)
+    row = {f"step_{split}_{t:g}": s["crossings"].get(f"{split}_acc", {}).get(str(t))
            for split in ("train", "test") for t in THRESHOLDS}
-    row["delay"] = grokking_delay(steps, scalars)
-    for k in ("train_acc", "test_acc", "inverted_acc", "train_loss", "test_loss",
-              "weight_norm"):
-        if k in scalars and len(scalars[k]):
-            row[f"final_{k}"] = float(scalars[k][-1])
+    row["delay"] = s["delay"]
+    row.update({f"final_{k}": s["final"][k] for k in FINAL if k in s["final"]})
     row["last_step"] = int(steps[-1])
     row["phase"] = phase(row[f"step_train_{rule.fit:g}"], row[f"step_test_{rule.fit:g}"], rule)
     return row

@@ -66,6 +66,18 @@ class Residues:
     grid_rows: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     grid_inputs: Callable[[str, str], np.ndarray]
 
+    @property
+    def basis(self) -> str:
+        """The basis of the per-residue vectors (:func:`basis_of`)."""
+        return basis_of(self.groups.values())
+
+
+def basis_of(groups) -> str:
+    """The Fourier basis of vectors shared by operations of these groups (one embedding for
+    all of a multi-task model's): multiplicative when every one is, else additive."""
+    groups = set(groups)
+    return "multiplicative" if groups == {"multiplicative"} else "additive"
+
 
 class TaskData(Protocol):
     """A task's examples and split, made from a config or read back from a file."""

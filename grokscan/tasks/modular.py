@@ -198,8 +198,7 @@ class ModularData:
     @property
     def residues(self) -> Residues:
         p = self.p
-        groups = {op: ("multiplicative" if OPS[op].group == "multiplicative" and is_prime(p)
-                       else "additive") for op in self.ops}
+        groups = {op: group_of(op, p) for op in self.ops}
         phase = {op: (OPS[op].group, OPS[op].b_sign) for op in self.ops if OPS[op].b_sign}
         return Residues(p, self.ops, groups, phase, self._grid_rows(), self._grid_inputs)
 
@@ -293,3 +292,13 @@ class ModularTask:
 
 
 TASK = ModularTask()
+
+
+def group_of(op: str, p: int) -> str:
+    """The group whose Fourier basis suits ``op`` mod ``p``: its own (OPS; multiplicative for
+    mul and div) when that is additive or P is prime, else additive; additive for an operation
+    grokscan does not know."""
+    known = OPS.get(op)
+    if known is not None and known.group == "multiplicative" and is_prime(p):
+        return "multiplicative"
+    return "additive"

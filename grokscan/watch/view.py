@@ -29,10 +29,10 @@ from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
 from grokscan.onset.forecast import Forecast, Spectrum
 from grokscan.onset.shipped import default
+from grokscan.summary import GROKKED, MEMORISED
 
 DEFAULT = default()  # the forecast shown: the shipped detector that measured best held out
 
-DONE = 0.99  # accuracy at which a split counts as learnt (the report's crossings)
 RISE = 0.05  # test accuracy this far above its lowest before memorisation: "generalising"
 KEY_COVER = 0.8  # key frequencies: the fewest carrying this share of the power (the report's)
 N_KEYS = 8
@@ -119,7 +119,8 @@ class View:
         for name, values in rows.scalars.items():
             self.scalars.setdefault(name, Series()).extend(values)
             if name in self.crossings and self.crossings[name] is None:
-                hit = np.flatnonzero(np.asarray(values) >= DONE)
+                level = MEMORISED if name == "train_acc" else GROKKED
+                hit = np.flatnonzero(np.asarray(values) >= level)
                 self.crossings[name] = int(rows.steps[hit[0]]) if hit.size else None
         if self.fourier is not None and rows.params:
             self._spectrum(self.fourier.vectors(rows.params))
@@ -131,7 +132,7 @@ class View:
         train, test = scalars.get("train_acc"), scalars.get("test_acc")
         if train is None or test is None or self.crossings["train_acc"] is not None:
             return
-        hit = np.flatnonzero(np.asarray(train) >= DONE)
+        hit = np.flatnonzero(np.asarray(train) >= MEMORISED)
         low = float(np.min(test[: hit[0] + 1] if hit.size else test))
         self.test_floor = low if self.test_floor is None else min(self.test_floor, low)
 
@@ -169,9 +170,9 @@ class View:
         train, test = self.value("train_acc"), self.value("test_acc")
         if train is None or test is None:
             return "—"
-        if train < DONE:
+        if train < MEMORISED:
             return "memorising"
-        if test >= DONE:
+        if test >= GROKKED:
             return "grokked"
         floor = self.test_floor
         return "generalising" if floor is not None and test >= floor + RISE else "memorised"

@@ -10,7 +10,7 @@ import pytest
 from conftest import fast_config
 
 from grokscan.analysis import FAMILIES, Options, analyze
-from grokscan.analysis.families import Settings
+from grokscan.analysis.families import FamilySettings
 from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
 from grokscan.summary import first_crossing
@@ -103,9 +103,9 @@ def test_bad_requests(fast_run, tmp_path):
     with pytest.raises(GrokscanError, match="no checkpoint in the selected steps"):
         analyze(fast_run, tmp_path, Options(steps=(5000, 6000)))
     with pytest.raises(GrokscanError, match=r"--dropout-rate: expected 0 <= rate < 1, got 1.5"):
-        analyze(fast_run, tmp_path, Options(settings=Settings(dropout_rate=1.5)))
+        analyze(fast_run, tmp_path, Options(settings=FamilySettings(dropout_rate=1.5)))
     with pytest.raises(GrokscanError, match=r"--grad-samples: expected at least 2, got 1"):
-        analyze(fast_run, tmp_path, Options(settings=Settings(grad_samples=1)))
+        analyze(fast_run, tmp_path, Options(settings=FamilySettings(grad_samples=1)))
     with pytest.raises(GrokscanError, match="multiplicative needs a prime"):
         bad = tmp_path / "c.h5"
         cfg = fast_config(steps=2, every=1)

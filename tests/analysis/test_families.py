@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import cosine_similarity
 
 from grokscan.analysis import Options, analyze, expensive_subset
-from grokscan.analysis.families import Settings
+from grokscan.analysis.families import FamilySettings
 from grokscan.analysis.families.replayed import per_sample_grads
 from grokscan.config import ModelConfig
 from grokscan.store.reader import Run
@@ -147,7 +147,7 @@ def test_grokking_shows_in_the_geometry(analysed):
 
 def test_dropout_at_rate_zero(fast_run, tmp_path):
     """Rate 0: the variance over passes is exactly 0 and the DRC equals plain test accuracy."""
-    s = Settings(dropout_rate=0.0, dropout_passes=5)
+    s = FamilySettings(dropout_rate=0.0, dropout_passes=5)
     analyze(fast_run, tmp_path, Options(families=("dropout/variance", "dropout/drc"),
                                         steps=(500, 600), subset=0, settings=s, quiet=True))
     with h5py.File(tmp_path / "metrics.h5") as f:

@@ -1,5 +1,5 @@
 """The llc family (grokscan/analysis/families/llc.py): the estimator pipeline against a closed
-form, its determinism, and ``grokscan analyze --metrics llc`` with and without devinterp."""
+form, its determinism, and ``grokscan analyze --families llc`` with and without devinterp."""
 
 import json
 import math
@@ -92,7 +92,7 @@ def test_analyze_llc_on_the_fast_run(fast_run, tmp_path):
     runs = {}
     for jobs in ("1", "2"):  # worker processes give the same numbers: seeded per chain
         out = tmp_path / f"j{jobs}"
-        r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--metrics",
+        r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--families",
                                       "llc", "--every", "5", "--jobs", jobs, "--threads", "1",
                                       "-q", *SMALL])
         assert r.exit_code == 0, r.output
@@ -129,7 +129,7 @@ def test_llc_is_only_run_when_asked_and_needs_its_extra(fast_run, tmp_path, monk
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "devinterp" else real(name, *a))
     r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "o"),
-                                  "--metrics", "norms,llc"])
+                                  "--families", "norms,llc"])
     assert r.exit_code != 0
     assert r.output.strip().splitlines() == [
         "Error: metric family llc needs devinterp: pip install 'grokscan[llc]'"]
@@ -144,7 +144,7 @@ def test_bad_llc_settings_are_one_line_errors(fast_run, tmp_path, opt, value):
     from grokscan.cli import main
 
     r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "o"),
-                                  "--metrics", "llc", opt, value])
+                                  "--families", "llc", opt, value])
     assert r.exit_code == 2 and opt in r.output and "Traceback" not in r.output
 
 
@@ -176,7 +176,7 @@ def test_diverging_chains_are_recorded_and_reported_not_a_crash(tmp_path):
 
     train(resolve({"task": "ising", "steps": 40, "every": 20}), tmp_path / "r.h5", quiet=True)
     res = CliRunner().invoke(main, ["analyze", str(tmp_path / "r.h5"), "-o", str(tmp_path / "o"),
-                                    "--metrics", "llc", "--llc-draws", "20", "--llc-burnin", "5",
+                                    "--families", "llc", "--llc-draws", "20", "--llc-burnin", "5",
                                     "--llc-checkpoints", "0", "-q", "--threads", "1"])
     assert res.exit_code == 0, res.output
     with MetricsFile(tmp_path / "o") as m:

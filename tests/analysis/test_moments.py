@@ -129,11 +129,11 @@ def test_without_memorisation_only_the_end_is_recorded(tmp_path):
 def test_attention_on_an_mlp_is_left_out_in_one_line(tmp_path):
     path = mlp_run(tmp_path / "mlp.h5")
     r = CliRunner().invoke(main, ["analyze", str(path), "-o", str(tmp_path / "o"),
-                                  "--metrics", "neurons/maps,attention/maps", "--no-report"])
+                                  "--families", "neurons/maps,attention/maps", "--no-report"])
     assert r.exit_code == 0, r.output
     assert "attention/maps: the model is an MLP: it has no attention" in r.output
     r = CliRunner().invoke(main, ["analyze", str(path), "-o", str(tmp_path / "o2"),
-                                  "--metrics", "attention/maps"])
+                                  "--families", "attention/maps"])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert "attention/maps: the model is an MLP: it has no attention" in r.output

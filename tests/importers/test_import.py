@@ -260,7 +260,7 @@ def test_info_and_analyze_run_on_an_imported_file(nanda_dir, tmp_path):
     assert r.exit_code == 0 and "add mod 13" in r.output and "imported from" in r.output
     r = run_cli("factor", out)
     assert r.exit_code in (0, 3), r.output  # P = 13 is prime: no factor, exit 3
-    r = run_cli("analyze", out, "-o", tmp_path / "an", "--metrics",
+    r = run_cli("analyze", out, "-o", tmp_path / "an", "--families",
                 "fourier,norms,neurons,freqloss,embedding/cosine", "--no-report", "-q")
     assert r.exit_code == 0, r.output
     with h5py.File(tmp_path / "an" / "metrics.h5", "r") as f:

@@ -432,9 +432,9 @@ def test_full_report_page(full):
         [f"{n}.png" for n in FULL_FIGURES] + ["constellation_animation.gif"])
     # the summary table: first crossings of the constructed accuracies, and the delay
     row = re.search(r"<td>train accuracy</td>(.*?)</tr>", page).group(1)
-    assert re.findall(r"<td>([^<]*)</td>", row) == ["10", "20", "30", "1.0000"]
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["10", "20", "20", "20", "30", "1.0000"]
     row = re.search(r"<td>test accuracy</td>(.*?)</tr>", page).group(1)
-    assert re.findall(r"<td>([^<]*)</td>", row)[:3] == ["60", "70", "80"]
+    assert re.findall(r"<td>([^<]*)</td>", row)[:5] == ["60", "70", "70", "70", "80"]
     assert "grokking delay (train ≥ 0.99 → test ≥ 0.99): 50 steps" in page
     assert "add mod 11, train fraction 0.5 · MLP, embedding 8 (concat) → 2 × 16 relu" in page
     assert "/nonexistent" not in page  # the foot names the files, not local paths
@@ -520,7 +520,7 @@ def test_bad_output_folders(tmp_path):
 @pytest.fixture(scope="module")
 def real(fast_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("real")
-    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--metrics",
+    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(out), "--families",
                                   "fourier,norms,embedding/constellation", "--every", "10", "-q"])
     assert r.exit_code == 0, r.output
     return out
@@ -535,7 +535,7 @@ def test_analyze_ends_with_the_report(real, fast_run, tmp_path):
     with Image.open(gif) as im:
         assert im.n_frames == 16  # 151 checkpoints, every 10th analysed
     assert f'src="data:image/gif;base64,{base64.b64encode(gif.read_bytes()).decode()}"' in page
-    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path), "--metrics",
+    r = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path), "--families",
                                   "norms", "--every", "50", "--no-report", "-q"])
     assert r.exit_code == 0 and (tmp_path / "metrics.h5").exists()
     assert not (tmp_path / "report.html").exists()

@@ -73,7 +73,7 @@ def test_a_finished_run_and_its_metrics(tmp_path):
     run = tmp_path / "run.h5"
     cli("train", "-o", run, "--steps", "20", "--every", "5", *SMALL)
     assert_tools_show(run, RUN)
-    cli("analyze", run, "-o", tmp_path / "an", "--metrics", "norms,fourier", "--no-report", "-q")
+    cli("analyze", run, "-o", tmp_path / "an", "--families", "norms,fourier", "--no-report", "-q")
     assert_tools_show(tmp_path / "an" / "metrics.h5", METRICS)
 
 

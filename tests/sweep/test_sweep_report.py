@@ -113,7 +113,7 @@ def test_the_phase_rule_of_the_grid_reaches_the_labels_and_the_report(tmp_path):
     """An Ising-like sweep whose test accuracy ends near 0.83 fits at 0.8 only."""
     from grokscan.sweep import grid
     from grokscan.sweep.phase import PhaseRule
-    from grokscan.sweep.worker import describe
+    from grokscan.sweep.worker import summary_row
 
     path = tmp_path / "g.toml"
     path.write_text("[phase]\nfit = 0.8\nlate = 2\n[axes]\nwd = [0.1, 1.0]\n")
@@ -135,6 +135,6 @@ def test_the_phase_rule_of_the_grid_reaches_the_labels_and_the_report(tmp_path):
         for s in steps:
             rec.record(int(s), train_acc=1.0 if s >= 100 else 0.3,
                        test_acc=0.83 if s >= 600 else 0.5)
-    assert describe(str(run))["phase"] == "memorisation"          # at 0.9: never fits
-    row = describe(str(run), PhaseRule(0.8, 1.0))
+    assert summary_row(str(run))["phase"] == "memorisation"          # at 0.9: never fits
+    row = summary_row(str(run), PhaseRule(0.8, 1.0))
     assert row["phase"] == "grokking" and row["step_test_0.8"] == 600  # 600 − 100 > 100

@@ -314,7 +314,7 @@ def test_the_forecast_is_the_one_analyze_records(fast_run, tmp_path):
     from grokscan.onset.shipped import default
 
     res = CliRunner().invoke(main, ["analyze", str(fast_run), "-o", str(tmp_path / "out"),
-                                    "--metrics", "fourier", "--no-report", "-q"])
+                                    "--families", "fourier", "--no-report", "-q"])
     assert res.exit_code == 0, res.output
     with h5py.File(tmp_path / "out" / "metrics.h5", "r") as f:
         want = int(f["metrics/onset"].attrs["step"])

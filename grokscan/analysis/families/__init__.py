@@ -28,7 +28,7 @@ from grokscan.analysis.families.base import (
     RESIDUES,
     SUBSET,
     Family,
-    Settings,
+    FamilySettings,
     Setup,
     basis_matrix,
     neuron_logit_matrix,
@@ -78,7 +78,7 @@ FAMILIES: dict[str, Family] = {
                                   "memorisation and the end"),
 }
 
-# Optional families: never in the default list, only asked for with --metrics; each needs an
+# Optional families: never in the default list, only asked for with --families; each needs an
 # optional extra (Family.unavailable says which when it is not installed).
 OPTIONAL: dict[str, Family] = {
     "llc": Family(llc.llc_family, frozenset((REPLAY, SUBSET)),
@@ -91,6 +91,6 @@ ALL: dict[str, Family] = {**FAMILIES, **OPTIONAL}
 GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)}}
 
 __all__ = ["ATTENTION", "FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "MOMENTS", "REPLAY", "RESIDUES",
-           "RESIDUE_VECTORS", "SUBSET", "Family", "Settings", "Setup", "basis_matrix",
+           "RESIDUE_VECTORS", "SUBSET", "Family", "FamilySettings", "Setup", "basis_matrix",
            "neuron_logit_matrix", "residue_matrix"]
 __all__ += ["ALL", "OPTIONAL"]

@@ -1,6 +1,6 @@
 """What every metric family shares: the :class:`Setup` of an analysis (computed once, sent to
-worker processes), the knobs of the replayed families (:class:`Settings`), the description of a
-family (:class:`Family`), and the two matrices most families start from."""
+worker processes), the knobs of the replayed families (:class:`FamilySettings`), the
+description of a family (:class:`Family`), and the two matrices most families start from."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from grokscan.analysis.families.llc import LLCSettings
 from grokscan.errors import GrokscanError
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
-from grokscan.store.layout import residue_rows
+from grokscan.store import layout
 
 # What a family can need of a run (Family.needs):
 RESIDUES = "residues"  # a task whose inputs are residues mod P (grokscan.tasks.Residues)
@@ -55,7 +55,7 @@ class Family:
 
 
 @dataclass
-class Settings:
+class FamilySettings:
     """The knobs of the replayed families (``grokscan analyze --help`` lists them)."""
 
     samples: int = 1024  # activation PCA: samples drawn once from the data
@@ -96,7 +96,7 @@ class Setup:
     grid_masks: dict[str, tuple] = field(default_factory=dict)  # per op: (train, test, labels)
     phase: dict[str, tuple[str, int]] = field(default_factory=dict)  # per op (Residues.phase)
     families: tuple[str, ...] = ()
-    settings: Settings = field(default_factory=Settings)
+    settings: FamilySettings = field(default_factory=FamilySettings)
     # The data (every example of the task) as rows 0..N-1: labels, train flags, and the fixed
     # sample picks of the activation PCA, the per-sample gradients and Monte-Carlo dropout.
     data_label: np.ndarray | None = None
@@ -133,10 +133,9 @@ class Setup:
 
 
 def residue_matrix(setup: Setup, params: dict[str, np.ndarray]) -> np.ndarray:
-    """The per-residue vectors (n, P, d): embedding rows, or for a one-hot input the a and b
-    rows of the first layer side by side (their Fourier norms add in quadrature)."""
-    parts = [residue_rows(params[r["param"]], r) for r in setup.residue_vectors]
-    return np.concatenate(parts, axis=-1)
+    """The per-residue vectors (n, P, d) of the run's layout (grokscan.store.layout
+    ``residue_matrix``)."""
+    return layout.residue_matrix(params, setup.residue_vectors)
 
 
 def neuron_logit_matrix(setup: Setup, params: dict[str, np.ndarray]) -> np.ndarray:

@@ -231,7 +231,7 @@ def dropout_variance_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarra
     """Variance (and mean) of test accuracy over Monte-Carlo dropout passes, with dropout after
     every hidden layer even if the model was trained without it (arXiv:2507.11645: it peaks
     between memorisation and generalisation). On a fixed random sample of at most
-    ``Settings.dropout_samples`` test examples, which sets the scale: the variance of a mean
+    ``FamilySettings.dropout_samples`` test examples, which sets the scale: the variance of a mean
     over fewer examples is larger."""
     s = setup.settings
     hits, n = _dropout_accuracy(ck, setup.mc_pick, s.dropout_rate, s.dropout_passes)
@@ -241,7 +241,7 @@ def dropout_variance_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarra
 def drc_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
     """The Dropout Robustness Curve (arXiv:2507.11645): accuracy on the whole test set with
     dropout at rates 0.0, 0.1, ..., 0.9 after every hidden layer (mean over
-    ``Settings.drc_passes``), and the area under it (trapezoid over the rates)."""
+    ``FamilySettings.drc_passes``), and the area under it (trapezoid over the rates)."""
     test = np.flatnonzero(~setup.data_train)
     acc = []
     for rate in DRC_RATES:

@@ -16,7 +16,7 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.hdf5.format import ISING_DATA, LIBVER, open_checked
+from grokscan.hdf5.format import ISING_FORMAT, LIBVER, open_checked
 from grokscan.tasks.ising.physics import (
     MAX_SPINS,
     _blocks_energy,
@@ -238,7 +238,7 @@ def save_ising(path: str | Path, data: IsingData) -> None:
     """Write a data set to an HDF5 file in the format of ISING_DATA.md (overwrites ``path``)."""
     with h5py.File(path, "w", libver=LIBVER) as f:
         f.attrs.update(
-            format=ISING_DATA,
+            format=ISING_FORMAT,
             format_version=FORMAT_VERSION,
             grokscan_version=__version__,
             config=json.dumps(asdict(data.config)),
@@ -269,7 +269,7 @@ def load_ising(path: str | Path) -> IsingData:
     """Read and check a data set written by :func:`save_ising`. Raises FileFormatError naming
     the file (and the HDF5 path) when it is missing, not HDF5, not a grokscan Ising file, of
     an unknown version, or inconsistent."""
-    f, _ = open_checked(path, ISING_DATA, (FORMAT_VERSION,), "a grokscan Ising data set")
+    f, _ = open_checked(path, ISING_FORMAT, (FORMAT_VERSION,), "a grokscan Ising data set")
     with f:
         cfg = _config_from_json(f.attrs.get("config"), f"{path}: unreadable 'config' attribute")
         arrays = {}

@@ -94,6 +94,16 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
+    def flat(self) -> dict:
+        """The flat keys of ``grokscan train`` that make this configuration again
+        (:func:`from_flat` of them equals it): the task's kind, the model's and every
+        option's value."""
+        kind = getattr(self.task, "kind", "modular")
+        out = {"task": kind, "model": self.model.kind}
+        for k, (section, f) in sections(kind).items():
+            out[k] = getattr(getattr(self, section), f.name)
+        return out
+
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
         try:

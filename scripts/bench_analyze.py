@@ -41,7 +41,7 @@ def make_run(path: str, n: int) -> None:
     import torch
 
     from grokscan.config import RunConfig
-    from grokscan.train import train
+    from grokscan.training import train
 
     torch.set_num_threads(1)
     cfg = RunConfig()

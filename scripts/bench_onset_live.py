@@ -21,7 +21,7 @@ import time
 
 from grokscan.config import resolve
 from grokscan.threads import use as use_threads
-from grokscan.train import train
+from grokscan.training import train
 
 
 def timed(cfg, path: str) -> float:

@@ -2,11 +2,11 @@
 
 For two models, the default P = 97 MLP (add mod 97, frac 0.3, d_embed 128, width 512) and the
 1-layer transformer (lr 1e-3, P = 97, frac 0.3), and for checkpoint intervals 10 and 1, it times
-``grokscan.train.train`` in two modes:
+``grokscan.training.train`` in two modes:
 
   recorded  train(cfg, path, quiet=True, force=True), writing the HDF5 file (in a temporary
             directory).
-  baseline  the same call with grokscan.train.Recorder replaced by NoWrite, whose record() and
+  baseline  the same call with grokscan.training.Recorder replaced by NoWrite, whose record() and
             track() return at once and which creates no file. The baseline includes model
             and data setup, every training step, and at every checkpoint step all that train()
             does besides writing: the train/test loss and accuracy, the weight norm, the saving
@@ -39,7 +39,7 @@ import time
 import h5py
 import torch
 
-import grokscan.train as gt
+import grokscan.training as gt
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
 from grokscan.recorder import Recorder, Schedule
 

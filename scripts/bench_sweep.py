@@ -77,7 +77,7 @@ def throughput(args, tmp: str) -> None:
 
 
 def scale(args, tmp: str) -> None:
-    from grokscan.report.sweep import render
+    from grokscan.reporting.sweep import render
     from grokscan.sweep import synthetic
 
     cells = {"wd": [round(0.1 * i, 1) for i in range(10)],

@@ -2,7 +2,7 @@
 
 For 1 thread, 2 threads and the core count (when it is more than 2), it times
 
-  train    ``grokscan.train.train`` of the default recipe (add mod 97, MLP, width 512),
+  train    ``grokscan.training.train`` of the default recipe (add mod 97, MLP, width 512),
            --steps full-batch steps with a checkpoint every 10, written to a temporary file;
   analyze  ``grokscan.analysis.analyze`` (--jobs 1) of a short run of that recipe
            (--analyze-steps steps, a checkpoint every 20), every family, no report;
@@ -38,7 +38,7 @@ kind, threads, steps, folder = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 
 torch.set_num_threads(threads)
 threadpool_limits(threads)
 from grokscan.config import RunConfig
-from grokscan.train import train
+from grokscan.training import train
 cfg = RunConfig()
 if kind == "train":
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, every=10))
@@ -68,7 +68,7 @@ def make_run(folder: str, steps: int) -> None:
     import dataclasses
 
     from grokscan.config import RunConfig
-    from grokscan.train import train
+    from grokscan.training import train
 
     cfg = RunConfig()
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, every=20))

@@ -10,7 +10,7 @@ import torch
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
 from grokscan.recorder import Recorder, Schedule
 from grokscan.tasks.modular import ModularConfig
-from grokscan.train import prepare
+from grokscan.training import prepare
 
 P = 13
 STEPS = (0, 10, 20)

@@ -10,7 +10,7 @@ import pytest
 from grokscan.config import ModelConfig, RunConfig, TrainConfig
 from grokscan.info import describe, format_text
 from grokscan.tasks.modular import ModularConfig
-from grokscan.train import train
+from grokscan.training import train
 
 P, D, W = 11, 8, 16
 STEPS, EVERY, DENSE_UNTIL, DENSE_EVERY = 42, 5, 10, 2

@@ -67,7 +67,7 @@ def test_the_report_loads_no_torch(tmp_path):
     (tmp_path / "metrics.h5").write_bytes((DATA / "metrics-v1.h5").read_bytes())
     code = f"""
 import json, sys
-from grokscan.report import render
+from grokscan.reporting import render
 result = render({str(tmp_path)!r}, quiet=True, dpi=30)
 print(json.dumps({{"torch": "torch" in sys.modules, "figures": len(result["figures"])}}))
 """

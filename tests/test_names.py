@@ -65,8 +65,8 @@ def test_printable_escapes_what_a_terminal_would_act_on():
 
 
 def test_html_ids_are_escaped():
-    from grokscan.report.base import Item, Section
-    from grokscan.report.page import _body
+    from grokscan.reporting.base import Item, Section
+    from grokscan.reporting.page import _body
 
     sec = Section("k", "T", [Item(HTML, "t", "c", None)])
     page = _body([sec], {HTML: ("image/png", b"")})

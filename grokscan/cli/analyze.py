@@ -114,7 +114,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
 
 
 def _render(out_dir, *, pdf: bool, quiet: bool) -> None:
-    from grokscan.report import render
+    from grokscan.reporting import render
 
     result = render(out_dir, pdf=pdf, quiet=quiet)
     if not quiet:

@@ -98,7 +98,7 @@ def factor(path, step, p, seeds, first_seed, max_steps, frac, act_a, lr, wd, out
         sys.exit(130)
     if plot_path:
         from grokscan.figures.factor import factor_evidence
-        from grokscan.report import save_figure
+        from grokscan.reporting import save_figure
 
         fig = factor_evidence(report, rejected=not report.found)
         # at least MIN_PLOT_PX wide however few panels: one panel is 3.6 in

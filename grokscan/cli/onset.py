@@ -46,7 +46,7 @@ def evaluate(sweep_dirs, out_dir, quiet):
 
     from grokscan.errors import GrokscanError
     from grokscan.progress import progress
-    from grokscan.report.onset import table_text, which, write
+    from grokscan.reporting.onset import table_text, which, write
     from grokscan.studies.onset import evaluate as run_evaluation
     from grokscan.studies.onset import finished_count
 

@@ -119,7 +119,7 @@ def report(sweep_dir, x, y, quiet):
     \b
     grokscan sweep report SWEEP/ --x wd --y frac
     """
-    from grokscan.report.sweep import render
+    from grokscan.reporting.sweep import render
 
     render(sweep_dir, x=x, y=y, quiet=quiet)
 

@@ -131,8 +131,8 @@ def train(out, config_file, threads, resume, force, quiet, watch, **options):
     from grokscan.config import check_resume, resolve
     from grokscan.settings import key
     from grokscan.threads import use as use_threads
-    from grokscan.train import Interrupted, saved_config
-    from grokscan.train import train as run_training
+    from grokscan.training import Interrupted, saved_config
+    from grokscan.training import train as run_training
 
     values = load_toml(config_file) if config_file else {}
     own = command_keys(values, config_file)  # threads, resume, force, quiet from the file
@@ -182,7 +182,7 @@ def train(out, config_file, threads, resume, force, quiet, watch, **options):
 def _follower(out: str, cfg, resume: bool):
     """The live view of ``grokscan watch`` fed by the training itself (its own task: the
     file's config on a resume)."""
-    from grokscan.train import saved_config
+    from grokscan.training import saved_config
     from grokscan.watch.live import Follower
 
     return Follower(out, saved_config(out) if resume else cfg)

@@ -146,7 +146,7 @@ def search(p: int, recipe: Recipe | None = None, *, seeds: int = 3, first_seed: 
 def _train_seed(p: int, seed: int, recipe: Recipe, path: str, *, quiet: bool) -> SeedRun:
     """Train one seed, reading the last layer at every checkpoint as it is recorded."""
     from grokscan.progress import progress
-    from grokscan.train import train
+    from grokscan.training import train
 
     t0 = time.perf_counter()
     watch = _Watch(p, recipe, path)

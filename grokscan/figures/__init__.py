@@ -1,6 +1,6 @@
 """Report figures: one function per figure; each takes numbers (numpy arrays) and returns a
 ``matplotlib.figure.Figure`` (the animation returns a ``FuncAnimation``). Nothing here writes
-a file: ``grokscan.report`` names and saves them. Drawing uses the Agg backend."""
+a file: ``grokscan.reporting`` names and saves them. Drawing uses the Agg backend."""
 
 from grokscan.figures._style import EVENTS, RC, series_grid
 from grokscan.figures.curves import training_curves

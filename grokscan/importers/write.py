@@ -19,7 +19,7 @@ from grokscan.progress import progress
 from grokscan.recorder import Schedule
 from grokscan.store.layout import Layout
 from grokscan.store.writer import Header, Writer
-from grokscan.train import evaluate
+from grokscan.training import evaluate
 
 # the largest difference allowed between grokscan's replay and the source's own forward pass,
 # as a fraction of the logits' scale

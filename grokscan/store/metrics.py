@@ -129,19 +129,27 @@ class MetricsWriter:
             self.abort()
 
 
+def columns(f: h5py.File) -> dict[str, np.ndarray]:
+    """The table of a metrics file, one value per analysed checkpoint: ``step``, the recorded
+    scalars, then every metric of one number per checkpoint, named by its path under
+    /metrics (``fourier/gini_embed``)."""
+    cols = {"step": f["steps"][()]}
+    cols.update({k: f["scalars"][k][()] for k in sorted(f["scalars"])})
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.ndim == 1:
+            cols[name] = obj[()]
+
+    if "metrics" in f:
+        f["metrics"].visititems(visit)
+    return cols
+
+
 def write_csv(h5_path: str, csv_path: str) -> None:
-    """One row per analysed checkpoint: step, the recorded scalars, every scalar metric;
-    written under a temporary name and renamed when complete."""
+    """metrics.csv: :func:`columns`, one row per analysed checkpoint; written under a
+    temporary name and renamed when complete."""
     with h5py.File(h5_path, "r") as f:
-        cols = {"step": f["steps"][()]}
-        cols.update({k: f["scalars"][k][()] for k in sorted(f["scalars"])})
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and obj.ndim == 1:
-                cols[name] = obj[()]
-
-        if "metrics" in f:
-            f["metrics"].visititems(visit)
+        cols = columns(f)
     tmp = csv_path + ".tmp"
     check_space(csv_path, 32 * len(cols) * len(cols["step"]))
     try:
@@ -162,7 +170,8 @@ def _json(f: h5py.File, name: str, default):
 
 
 class MetricsFile(Reader):
-    """OUT/metrics.h5, opened read-only and validated once (format, version, steps, scalars).
+    """A metrics file (OUT/metrics.h5 of ``grokscan analyze``; the file or its folder), opened
+    read-only and validated once (format, version, steps, scalars).
 
     ``get(path)`` returns a dataset as an array, or None when it is absent; a dataset whose
     first axis is not one row per analysed step is refused with its path. ``run_steps`` and
@@ -173,16 +182,27 @@ class MetricsFile(Reader):
     FORMAT, VERSIONS, WHAT = METRICS_FORMAT, VERSIONS, "a grokscan metrics file"
     REQUIRED = ("steps", "scalars")
 
-    def __init__(self, out_dir):
-        out_dir = os.fspath(out_dir)
-        self.path = os.path.join(out_dir, "metrics.h5")
-        if not os.path.isdir(out_dir):
-            raise GrokscanError(f"{out_dir}: no such folder (expected the output folder of "
-                                "`grokscan analyze`)")
-        if not os.path.exists(self.path):
-            raise GrokscanError(f"{out_dir} holds no metrics.h5 (make it with `grokscan analyze "
-                                f"run.h5 -o {out_dir}`)")
+    def __init__(self, path):
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            self.path = os.path.join(path, "metrics.h5")
+            if not os.path.exists(self.path):
+                raise GrokscanError(f"{path} holds no metrics.h5 (make it with `grokscan "
+                                    f"analyze run.h5 -o {path}`)")
+        elif os.path.exists(path):
+            self.path = path
+        else:
+            raise GrokscanError(f"{path}: no such file or folder (expected a metrics.h5 of "
+                                "`grokscan analyze`, or the folder holding it)")
         super().__init__(self.path)
+
+    def table(self):
+        """The per-checkpoint numbers as a pandas DataFrame (metrics.csv's table): one row per
+        analysed checkpoint, indexed by ``step``; the recorded scalars, then every metric of
+        one number per checkpoint (columns named by their path, ``fourier/gini_embed``)."""
+        import pandas as pd
+
+        return pd.DataFrame(columns(self.f)).set_index("step")
 
     def _validate(self):
         f, path = self.f, self.path

@@ -4,7 +4,7 @@ grid.py reads and checks the grid and resolves its points; runner.py submits the
 workers; worker.py trains, resumes or skips one point and analyses it; table.py writes and
 reads SWEEP/summary.csv; phase.py labels each run with its learning phase; stats.py computes
 the numbers of the sweep report (drawn by grokscan/figures/sweep.py, written by
-grokscan/report/sweep.py); synthetic.py makes a constructed sweep folder. The folder layout is
+grokscan/reporting/sweep.py); synthetic.py makes a constructed sweep folder. The folder layout is
 in paths.py.
 """
 

@@ -4,7 +4,7 @@ sees SWEEP/; torch is imported here, never in the process that submits.
 
 The run file's own state decides what to do: absent, train; there but short of its steps
 (an interrupted run, a killed worker, a grid that asks for more steps now), resume from the
-last checkpoint, which continues it exactly as if uninterrupted (grokscan/train.py); reaching
+last checkpoint, which continues it exactly as if uninterrupted (grokscan/training.py); reaching
 its steps (or stopped by --stop-when-grokked), nothing. One writer per file is enforced by
 the file's lock (grokscan/hdf5/lock.py), so a point sent twice is refused, never written
 twice. Any error of a point becomes its row's status and message: it never stops the sweep.
@@ -69,7 +69,7 @@ def one_line(e: BaseException) -> str:
 def _work(job: Job) -> dict:
     from grokscan.config import RunConfig
     from grokscan.threads import use
-    from grokscan.train import train
+    from grokscan.training import train
 
     use(1)  # the worker processes are the parallelism: one torch and BLAS thread each
     cfg = RunConfig.from_json(job.config)
@@ -111,7 +111,7 @@ def finished(steps: np.ndarray, test_acc: np.ndarray | None, t) -> bool:
     """Whether a run with these checkpoints is complete for the train settings ``t``: it
     reaches ``t.steps``, or --stop-when-grokked stopped it (test accuracy ≥ 0.99 for the last
     ``t.stop_when_grokked`` steps)."""
-    from grokscan.train import grokked_since
+    from grokscan.training import grokked_since
 
     if steps[-1] >= t.steps:
         return True

@@ -302,3 +302,7 @@ def group_of(op: str, p: int) -> str:
     if known is not None and known.group == "multiplicative" and is_prime(p):
         return "multiplicative"
     return "additive"
+
+
+__all__ = ["OPS", "ModularConfig", "ModularData", "ModularTask", "Operation", "apply",
+           "group_of", "make_data"]

@@ -83,7 +83,7 @@ def _frames(live: LiveRun, view: View, opts: WatchOptions, console: Console) -> 
 
 class Follower:
     """The view of a training in this process (``grokscan train --watch``): pass it as
-    ``on_checkpoint`` to :func:`grokscan.train.train`; it takes each checkpoint from the model
+    ``on_checkpoint`` to :func:`grokscan.training.train`; it takes each checkpoint from the model
     itself (no file is read) and redraws the view; :meth:`close` ends the view and prints the
     summary. ``cfg``: the run's config (its task gives the residues)."""
 

@@ -14,7 +14,7 @@ from grokscan.analysis.families import FamilySettings
 from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
 from grokscan.summary import first_crossing
-from grokscan.train import train
+from grokscan.training import train
 
 
 def test_metrics_file_and_csv(analysed):
@@ -171,7 +171,7 @@ import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
 from conftest import fast_config
-from grokscan.train import train
+from grokscan.training import train
 train(fast_config(steps=100_000, every=10), sys.argv[1], quiet=True)
 """
 

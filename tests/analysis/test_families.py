@@ -19,7 +19,7 @@ from grokscan.analysis.families.replayed import per_sample_grads
 from grokscan.config import ModelConfig
 from grokscan.store.reader import Run
 from grokscan.summary import first_crossing
-from grokscan.train import prepare
+from grokscan.training import prepare
 
 
 def small_model(kind: str):
@@ -164,7 +164,7 @@ def test_multiplication_keeps_the_zero_operands_in_its_data(tmp_path):
     DRC at rate 0 is the recorded test accuracy and the sample holds every pair."""
     cfg = fast_config(steps=20, every=10)
     cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, ops=("mul",), p=23))
-    from grokscan.train import train
+    from grokscan.training import train
 
     train(cfg, tmp_path / "mul.h5", quiet=True)
     s = analyze(tmp_path / "mul.h5", tmp_path / "o", Options(

@@ -172,7 +172,7 @@ def test_diverging_chains_are_recorded_and_reported_not_a_crash(tmp_path):
     from grokscan.cli import main
     from grokscan.config import resolve
     from grokscan.store.metrics import MetricsFile
-    from grokscan.train import train
+    from grokscan.training import train
 
     train(resolve({"task": "ising", "steps": 40, "every": 20}), tmp_path / "r.h5", quiet=True)
     res = CliRunner().invoke(main, ["analyze", str(tmp_path / "r.h5"), "-o", str(tmp_path / "o"),

@@ -12,7 +12,7 @@ from grokscan.errors import GrokscanError
 from grokscan.recorder import Recorder
 from grokscan.store.reader import Run
 from grokscan.tasks.modular import ModularConfig
-from grokscan.train import train
+from grokscan.training import train
 
 P = 11
 

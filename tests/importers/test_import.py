@@ -298,7 +298,7 @@ def test_a_grokscan_run_written_in_nanda_s_layout_comes_back_unchanged(tmp_path)
     from conftest import fast_config
 
     from grokscan.config import ModelConfig
-    from grokscan.train import train
+    from grokscan.training import train
 
     cfg = fast_config(steps=40, every=20)
     cfg = type(cfg)(type(cfg.task)(ops=("add",), p=P, frac=0.5),

@@ -8,7 +8,7 @@ import pytest
 from grokscan.analysis import Options, analyze
 from grokscan.onset import detect
 from grokscan.onset.shipped import LIVE, default, detectors
-from grokscan.report.base import event_markers, forecasts
+from grokscan.reporting.base import event_markers, forecasts
 from grokscan.store.metrics import MetricsFile, MetricsWriter
 from grokscan.summary import first_crossing
 
@@ -54,7 +54,7 @@ def test_info_train_and_the_report_show_the_same_flag(fast_run, tmp_path):
 
     from grokscan.cli import main
     from grokscan.info import describe
-    from grokscan.report.page import _facts, summary
+    from grokscan.reporting.page import _facts, summary
 
     analyze(fast_run, tmp_path, Options(families=("fourier", "norms"), quiet=True))
     with MetricsFile(tmp_path) as m:
@@ -125,7 +125,7 @@ def _constructed(out, *, generalises: bool):
 
 @pytest.mark.parametrize("generalises", [True, False])
 def test_the_forecast_caption_says_what_followed_the_flag(tmp_path, generalises):
-    from grokscan.report.model import _forecast_caption
+    from grokscan.reporting.model import _forecast_caption
 
     step = _constructed(tmp_path, generalises=generalises)
     assert step is not None and 300 <= step < 700

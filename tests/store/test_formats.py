@@ -14,7 +14,7 @@ from conftest import cli, one_line_error, tree
 from grokscan.analysis import Options, analyze
 from grokscan.cli import main
 from grokscan.errors import FileFormatError
-from grokscan.report import render
+from grokscan.reporting import render
 from grokscan.store.metrics import MetricsFile
 from grokscan.store.reader import Run
 

@@ -9,7 +9,7 @@ from grokscan.analysis import Options, analyze
 from grokscan.config import resolve
 from grokscan.store.metrics import MetricsFile
 from grokscan.studies.onset import DETECTORS, MAIN, RunInputs, judge
-from grokscan.train import train
+from grokscan.training import train
 
 RECIPE = {"p": 41, "frac": 0.5, "d_embed": 32, "width": 128, "lr": 1e-2, "steps": 2000,
           "every": 20, "stop_when_grokked": 200, "seed": 0}

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from grokscan.cli import main
-from grokscan.report.sweep import render
+from grokscan.reporting.sweep import render
 from grokscan.sweep import stats, synthetic, table
 
 

@@ -17,7 +17,7 @@ from grokscan.config import resolve
 from grokscan.errors import FileFormatError
 from grokscan.store.reader import Run
 from grokscan.tasks import ising as lib
-from grokscan.train import prepare, train
+from grokscan.training import prepare, train
 
 SMALL = lib.IsingDataConfig(n_train=160, n_test=64, n_flip=3, seed=5)
 TINY = ["--width", "16", "--depth", "2", "--every", "10", "-q"]

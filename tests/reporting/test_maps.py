@@ -10,8 +10,8 @@ from maps_runs import P, mlp_run, transformer_run
 from grokscan.analysis import Options, analyze
 from grokscan.figures.maps import grid_maps, row_norm
 from grokscan.groups import discrete_log_order
-from grokscan.report import build
-from grokscan.report.base import Page, event_markers
+from grokscan.reporting import build
+from grokscan.reporting.base import Page, event_markers
 from grokscan.store.metrics import MetricsFile
 
 MAPS = ("neurons/maps", "attention/maps")

@@ -23,11 +23,11 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from grokscan.errors import GrokscanError
 from grokscan.files import own_folder, write_atomic
 from grokscan.progress import progress
-from grokscan.report.base import GIF_FPS, Page, Section, event_markers
-from grokscan.report.llc import llc_section
-from grokscan.report.model import output_section, pca_section, training_section, weights_section
-from grokscan.report.page import html_page
-from grokscan.report.residues import (
+from grokscan.reporting.base import GIF_FPS, Page, Section, event_markers
+from grokscan.reporting.llc import llc_section
+from grokscan.reporting.model import output_section, pca_section, training_section, weights_section
+from grokscan.reporting.page import html_page
+from grokscan.reporting.residues import (
     constellation_section,
     fourier_section,
     geometry_section,

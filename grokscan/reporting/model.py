@@ -11,7 +11,7 @@ from grokscan import figures as F
 from grokscan.errors import FileFormatError
 from grokscan.figures import onset as fig_onset
 from grokscan.figures._style import EVENTS
-from grokscan.report.base import (
+from grokscan.reporting.base import (
     Item,
     Page,
     Section,

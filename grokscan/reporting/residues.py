@@ -10,7 +10,7 @@ import numpy as np
 from grokscan import figures as F
 from grokscan.figures.geometry import LABEL_MAX
 from grokscan.metrics import fourier as fm
-from grokscan.report.base import (
+from grokscan.reporting.base import (
     GIF_FPS,
     GIF_FRAMES,
     Item,
@@ -23,7 +23,7 @@ from grokscan.report.base import (
     ops_of,
     sfx,
 )
-from grokscan.report.maps import attention_maps_item, neuron_maps_item
+from grokscan.reporting.maps import attention_maps_item, neuron_maps_item
 from grokscan.store.metrics import MetricsFile
 
 

@@ -23,11 +23,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from grokscan import figures as F
-from grokscan import report as R
+from grokscan import reporting as R
 from grokscan.analysis.families import FAMILIES
 from grokscan.cli import main
 from grokscan.errors import GrokscanError
-from grokscan.report.base import Page, moments
+from grokscan.reporting.base import Page, moments
 from grokscan.store.metrics import MetricsFile, MetricsWriter
 
 # --- a synthetic metrics file with every family, in the documented layout --------------------
@@ -372,7 +372,7 @@ def test_moments_tell_the_story():
 
 
 def test_the_phases_of_test_accuracy():
-    from grokscan.report.base import test_phases
+    from grokscan.reporting.base import test_phases
 
     assert test_phases(STEPS, TEST_ACC, 30) == {"plateau_end": 40, "transition": 60}
     flat = np.full(N, 0.02)  # memorised, never generalises
@@ -678,7 +678,7 @@ def test_the_report_opens_in_chromium(real, tmp_path):
 def test_the_training_caption_states_this_runs_crossings_and_only_the_lines_drawn():
     from types import SimpleNamespace
 
-    from grokscan.report.model import _training_caption
+    from grokscan.reporting.model import _training_caption
 
     run = SimpleNamespace(run_scalars={"test_acc": np.array([0.0, 0.2, 0.31])})
     text = _training_caption(run, {"memorisation": 30, "grokking": None})

@@ -8,7 +8,7 @@ import numpy as np
 
 from grokscan import figures as F
 from grokscan import groups
-from grokscan.report.base import Item, Page, op_title, sfx
+from grokscan.reporting.base import Item, Page, op_title, sfx
 from grokscan.store.metrics import MetricsFile
 
 # the group phase of an operation whose answer is a function of it (grokscan.tasks.modular)

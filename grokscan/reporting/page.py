@@ -9,7 +9,7 @@ import os
 
 from grokscan._version import __version__
 from grokscan.onset.shipped import default
-from grokscan.report.base import Page, Section, forecasts
+from grokscan.reporting.base import Page, Section, forecasts
 from grokscan.store.metrics import MetricsFile
 from grokscan.summary import (
     THRESHOLDS,

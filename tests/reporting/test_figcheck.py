@@ -82,8 +82,8 @@ def _report_figures(run, out) -> dict:
     from matplotlib.animation import FuncAnimation
 
     from grokscan.cli import main
-    from grokscan.report import build
-    from grokscan.report.base import Page, event_markers
+    from grokscan.reporting import build
+    from grokscan.reporting.base import Page, event_markers
     from grokscan.store.metrics import MetricsFile
 
     r = CliRunner().invoke(main, ["analyze", str(run), "-o", str(out), "--every", "100",
@@ -110,7 +110,7 @@ def every_figure(fast_run, tmp_path_factory):
 def test_the_report_figures_of_an_ising_run_and_a_transformer_pass_the_checks(tmp_path):
     from grokscan.config import resolve
     from grokscan.tasks import ising as lib
-    from grokscan.train import train
+    from grokscan.training import train
 
     data = tmp_path / "ising.h5"
     lib.save_ising(data, lib.generate(lib.IsingDataConfig(n_train=160, n_test=64, n_flip=3,

@@ -7,7 +7,7 @@ from conftest import assert_same_contents, fast_config, run_contents
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.store.reader import Run
 from grokscan.summary import first_crossing
-from grokscan.train import train
+from grokscan.training import train
 
 
 def test_the_fast_recipe_groks_with_a_real_delay(fast_run):
@@ -110,7 +110,7 @@ def test_accuracy_is_the_exact_ratio():
     """54 of 60 correct is 0.9 exactly, so that a crossing of 0.9 is not missed."""
     import torch
 
-    from grokscan.train import loss_and_accuracy
+    from grokscan.training import loss_and_accuracy
 
     y = torch.zeros(60, dtype=torch.long)
     logits = torch.zeros(60, 3)

@@ -11,8 +11,8 @@ import os
 import pandas as pd
 
 from grokscan.files import write_atomic
-from grokscan.report import figure_bytes
-from grokscan.report.page import CSS
+from grokscan.reporting import figure_bytes
+from grokscan.reporting.page import CSS
 from grokscan.studies.onset import LIVE, MAIN
 
 SHOWN = ("detector", "inputs", "runs", "grokking", "controls", "undecided", "coverage",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from grokscan.figures.llc import llc_curve, llc_diagnostics
-from grokscan.report.base import Item, Page, Section, finite_rows, moments
+from grokscan.reporting.base import Item, Page, Section, finite_rows, moments
 
 G = "metrics/llc"
 # A chain has not converged when its last quarter's mean loss differs from its third

@@ -1,4 +1,4 @@
-"""The report's llc section (grokscan/report/llc.py) on a constructed metrics file: the
+"""The report's llc section (grokscan/reporting/llc.py) on a constructed metrics file: the
 convergence test against chains built to pass or fail it, the captions' numbers, and the
 figure checks. No devinterp needed: the file is written by the analysis's own writer."""
 
@@ -9,9 +9,9 @@ import figcheck
 import numpy as np
 import pytest
 
-from grokscan import report as R
-from grokscan.report.base import Page
-from grokscan.report.llc import DRIFT, drift, llc_section, unconverged
+from grokscan import reporting as R
+from grokscan.reporting.base import Page
+from grokscan.reporting.llc import DRIFT, drift, llc_section, unconverged
 from grokscan.store.metrics import MetricsFile, MetricsWriter
 
 N, CHAINS, DRAWS = 12, 3, 80

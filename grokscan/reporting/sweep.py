@@ -17,8 +17,8 @@ import pandas as pd
 
 from grokscan.errors import GrokscanError
 from grokscan.files import own_folder, write_atomic
-from grokscan.report import DPI, figure_bytes
-from grokscan.report.page import CSS
+from grokscan.reporting import DPI, figure_bytes
+from grokscan.reporting.page import CSS
 from grokscan.sweep import stats, table
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES, PhaseRule

@@ -10,7 +10,9 @@ internal and may change between versions:
 - open what they write: :func:`open_run` (a checkpoint file, :class:`Run`) and
   :func:`open_metrics` (a metrics file or its folder, :class:`MetricsFile`, ``.table()`` as a
   pandas DataFrame);
-- record from your own training loop: :class:`Recorder`, :class:`Schedule`, :class:`Layout`;
+- record from your own training loop: :class:`Recorder`, :class:`Schedule`, :class:`Layout`
+  (:func:`layout_of` fills it in for common models), :func:`modular_task` (your data, with
+  its residues), :class:`ModelSpec` (how analysis runs your model again);
 - configure: :class:`RunConfig`, :class:`ModelConfig`, :class:`TrainConfig`;
 - draw one figure yourself: the module :mod:`grokscan.figures` (each function takes ``ax=``);
 - the measures themselves, numpy in, numpy out: the module :mod:`grokscan.metrics`;
@@ -30,7 +32,9 @@ _LAZY = {
     "report": "grokscan.api", "sweep_report": "grokscan.api", "open_run": "grokscan.api",
     "open_metrics": "grokscan.api", "FAMILIES": "grokscan.analysis.families",
     "Recorder": "grokscan.recorder", "Schedule": "grokscan.recorder",
-    "Layout": "grokscan.store.layout", "Run": "grokscan.store.reader",
+    "Layout": "grokscan.store.layout", "layout_of": "grokscan.adapters",
+    "ModelSpec": "grokscan.store.spec", "modular_task": "grokscan.tasks.modular",
+    "Run": "grokscan.store.reader",
     "MetricsFile": "grokscan.store.metrics", "RunConfig": "grokscan.config",
     "ModelConfig": "grokscan.config", "TrainConfig": "grokscan.config",
     "GrokscanError": "grokscan.errors",

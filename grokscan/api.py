@@ -92,8 +92,8 @@ def train(path, config: RunConfig | None = None, *, resume: bool = False, force:
     return run(config, path, force=force, resume=resume, quiet=quiet)
 
 
-def analyze(path, out, *, families=None, every: int = 1, steps=None, jobs: int = 1,
-            basis: str = "auto", report: bool = True, quiet: bool = True) -> dict:
+def analyze(path, out, *, families=None, every: int = 1, jobs: int = 1, model=None,
+            report: bool = True, quiet: bool = True, **options) -> dict:
     """Analyse the checkpoints of a run file as ``grokscan analyze`` does.
 
     Parameters
@@ -107,16 +107,22 @@ def analyze(path, out, *, families=None, every: int = 1, steps=None, jobs: int =
         run allows.
     every : int, default 1
         Analyse every ``every``-th checkpoint.
-    steps : (int or None, int or None), optional
-        An inclusive range of steps; None: all.
     jobs : int, default 1
         Worker processes.
-    basis : {"auto", "additive", "multiplicative"}, default "auto"
-        The Fourier basis of the per-residue measures.
+    model : callable or str, optional
+        For a run recorded with a :class:`ModelSpec` (a model of your own): the callable that
+        builds the model, or its ``"module:name"``, the one the file names. The replayed
+        families run your model only when you name it: a file never makes grokscan import
+        code by itself.
     report : bool, default True
         Draw the figure report (:func:`report`) after.
     quiet : bool, default True
         No progress bars.
+    **options
+        The other options of ``grokscan analyze``: ``steps=(A, B)`` (an inclusive range of
+        steps, None for an open end), ``basis`` ("auto", "additive", "multiplicative"),
+        ``subset`` (checkpoints of the expensive families), ``key_freqs`` (a tuple of
+        frequencies), ``settings`` (the replayed families' knobs, a FamilySettings).
 
     Returns
     -------
@@ -131,11 +137,21 @@ def analyze(path, out, *, families=None, every: int = 1, steps=None, jobs: int =
     >>> grokscan.analyze("run.h5", "out/", families=["fourier", "norms"])  # doctest: +SKIP
     >>> grokscan.open_metrics("out/").table()["fourier/gini_embed"]  # doctest: +SKIP
     """
+    from dataclasses import fields
+
     from grokscan.analysis import Options
     from grokscan.analysis import analyze as run
+    from grokscan.errors import GrokscanError
 
-    opts = Options(basis=basis, every=every, steps=tuple(steps) if steps else (None, None),
-                   jobs=jobs, quiet=quiet)
+    allowed = {f.name for f in fields(Options)} - {"families", "every", "jobs", "model",
+                                                    "quiet"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise GrokscanError(f"analyze: unknown option(s) {', '.join(unknown)}; expected some "
+                            f"of {', '.join(sorted(allowed))}")
+    if "steps" in options:
+        options["steps"] = tuple(options["steps"] or (None, None))
+    opts = Options(every=every, jobs=jobs, quiet=quiet, model=model, **options)
     if families is not None:
         from dataclasses import replace
 

@@ -25,6 +25,7 @@ from grokscan.errors import GrokscanError
 from grokscan.hdf5.lock import WriterLock
 from grokscan.onset.track import Track, source_from_file, source_of
 from grokscan.store.layout import Layout
+from grokscan.store.spec import ModelSpec
 from grokscan.store.writer import Header, Writer
 
 
@@ -60,24 +61,75 @@ class Schedule:
         return step in self
 
 
+def checked_layout(model, layout: Layout | None, task, config) -> Layout:
+    """The layout to record (the model's own when None), checked against the model before
+    anything is written: residue vectors of P entries each (P of the task, or of the config),
+    and a neuron-logit map whose matrices compose into one logit per class, each read the way
+    round it states or the only way its shape allows (grokscan.store.layout.resolve)."""
+    from grokscan.store.layout import check_layout, resolve
+
+    layout = layout if layout is not None else Layout.of(model)
+    shapes = {k: tuple(v.shape) for k, v in model.named_parameters()}
+    own = config if isinstance(config, RunConfig) else None
+    p = getattr(task, "p", None) or getattr(getattr(own, "task", None), "p", None)
+    check_layout(layout.residue_vectors, (), shapes, where="layout", p=p)
+    n_classes = getattr(task, "n_classes", None) or (
+        own.model.n_classes if own is not None and own.model.n_classes else None)
+    return resolve(layout, shapes, n_classes=n_classes)
+
+
+def checked_spec(model, spec: ModelSpec) -> ModelSpec:
+    """The spec of a model of your own, checked before anything is written: its hidden
+    modules exist, and what its callable builds has the model's parameters (names and
+    shapes), so that analysis can run it again."""
+    modules = dict(model.named_modules())
+    if not spec.hidden:  # the input of the last Linear: what the logit layer reads
+        linear = [k for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
+        if not linear:
+            raise GrokscanError("model: hidden: the model has no torch.nn.Linear whose input "
+                                "is the last hidden layer; name its hidden modules")
+        spec = ModelSpec(spec.factory, spec.kwargs, (f"{linear[-1]}:input",), spec.inputs,
+                         spec.builder)
+    missing = [h for h in spec.hidden if h.split(":")[0] not in modules
+               or h.count(":") > 1 or (":" in h and not h.endswith(":input"))]
+    if missing:
+        raise GrokscanError(f"model: hidden names {missing[0]!r}; expected a module of the "
+                            f"model (or 'module:input'): {', '.join(k for k in modules if k)}")
+    built = spec.build()
+    want = {k: tuple(v.shape) for k, v in model.named_parameters()}
+    got = {k: tuple(v.shape) for k, v in built.named_parameters()}
+    if got != want:
+        diff = sorted(set(want.items()) ^ set(got.items()))[0]
+        raise GrokscanError(f"model: {spec.factory}(**kwargs) builds a model whose parameters "
+                            f"differ from the recorded one's (first: {diff[0]} {diff[1]})")
+    return spec
+
+
 class Recorder:
     """Write checkpoints of ``model`` to ``path``.
 
     model: any torch.nn.Module; its named parameters become ``/params/<name>`` (and
     ``/grads/<name>`` from each parameter's ``.grad``). task: a task's data (grokscan.tasks,
     e.g. a ``ModularData``), or a dict of numpy arrays stored under ``/task`` (may be None).
-    config: the RunConfig (grokscan's own models) or None. schedule: which steps are
-    checkpointed (:meth:`due`). layout: where analysis finds the per-residue vectors and the
-    neuron-logit map (:class:`Layout`; by default the model's own).
+    config: what builds the model: its RunConfig (grokscan's own models), a :class:`ModelSpec`
+    (a model of your own: the callable that builds it, for analysis to run it again), or None
+    (only the measures of the weights apply). schedule: which steps are checkpointed
+    (:meth:`due`). layout: where analysis finds the per-residue vectors and the neuron-logit
+    map (:class:`Layout`; by default the model's own), checked against the model and the
+    task's classes before anything is written.
     """
 
-    def __init__(self, path, model: torch.nn.Module, *, task=None, config: RunConfig | None = None,
-                 schedule: Schedule | None = None, grads: bool = True, force: bool = False,
-                 layout: Layout | None = None):
+    def __init__(self, path, model: torch.nn.Module, *, task=None,
+                 config: RunConfig | ModelSpec | None = None, schedule: Schedule | None = None,
+                 grads: bool = True, force: bool = False, layout: Layout | None = None):
         self.model, self.schedule = model, schedule or Schedule()
-        layout = layout if layout is not None else Layout.of(model)
+        layout = checked_layout(model, layout, task, config)
+        attrs = {"schedule": json.dumps(self.schedule.__dict__)}
+        if isinstance(config, ModelSpec):
+            attrs["model"] = checked_spec(model, config).to_json()
+            config = None
         self.onset = Track(source_of(layout, task))
-        header = Header(layout, config, {"schedule": json.dumps(self.schedule.__dict__)})
+        header = Header(layout, config, attrs)
         self.writer = Writer(path, dict(model.named_parameters()), header, task=task,
                              grads=grads, force=force, sections=[self.onset])
 

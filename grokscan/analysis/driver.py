@@ -117,7 +117,7 @@ def _compute_block(setup: Setup, idx: np.ndarray, run: Run | None = None, tick=N
             out.update({f"{name}/{k}": v for k, v in fam.fn(setup, params).items()})
     replayed = [f for f in setup.families if ALL[f].replay and not ALL[f].at_moments]
     if replayed:
-        rp = replay(run)
+        rp = replay(run, setup.model)
         x = _data_inputs(setup, rp)
         rows = {name: [] for name in replayed}
         for j, i in enumerate(idx):
@@ -261,7 +261,7 @@ def _record_moments(writer: MetricsWriter, setup: Setup) -> None:
     with Run(setup.path) as run:
         cks = []
         for i in setup.moments.values():
-            rp = replay(run)  # one model per moment: a Checkpoint computes its outputs lazily
+            rp = replay(run, setup.model)  # one model per moment: outputs computed lazily
             step = int(run.steps[i])
             rp.load({k: run.param(k, [i])[0] for k in run.param_names}, step=step)
             cks.append(Checkpoint(setup, rp, _data_inputs(setup, rp), step))

@@ -47,6 +47,9 @@ class Options:
     settings: FamilySettings = field(default_factory=FamilySettings)
     quiet: bool = False
     key_freqs: tuple[int, ...] = ()  # fixed key frequencies (freqloss); () = the final ones
+    # the callable (or its "module:name") that builds a model of the user's own, which the
+    # user names to trust it: a file's own reference is never imported (store/spec.py)
+    model: object = None
 
 
 def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarray:
@@ -66,8 +69,9 @@ def expensive_subset(test_acc: np.ndarray | None, n: int, size: int) -> np.ndarr
     return np.unique(np.concatenate(picks))
 
 
-def missing(run: Run) -> dict[str, str]:
-    """What this run lacks of the families' needs: {need: why not}."""
+def missing(run: Run, model=None) -> dict[str, str]:
+    """What this run lacks of the families' needs: {need: why not}. ``model``: the callable
+    the user named to rebuild a model of their own (Options.model)."""
     out = {}
     task = run.task
     if task.residues is None:
@@ -76,19 +80,27 @@ def missing(run: Run) -> dict[str, str]:
         out[RESIDUE_VECTORS] = "the file names no per-residue vectors (residue_vectors)"
     if not run.neuron_logit_map:
         out[LOGIT_MAP] = "the file names no neuron-logit map (neuron_logit_map)"
-    if run.config is None:
-        out[REPLAY] = "the file has no config, so grokscan cannot rebuild the model"
+    if run.config is None and run.model_spec is None:
+        out[REPLAY] = ("the file has no config and names no model (Recorder(..., "
+                       "config=ModelSpec(...))), so grokscan cannot rebuild the model")
+    elif run.config is None and model is None:
+        out[REPLAY] = (f"the file names its model's code, {run.model_spec.factory}; grokscan "
+                       "runs no code a file names: give --model "
+                       f"{run.model_spec.factory} (or model= in Python) to trust it")
     elif task.kind == "custom":
         out[REPLAY] = "the task was recorded as arrays, so grokscan cannot rebuild the inputs"
-    if run.config is not None and run.config.model.kind != "transformer":
+    if run.config is None:
+        out[ATTENTION] = "the model is not grokscan's transformer: no attention maps to read"
+    elif run.config.model.kind != "transformer":
         out[ATTENTION] = f"the model is an {run.config.model.kind.upper()}: it has no attention"
     return out
 
 
-def choose(run: Run, asked: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+def choose(run: Run, asked: tuple[str, ...],
+           model=None) -> tuple[tuple[str, ...], dict[str, str]]:
     """The asked families this run allows, and {family: why not} for the others (the most
     basic lack first: no residues before no residue vectors)."""
-    lacks = missing(run)
+    lacks = missing(run, model)
     chosen, left_out = [], {}
     for name in asked:
         why = [lacks[n] for n in NEEDS_ORDER if n in ALL[name].needs and n in lacks]
@@ -108,7 +120,8 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
     from grokscan.analysis.replay import check_shapes
 
     check_shapes(run)
-    families, left_out = choose(run, opts.families)
+    trusted = trusted_model(run, opts.model)
+    families, left_out = choose(run, opts.families, trusted)
     cfg = run.config
     beta = cfg.train.beta if cfg is not None else 1.0
     res = run.task.residues
@@ -120,11 +133,32 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
                       families=families, settings=opts.settings)
     else:
         setup = _residue_setup(run, opts, res, families, beta)
+    setup.model = trusted
     if any(ALL[f].replay for f in families):
         setup = _with_data(run, setup, sel, opts.subset)
     if any(ALL[f].at_moments for f in families):
         setup.moments = moment_checkpoints(run, opts.steps)
     return setup, left_out
+
+
+def trusted_model(run: Run, model):
+    """The callable that rebuilds the run's model, when the user named one (``model``: a
+    callable, or its "module:name"), checked to be the one the file names; None when the user
+    named none. A file that names no model of its own, or another one, is a GrokscanError."""
+    if model is None:
+        return None
+    from grokscan.store.spec import load, reference
+
+    ref = reference(model)
+    spec = run.model_spec
+    if spec is None:
+        raise GrokscanError(f"--model {ref}: {run.path} names no model of its own to rebuild"
+                            + (" (grokscan's own model, from its config)" if run.config
+                               else ""))
+    if ref != spec.factory:
+        raise GrokscanError(f"--model {ref}: {run.path} was recorded from {spec.factory}; "
+                            "name that one")
+    return model if callable(model) else load(ref)
 
 
 def moment_checkpoints(run: Run, steps: tuple[int | None, int | None]) -> dict[str, int]:
@@ -202,7 +236,7 @@ def _with_data(run: Run, setup: Setup, sel: np.ndarray, size: int) -> Setup:
     of the replayed families."""
     from grokscan.analysis.replay import replay
 
-    rp = replay(run)
+    rp = replay(run, setup.model)
     s = setup.settings
     if setup.ops:
         label = np.concatenate([lab[tr | te] for tr, te, lab in setup.grid_masks.values()])

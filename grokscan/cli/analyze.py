@@ -16,6 +16,10 @@ from grokscan.cli._click import THREADS_HELP, FiniteRange
 @click.option("--families", "families", help="Comma-separated metric families (the units of "
               "analysis, each several metrics); `grokscan "
               "metrics` lists them. [default: all that the run allows]")
+@click.option("--model", "model_ref", metavar="MODULE:NAME",
+              help="For a run of your own model (recorded with a ModelSpec): the callable that "
+              "builds it, the one the file names; the replayed families run it only when you "
+              "name it here (a file never makes grokscan import code).")
 @click.option("--basis", type=click.Choice(["auto", "additive", "multiplicative"]),
               default="auto", show_default=True,
               help="Fourier basis; auto takes the operation's group.")
@@ -63,7 +67,7 @@ from grokscan.cli._click import THREADS_HELP, FiniteRange
 @click.option("--threads", type=click.IntRange(0, 1024), default=0, help=THREADS_HELP
               + " With --jobs N > 1: one thread per worker.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, samples,
+def analyze(path, out_dir, families, model_ref, basis, every, step_range, jobs, subset, samples,
             grad_samples, dropout_rate, dropout_passes, report, pdf, key_freqs, threads, quiet,
             **llc):
     """Replay the checkpoints of a run and compute the progress measures.
@@ -98,7 +102,7 @@ def analyze(path, out_dir, families, basis, every, step_range, jobs, subset, sam
             seed=llc["llc_seed"]))
     opts = Options(basis=basis, every=every, steps=parse_steps(step_range), jobs=jobs,
                    subset=subset, settings=settings, quiet=quiet,
-                   key_freqs=parse_ints(key_freqs, "--key-freqs"),
+                   key_freqs=parse_ints(key_freqs, "--key-freqs"), model=model_ref,
                    **({"families": chosen} if chosen else {}))
     use_threads(threads if jobs == 1 else 1)
     summary = analyze(path, out_dir, opts)

@@ -71,6 +71,7 @@ import numpy as np
 
 from grokscan.errors import GrokscanError
 from grokscan.groups import prime_factors
+from grokscan.store.layout import logit_map
 from grokscan.store.reader import Run
 
 # ρ of the true cut grows with σ: median 0.04-0.10 at σ = 0.02, 0.10-0.29 at 0.05, 0.2-0.5 at
@@ -409,22 +410,21 @@ def last_layer_rows(run, row: int) -> np.ndarray:
     The neuron-logit map W_L (store/SCHEMA.md: ``unembed.W_U`` (width, n_classes) for the MLP,
     ``W_out · W_U`` for the transformer), its first P columns, transposed.
     """
-    names = run.neuron_logit_map
-    if not names:
+    entries = run.neuron_logit_map
+    if not entries:
         raise GrokscanError(f"{run.path}: the model has no recorded last layer "
                             "(no neuron_logit_map attribute)")
-    mats = {name: run.param(name, row).astype(np.float64) for name in names}
+    mats = {e["param"]: run.param(e["param"], row).astype(np.float64) for e in entries}
     for name, m in mats.items():
         if not np.isfinite(m).all():
             raise GrokscanError(f"{run.path}: parameter {name} holds NaN or inf at step "
                                 f"{run.steps[row]}")
-    W = mats[names[0]]
-    for name in names[1:]:
-        W = W @ mats[name]
+    W = logit_map(mats, entries)
     p = _modular_p(run)
     if W.ndim != 2 or W.shape[1] < p:
-        raise GrokscanError(f"{run.path}: the last layer {' @ '.join(names)} has shape "
-                            f"{W.shape}; expected (width, n_classes ≥ P = {p})")
+        names = " @ ".join(e["param"] for e in entries)
+        raise GrokscanError(f"{run.path}: the last layer {names} has shape {W.shape}; "
+                            f"expected (width, n_classes ≥ P = {p})")
     return W[:, :p].T
 
 

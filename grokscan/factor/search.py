@@ -44,6 +44,7 @@ import numpy as np
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.factor.read import CheckpointReading, FactorReport, _factorise, read_factors
 from grokscan.factor.recipe import Recipe
+from grokscan.store.layout import logit_map
 from grokscan.summary import GROKKED
 
 
@@ -203,9 +204,7 @@ def model_last_layer(model, p: int) -> np.ndarray:
     neuron-logit map (store/SCHEMA.md), the first P columns, transposed."""
     import torch
 
-    params = dict(model.named_parameters())
     with torch.no_grad():
-        W = params[model.neuron_logit_map()[0]].double()
-        for name in model.neuron_logit_map()[1:]:
-            W = W @ params[name].double()
+        params = {k: v.double() for k, v in model.named_parameters()}
+        W = logit_map(params, model.neuron_logit_map())
     return W[:, :p].T.cpu().numpy()

@@ -150,6 +150,6 @@ class MLP(nn.Module):
             ]
         return [{"param": "embed.W_E", "start": 0, "stop": self.p, "operand": "a,b"}]
 
-    def neuron_logit_map(self) -> list[str]:
-        """Parameters whose product maps the last hidden layer to the logits."""
-        return ["unembed.W_U"]
+    def neuron_logit_map(self) -> list[dict]:
+        """Parameters whose product maps the last hidden layer to the logits (x @ W)."""
+        return [{"param": "unembed.W_U", "axes": "in,out"}]

@@ -160,5 +160,7 @@ class Transformer(nn.Module):
     def residue_vectors(self) -> list[dict]:
         return [{"param": "embed.W_E", "start": 0, "stop": self.p, "operand": "a,b"}]
 
-    def neuron_logit_map(self) -> list[str]:
-        return [f"blocks.{len(self.blocks) - 1}.mlp.W_out", "unembed.W_U"]
+    def neuron_logit_map(self) -> list[dict]:
+        """W_out of the last block, then W_U (x @ W): the last hidden layer to the logits."""
+        return [{"param": f"blocks.{len(self.blocks) - 1}.mlp.W_out", "axes": "in,out"},
+                {"param": "unembed.W_U", "axes": "in,out"}]

@@ -38,7 +38,7 @@ import numpy as np
 from grokscan.errors import GrokscanError
 from grokscan.metrics import fourier as fm
 from grokscan.onset.detector import check_training_side
-from grokscan.store.layout import residue_matrix
+from grokscan.store.layout import logit_map, residue_matrix
 from grokscan.summary import MEMORISED
 
 SIGNALS = ("train_loss", "train_acc", "weight_norm", "gini_embed", "entropy_embed",
@@ -156,9 +156,7 @@ def _logit_map(params: dict, src: Source):
     residue."""
     if not src.neuron_logit_map:
         return None
-    W = params[src.neuron_logit_map[0]]
-    for name in src.neuron_logit_map[1:]:
-        W = W @ params[name]
+    W = logit_map(params, src.neuron_logit_map)
     W = W[:, :src.n_classes] if src.n_classes else W
     return W if W.shape[1] == src.basis.shape[1] else None
 
@@ -257,6 +255,7 @@ class Monitor:
         self.model = model
         self.idx = [SIGNALS.index(s) for s in model.signals]
         self.memorised: int | None = None
+        self.missing: tuple[str, ...] | None = None  # signals NaN at the first step seen
         self.flag: int | None = None
         self.reason = f"train accuracy never reached {MEMORISED:g}"
         self._plateau: list[np.ndarray] = []
@@ -271,6 +270,8 @@ class Monitor:
         row = values if isinstance(values, np.ndarray) else np.array(
             [values.get(k, math.nan) for k in SIGNALS], np.float64)
         x = row[self.idx]
+        if self.missing is None:
+            self.missing = tuple(s for s, v in zip(self.model.signals, x) if not np.isfinite(v))
         if self.memorised is None:
             if not row[SIGNALS.index("train_acc")] >= MEMORISED:
                 return math.nan
@@ -291,7 +292,8 @@ class Monitor:
         z = (np.mean(self._recent, axis=0) - self._level) / self._noise
         feats = self.features = np.sign(z) * np.log1p(np.abs(z))
         if not np.isfinite(feats).all():
-            self.reason = f"no flag: a signal is not finite at step {step}"
+            self.reason = missing_reason(self.missing) or \
+                f"no flag: a signal is not finite at step {step}"
             return math.nan
         score = float(self.model.probability(feats))
         self._held = self._held + 1 if score >= self.model.threshold else 0
@@ -301,6 +303,27 @@ class Monitor:
             self.reason = (f"score ≥ {self.model.threshold:.3g} for {hold} steps, "
                            f"memorised at step {self.memorised}")
         return score
+
+
+# what gives each signal: the layout entry or the observe() argument it is read from
+GIVEN_BY = {"train_loss": "observe(train_loss=...)", "train_acc": "observe(train_acc=...)",
+            "gini_embed": "the layout's residue_vectors (and a task with residues mod P)",
+            "entropy_embed": "the layout's residue_vectors (and a task with residues mod P)",
+            "gini_grad": "the layout's residue_vectors (and a task with residues mod P)",
+            "gini_logit": "the layout's neuron_logit_map",
+            "entropy_logit": "the layout's neuron_logit_map"}
+
+
+def missing_reason(missing) -> str | None:
+    """Why the detector cannot score: the signals missing from the first step, and what would
+    give each; None when none was."""
+    if not missing:
+        return None
+    by: dict[str, list[str]] = {}
+    for s in missing:
+        by.setdefault(GIVEN_BY.get(s, "?"), []).append(s)
+    what = "; ".join(f"{', '.join(names)}: give {g}" for g, names in by.items())
+    return f"no flag: signals missing from the first step ({what})"
 
 
 def features(steps, rows: np.ndarray, signals_used: tuple[str, ...], window: float = 0.1,

@@ -26,6 +26,7 @@ from grokscan.onset.live import (
     shipped,
     signals,
 )
+from grokscan.store.layout import logit_entries
 from grokscan.summary import MEMORISED
 
 NO_SPECTRUM = ("no flag: the run has no Fourier spectrum to read (no modulus, or no residue "
@@ -162,7 +163,7 @@ def source_from_file(f) -> Source:
     task = SimpleNamespace(p=int(a["p"]) if "p" in a else None,
                            ops=tuple(json.loads(a["ops"])) if "ops" in a else None)
     layout = Layout(tuple(json.loads(f.attrs.get("residue_vectors", "[]"))),
-                    tuple(json.loads(f.attrs.get("neuron_logit_map", "[]"))))
+                    logit_entries(json.loads(f.attrs.get("neuron_logit_map", "[]"))))
     return source_of(layout, task)
 
 

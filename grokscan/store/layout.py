@@ -1,8 +1,16 @@
 """Where analysis finds a model's per-residue vectors and its neuron-logit map
 (store/SCHEMA.md, root attributes ``residue_vectors`` and ``neuron_logit_map``): the
-:class:`Layout` a writer is given, the one check of it against the parameters' shapes (the
-Recorder runs it before the first checkpoint, the reader at every open), and the selection of
-the vectors from a parameter."""
+:class:`Layout` a writer is given, its orientation resolved against the parameters' shapes and
+the task's classes (:func:`resolve`, the Recorder's, before the first checkpoint), the one
+check of it against the shapes (the reader's, at every open), and the selection of the vectors
+and of the map from the parameters.
+
+A matrix of the neuron-logit map is read either way round: ``"in,out"`` (x @ W, as grokscan's
+own models and TransformerLens store their weights) or ``"out,in"`` (W @ x, as
+``torch.nn.Linear.weight`` is stored). An entry names it as ``{"param": name, "axes": ...}``;
+a bare name given to a Recorder has its axes inferred where the shapes allow one reading only,
+and a file stores every entry with its axes (format version 4; a bare name in a file of an
+earlier version is "in,out", what it always meant)."""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import numpy as np
 from grokscan.errors import GrokscanError
 
 AXES = {0: "rows", 1: "columns"}
+READINGS = ("in,out", "out,in")  # how a matrix of the neuron-logit map maps its input
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class Layout:
     """
 
     residue_vectors: tuple = ()
-    neuron_logit_map: tuple = ()
+    neuron_logit_map: tuple = ()  # names, or {"param": name, "axes": "in,out" | "out,in"}
 
     @classmethod
     def of(cls, model) -> Layout:
@@ -70,15 +79,93 @@ def check_layout(residue_vectors, neuron_logit_map, shapes: dict, *, where: str,
         raise error(f"{where}: residue_vectors selects {sorted(lengths)} residues from its "
                     "parameters; expected the same number from each")
     prev = None
-    for name in neuron_logit_map:
+    for e in logit_entries(neuron_logit_map, where, error):
+        name = e["param"]
         if name not in shapes:
             raise error(f"{where}: neuron_logit_map names the parameter {name!r}, which "
                         f"{'is not one of ' + ', '.join(shapes) if shapes else 'does not exist'}")
-        shape = tuple(shapes[name])
+        shape = _oriented(tuple(shapes[name]), e["axes"])
         if len(shape) != 2 or (prev is not None and prev[1] != shape[0]):
             raise error(f"{where}: neuron_logit_map multiplies {prev} by {name} of shape "
-                        f"{shape}; the shapes do not compose")
+                        f"{tuple(shapes[name])} read {e['axes']}; the shapes do not compose")
         prev = shape
+
+
+def logit_entries(entries, where: str = "layout", error=GrokscanError) -> tuple[dict, ...]:
+    """The neuron-logit map's entries as ``{"param", "axes"}``: a bare name is "in,out" (what
+    a file's bare name means; a Recorder infers it first, :func:`resolve`)."""
+    out = []
+    for e in entries:
+        if isinstance(e, str):
+            e = {"param": e, "axes": "in,out"}
+        if not (isinstance(e, dict) and isinstance(e.get("param"), str)
+                and e.get("axes", "in,out") in READINGS):
+            raise error(f"{where}: neuron_logit_map entry {e!r}: expected a parameter name or "
+                        f'{{"param": name, "axes": "in,out" or "out,in"}}')
+        out.append({"param": e["param"], "axes": e.get("axes", "in,out")})
+    return tuple(out)
+
+
+def _oriented(shape: tuple, axes: str) -> tuple:
+    """A matrix's shape as (in, out)."""
+    return shape[::-1] if axes == "out,in" and len(shape) == 2 else shape
+
+
+def resolve(layout: Layout, shapes: dict, *, n_classes: int | None,
+            where: str = "layout") -> Layout:
+    """The layout with the axes of every neuron-logit map entry stated: given, or inferred
+    from the shapes ({name: shape}) where only one reading composes the map into one logit per
+    class (``n_classes``; None: not known, a bare name is then "in,out"). The last matrix's
+    output must be the classes; each earlier one's, the next one's input. Where both readings
+    fit (a square matrix) or none does, a GrokscanError names the parameter, its shape and
+    what was expected."""
+    entries = list(layout.neuron_logit_map)
+    if not entries:
+        return layout
+    need = n_classes
+    done: list[dict] = []
+    for e in reversed(entries):
+        name = e if isinstance(e, str) else e.get("param") if isinstance(e, dict) else None
+        if name not in shapes or len(shapes[name]) != 2:
+            check_layout((), entries, shapes, where=where)  # its one-line error
+        shape = tuple(shapes[name])
+        stated = e.get("axes") if isinstance(e, dict) else None
+        axes = stated or _infer(name, shape, need, where, last=not done)
+        out = _oriented(shape, axes)[1]
+        if need is not None and out != need:
+            what = f"{need} classes" if not done else f"the {need} inputs of {done[0]['param']}"
+            raise GrokscanError(f"{where}: neuron_logit_map: {name} has shape {shape}, read "
+                                f"{axes}, its output is {out}; expected {what}")
+        done.insert(0, {"param": name, "axes": axes})
+        need = _oriented(shape, axes)[0]
+    return Layout(layout.residue_vectors, tuple(done))
+
+
+def _infer(name: str, shape: tuple, need: int | None, where: str, *, last: bool) -> str:
+    what = f"{need} classes" if last else f"{need} outputs"
+    if need is None:
+        return "in,out"
+    fits = [a for a in READINGS if _oriented(shape, a)[1] == need]
+    if len(fits) == 1:
+        return fits[0]
+    if not fits:
+        raise GrokscanError(f"{where}: neuron_logit_map: {name} has shape {shape}; expected "
+                            f"one of its axes to be the {what}")
+    raise GrokscanError(f"{where}: neuron_logit_map: {name} has shape {shape}, which maps to "
+                        f"{what} either way round; say which: {{\"param\": \"{name}\", "
+                        '"axes": "out,in"} (torch.nn.Linear.weight) or "in,out" (x @ W)')
+
+
+def logit_map(values: dict, entries):
+    """W_L, (..., d, C): the product of the neuron-logit map's matrices, each read (in, out),
+    from ``values`` ({name: values at one or more checkpoints}, numpy arrays or torch
+    tensors)."""
+    W = None
+    for e in logit_entries(entries):
+        M = values[e["param"]]
+        M = M.swapaxes(-1, -2) if e["axes"] == "out,in" else M
+        W = M if W is None else W @ M
+    return W
 
 
 def residue_rows(values: np.ndarray, entry: dict) -> np.ndarray:

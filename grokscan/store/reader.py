@@ -23,9 +23,10 @@ from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.hdf5.format import CHECKPOINTS_FORMAT, Reader, text
 from grokscan.hdf5.lock import holder
 from grokscan.hdf5.superblock import writer_flags
-from grokscan.store.layout import check_layout
+from grokscan.store.layout import check_layout, logit_entries
+from grokscan.store.spec import ModelSpec
 
-VERSIONS = (1, 2, 3)  # the checkpoint format versions this grokscan reads
+VERSIONS = (1, 2, 3, 4)  # the checkpoint format versions this grokscan reads
 LIMIT = 1 << 31  # elements one checkpoint of one parameter may hold (8 GiB of float32)
 
 
@@ -73,7 +74,8 @@ class Run(Reader):
         try:
             self.param_names: list[str] = json.loads(text(f.attrs["param_names"]))
             self.residue_vectors: list[dict] = json.loads(text(f.attrs["residue_vectors"]))
-            self.neuron_logit_map: list[str] = json.loads(text(f.attrs["neuron_logit_map"]))
+            self.neuron_logit_map: list[dict] = list(logit_entries(
+                json.loads(text(f.attrs["neuron_logit_map"])), str(path), FileFormatError))
         except (KeyError, ValueError) as e:
             raise FileFormatError(f"{path}: a layout attribute is missing or not JSON "
                                   f"({e})") from None
@@ -85,6 +87,8 @@ class Run(Reader):
                 raise FileFormatError(f"{path}: /params/{name} has shape {ds.shape}, more than "
                                       f"{LIMIT} values a checkpoint")
         self.config = self._config()
+        self.model_spec = ModelSpec.from_json(text(f.attrs["model"]), path) \
+            if "model" in f.attrs else None  # a model of the user's own (store/spec.py)
         _check_layout(self)
         self.refresh()
         self.writer = holder(path)

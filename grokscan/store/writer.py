@@ -35,10 +35,10 @@ from grokscan.errors import GrokscanError
 from grokscan.hdf5.format import CHECKPOINTS_FORMAT, SWMR_LIBVER, H5File, check_space
 from grokscan.hdf5.lock import WriterLock
 from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
-from grokscan.store.layout import Layout, check_layout
+from grokscan.store.layout import Layout, check_layout, logit_entries
 from grokscan.tasks.custom import CustomData
 
-VERSION = 3  # the checkpoint format version written (store/SCHEMA.md)
+VERSION = 4  # the checkpoint format version written (store/SCHEMA.md)
 STATE = ("optimizer", "layout", "torch_rng", "batch_rng")  # a resume slot's vectors
 SLOTS = ("0", "1")  # checkpoint i keeps its resume state in slot i % 2
 
@@ -128,7 +128,7 @@ class Writer(H5File):
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs.update(header.attrs)
         f.attrs["residue_vectors"] = json.dumps(list(layout.residue_vectors))
-        f.attrs["neuron_logit_map"] = json.dumps(list(layout.neuron_logit_map))
+        f.attrs["neuron_logit_map"] = json.dumps(list(logit_entries(layout.neuron_logit_map)))
         f.attrs["param_names"] = json.dumps(list(self.params))
 
     @classmethod

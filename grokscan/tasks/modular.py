@@ -80,6 +80,9 @@ def apply(op: str, a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
     return OPS[op].fn(a, b, p) % p
 
 
+ENCODINGS = ("tokens", "tokens+eq", "onehot")  # how a model takes (a, b): ModularData.inputs
+
+
 @dataclass(frozen=True)
 class ModularConfig(Settings):
     section = "task"
@@ -180,6 +183,26 @@ class ModularData:
     def n_classes(self) -> int:
         return self.p
 
+    def inputs(self, rows: np.ndarray | None = None, *, encoding: str = "tokens") -> np.ndarray:
+        """The model inputs of the examples (or of ``rows``, (n, 3) triples (a, op, b)) in one
+        of ENCODINGS: ``"tokens"``, int64 (n, 2) [a, b] ((n, 3) [a, op, b] for several
+        operations, the operation's token P + i); ``"tokens+eq"``, with the '=' token P + n_ops
+        last; ``"onehot"``, float32 (n, 2P) one-hot a then b (with the operation's one-hot of
+        n_ops between them for several operations)."""
+        if encoding not in ENCODINGS:
+            raise GrokscanError(f"inputs: expected an encoding of {', '.join(ENCODINGS)}, got "
+                                f"{encoding!r}")
+        if encoding == "onehot":
+            t = self.tokens(rows, with_eq=False)
+            sizes = [self.p] + ([len(self.ops)] if len(self.ops) > 1 else []) + [self.p]
+            offsets = np.array([0] + ([self.p] if len(self.ops) > 1 else []) + [0])
+            out = np.zeros((len(t), sum(sizes)), np.float32)
+            start = np.cumsum([0] + sizes[:-1])
+            for j in range(t.shape[1]):
+                out[np.arange(len(t)), start[j] + t[:, j] - offsets[j]] = 1.0
+            return out
+        return self.tokens(rows, with_eq=encoding == "tokens+eq")
+
     def tokens(self, rows: np.ndarray | None = None, *, with_eq: bool = True) -> np.ndarray:
         """Token sequences (n, T) of the examples (or of ``rows``, (n, 3) triples): [a, b, =]
         for one operation, [a, op, b, =] for several; without '=' for the MLP."""
@@ -190,10 +213,13 @@ class ModularData:
         return np.stack(cols, axis=1).astype(np.int64)
 
     def split(self, model: str) -> Split:
-        x = self.tokens(with_eq=model == "transformer")
+        """The train and test sets for a model of kind ``model`` ("mlp": tokens without '=';
+        "transformer": with it) or with the inputs of an encoding of ENCODINGS."""
+        x = self.inputs(encoding=_encoding(model))
         y = self.labels.astype(np.int64)
         tr = self.train
-        return Split(x[tr], y[tr], x[~tr], y[~tr], self.n_vocab, self.p, self.n_classes)
+        n_vocab = 0 if x.dtype == np.float32 else self.n_vocab
+        return Split(x[tr], y[tr], x[~tr], y[~tr], n_vocab, self.p, self.n_classes)
 
     @property
     def residues(self) -> Residues:
@@ -219,7 +245,7 @@ class ModularData:
     def _grid_inputs(self, op: str, model: str) -> np.ndarray:
         a, b = np.divmod(np.arange(self.p * self.p), self.p)
         rows = np.stack([a, np.full_like(a, self.ops.index(op)), b], axis=1)
-        return self.tokens(rows, with_eq=model == "transformer")
+        return self.inputs(rows, encoding=_encoding(model))
 
     def write(self, g) -> None:
         g.attrs["kind"] = "modular"
@@ -279,6 +305,75 @@ def _read(group, cfg: ModularConfig | None, where: str) -> ModularData:
                        cfg.frac if cfg is not None else None)
 
 
+def _encoding(model: str) -> str:
+    """The input encoding of a model kind ("mlp": tokens, "transformer": tokens and '='), or
+    an encoding named as such."""
+    return {"mlp": "tokens", "transformer": "tokens+eq"}.get(model, model)
+
+
+def modular_task(op: str = "add", p: int = 97, *, frac: float = 0.3, seed: int = 0,
+                 train_pairs=None, exclude_zero: bool = False) -> ModularData:
+    """A modular-arithmetic task for a model of your own: every (a, b) pair of one operation
+    (or several, comma-separated, for one multi-task model) mod ``p``, its label, and a split.
+
+    Record it with ``grokscan.Recorder(..., task=data)`` and the analysis knows the residues:
+    every Fourier, embedding and replayed family applies (in the multiplicative basis for mul
+    and div with P prime).
+
+    Parameters
+    ----------
+    op : str, default "add"
+        An operation of ``grokscan ops`` ("add", "mul", "x2+y2", …), or several separated by
+        commas.
+    p : int, default 97
+        The modulus P.
+    frac : float, default 0.3
+        The share of each operation's pairs drawn for training (from ``seed``), when
+        ``train_pairs`` is not given.
+    seed : int, default 0
+        The seed of the drawn split.
+    train_pairs : array-like of shape (n, 2), optional
+        Your own split: the (a, b) pairs you train on (for several operations, on each); every
+        other pair is the test set.
+    exclude_zero : bool, default False
+        Operands from Z_P^* = 1..P−1 (for mul and div; needs P prime).
+
+    Returns
+    -------
+    ModularData
+        ``inputs(encoding=...)`` (the model inputs of every example: "tokens" [a, b],
+        "tokens+eq" [a, b, =] or "onehot"), ``labels`` (shape (n,)), ``train`` (a bool mask
+        of shape (n,)), ``split(encoding)`` (x_train, y_train, x_test, y_test), ``p``,
+        ``ops``, ``n_vocab``, ``n_classes``.
+
+    Examples
+    --------
+    >>> import grokscan
+    >>> data = grokscan.modular_task("add", 23, frac=0.5, seed=0)
+    >>> s = data.split("tokens")
+    >>> s.x_train.shape, s.y_train.shape, int(data.train.sum())
+    ((264, 2), (264,), 264)
+    """
+    ops = tuple(o.strip() for o in op.split(",")) if isinstance(op, str) else tuple(op)
+    cfg = ModularConfig(ops=ops, p=p, frac=frac, exclude_zero=exclude_zero)
+    data = make_data(cfg, seed)
+    if train_pairs is None:
+        return data
+    pairs = np.asarray(train_pairs)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.issubdtype(pairs.dtype, np.integer):
+        raise GrokscanError(f"train_pairs: expected integer pairs (a, b) of shape (n, 2), got "
+                            f"shape {pairs.shape} of {pairs.dtype}")
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= p):
+        raise GrokscanError(f"train_pairs: expected residues in 0..{p - 1}")
+    keys = set((pairs[:, 0] * p + pairs[:, 1]).tolist())
+    a, b = data.examples[:, 0], data.examples[:, 2]
+    train = np.fromiter(((x * p + y) in keys for x, y in zip(a, b)), bool, len(a))
+    if not train.any() or train.all():
+        raise GrokscanError(f"train_pairs: the split must leave examples on both sides; it "
+                            f"trains on {int(train.sum())} of {len(train)}")
+    return ModularData(p, ops, data.examples, data.labels, train, None)
+
+
 class ModularTask:
     kind = "modular"
     Config = ModularConfig
@@ -304,5 +399,5 @@ def group_of(op: str, p: int) -> str:
     return "additive"
 
 
-__all__ = ["OPS", "ModularConfig", "ModularData", "ModularTask", "Operation", "apply",
-           "group_of", "make_data"]
+__all__ = ["ENCODINGS", "OPS", "ModularConfig", "ModularData", "ModularTask", "Operation",
+           "apply", "group_of", "make_data", "modular_task"]

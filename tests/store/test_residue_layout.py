@@ -40,7 +40,9 @@ def record(path, model, layout, **kw):
     ([{"param": "W_E", "start": 0, "stop": P, "axis": 2}], (), "along axis 2"),
     ([{"param": "W_E", "start": 0, "stop": P, "axis": 1},
       {"param": "W_U", "start": 0, "stop": 5, "axis": 1}], (), "selects [5, 23] residues"),
-    ([], ("W_E", "W_U"), f"multiplies ({D}, {P + 1}) by W_U of shape ({D}, {P})"),
+    ([], ({"param": "W_E", "axes": "in,out"}, {"param": "W_U", "axes": "in,out"}),
+     f"W_E has shape ({D}, {P + 1}), read in,out, its output is {P + 1}; expected the {D} "
+     "inputs of W_U"),
 ])
 def test_a_layout_that_does_not_fit_the_model_is_refused(tmp_path, entries, logit_map, needle):
     out = tmp_path / "r.h5"
@@ -83,3 +85,57 @@ def test_columns_are_analysed_as_the_transposed_rows(tmp_path):
         assert names
         for k in names:
             np.testing.assert_array_equal(f["metrics/fourier"][k][()], g["metrics/fourier"][k][()])
+
+
+class LinearStyle(torch.nn.Module):
+    """An embedding and a logit layer stored as torch.nn.Linear stores its weight: (out, in),
+    here (classes, d) = (23, D); or (in, out) with ``transposed``."""
+
+    def __init__(self, width: int = D, transposed: bool = False):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.emb = torch.nn.Parameter(torch.randn(P, width, generator=g))
+        w = torch.randn(P, width, generator=g)
+        self.out = torch.nn.Parameter(w.T.contiguous() if transposed else w)
+
+
+@pytest.mark.parametrize("transposed, axes", [(False, "out,in"), (True, "in,out")])
+def test_a_logit_map_s_orientation_is_inferred_when_one_reading_fits(tmp_path, transposed,
+                                                                     axes):
+    """P = 23 classes, d = 8: (23, 8) can only be read out,in and (8, 23) in,out; the file
+    states it, and the map read back is the same matrix either way."""
+    from grokscan.tasks.modular import modular_task
+
+    out = tmp_path / "r.h5"
+    record(out, LinearStyle(transposed=transposed),
+           Layout(({"param": "emb", "start": 0, "stop": P},), ("out",)),
+           task=modular_task("add", P, frac=0.5))
+    with Run(out) as run:
+        assert run.neuron_logit_map == [{"param": "out", "axes": axes}]
+        assert run.version == 4
+
+
+def test_a_square_logit_map_must_say_its_axes(tmp_path):
+    from grokscan.tasks.modular import modular_task
+
+    with pytest.raises(GrokscanError) as e:
+        record(tmp_path / "r.h5", LinearStyle(width=P), Layout((), ("out",)),
+               task=modular_task("add", P, frac=0.5))
+    msg = str(e.value)
+    assert msg.startswith("layout: neuron_logit_map: out has shape (23, 23), which maps to 23 "
+                          "classes either way round; say which")
+    assert '"axes": "out,in"' in msg and "\n" not in msg
+    record(tmp_path / "s.h5", LinearStyle(width=P),
+           Layout((), ({"param": "out", "axes": "out,in"},)),
+           task=modular_task("add", P, frac=0.5))  # stated: recorded
+
+
+def test_a_logit_map_without_the_class_axis_is_refused(tmp_path):
+    from grokscan.tasks.modular import modular_task
+
+    with pytest.raises(GrokscanError) as e:
+        record(tmp_path / "r.h5", NandaStyle(), Layout((), ("W_E",)),
+               task=modular_task("add", P, frac=0.5))
+    assert str(e.value) == (f"layout: neuron_logit_map: W_E has shape ({D}, {P + 1}); "
+                            f"expected one of its axes to be the {P} classes")
+    assert not (tmp_path / "r.h5").exists()

@@ -89,7 +89,7 @@ class Setup:
     basis: str  # the basis of the per-residue (embedding) measures
     op_basis: dict[str, str]  # the basis of each operation's replayed measures
     residue_vectors: list[dict]
-    neuron_logit_map: list[str]
+    neuron_logit_map: list[dict]  # {"param", "axes"} (store/layout.py)
     n_classes: int = 0
     beta: float = 1.0
     key_freqs: dict[str, list[int]] = field(default_factory=dict)  # per op, final checkpoint
@@ -113,6 +113,8 @@ class Setup:
     # The moments of the MOMENTS families: {"memorisation": i, "end": j}, checkpoint indices of
     # the run (memorisation left out when train accuracy never reaches 0.99, or is the end).
     moments: dict[str, int] = field(default_factory=dict)
+    # the callable that rebuilds a model of the user's own, which the user named (Options.model)
+    model: object = None
 
     def subset_of(self, family: str) -> frozenset:
         """The checkpoint indices an expensive family runs on."""
@@ -141,9 +143,7 @@ def residue_matrix(setup: Setup, params: dict[str, np.ndarray]) -> np.ndarray:
 def neuron_logit_matrix(setup: Setup, params: dict[str, np.ndarray]) -> np.ndarray:
     """W_L transposed, (n, C, d): one row per output class, mapping the last hidden layer
     (the MLP's neurons) to that class's logit."""
-    W = params[setup.neuron_logit_map[0]]
-    for name in setup.neuron_logit_map[1:]:
-        W = W @ params[name]
+    W = layout.logit_map(params, setup.neuron_logit_map)
     n_classes = setup.n_classes or setup.p  # 0: not known yet, every column is a class
     return np.swapaxes(W[..., :n_classes] if n_classes else W, -1, -2)
 

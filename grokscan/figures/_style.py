@@ -15,6 +15,7 @@ import matplotlib
 import numpy as np
 import seaborn as sns
 from matplotlib import patheffects
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -80,15 +81,156 @@ def add_markers(ax, markers: Markers | None, *, on_image: bool = False) -> None:
             ax.axvline(step, color=colour, ls=ls, lw=1.4 if on_image else 1.2, **kw)
 
 
-def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = None) -> None:
-    """One legend above the figure for the event markers (and any ``extra`` handles)."""
+def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = None, *,
+                  ncols: int | None = None) -> None:
+    """Name the event markers of a figure in one legend above it.
+
+    The panels draw each event as a vertical line without a label; this legend says which
+    line is which event and its step, once for the whole figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (the legend goes above its Axes, with constrained layout; in a figure
+        without it, at its top centre).
+    markers : mapping of str to int or None
+        {event: step} of the events of :data:`EVENTS`; an event whose step is None, or not
+        in EVENTS, is left out.
+    extra : list of matplotlib.artist.Artist, optional
+        Handles to list before the events (e.g. the chains of a panel).
+    ncols : int, optional
+        The legend's columns (default: one per entry, at most four).
+
+    Returns
+    -------
+    None
+        No legend is made when there is nothing to name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import accuracy_curves, marker_legend
+    >>> fig = Figure(layout="constrained")
+    >>> markers = {"memorisation": 300, "grokking": 1500}
+    >>> ax = accuracy_curves(np.arange(0, 2000, 100), {"test_acc": np.linspace(0, 1, 20)},
+    ...                      markers=markers, ax=fig.subplots())
+    >>> marker_legend(fig, markers)
+    >>> [text.get_text() for text in fig.legends[0].get_texts()]
+    ['memorisation (train acc ≥ 0.99): 300', 'grokking (test acc ≥ 0.99): 1500']
+    """
     handles = list(extra or [])
     for name, step in (markers or {}).items():
         if step is not None and name in EVENTS:
             colour, ls, text = EVENTS[name]
             handles.append(Line2D([], [], color=colour, ls=ls, lw=1.2, label=f"{text}: {step}"))
     if handles:
-        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4))
+        fig.legend(handles=handles, loc="outside upper center",
+                   ncols=ncols or min(len(handles), 4))
+
+
+def panel(*, height: float, width: float = WIDTH):
+    """Make a function that draws one panel on the Axes ``ax`` (a keyword) usable alone.
+
+    Given ``ax``, the function draws on it in the report's theme (:data:`RC`) and returns it.
+    Without one, it draws on a new Figure of ``width`` × ``height`` inches (its own Agg canvas,
+    no pyplot) with the legend of its event ``markers`` above (the events one under the other
+    in a figure narrower than 6 inches), as the report shows it, and returns that Figure.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, ax=None, **kwargs):
+            with matplotlib.rc_context(RC):
+                if ax is not None:
+                    return fn(*args, ax=ax, **kwargs)
+                fig, axes = new_figure(1, 1, height=height, width=width)
+                fn(*args, ax=axes[0, 0], **kwargs)
+                marker_legend(fig, kwargs.get("markers"), ncols=None if width >= 6 else 1)
+                return fig
+
+        return wrapper
+
+    return decorate
+
+
+def _series_colours(labels, colours: Mapping[str, object] | None = None) -> dict:
+    """{label: colour} for the curves of some panels, in order of appearance: the colour given
+    in ``colours``, else train and test their own (SPLIT), else the palette's seven most
+    distinct colours (SERIES) in turn."""
+    named = {**SPLIT, **(colours or {})}
+    cycle = iter(SERIES[:7] * 8)
+    for label in labels:
+        if not named.get(label):
+            named[label] = next(cycle)
+    return named
+
+
+@panel(height=2.8, width=WIDTH / 2)
+def series_panel(steps, curves: Mapping[str, np.ndarray], *, title: str = "", markers=None,
+                 logy: bool = False, ylim: tuple | None = None,
+                 colours: Mapping[str, object] | None = None, ax=None) -> Axes | Figure:
+    """Draw some quantities against step on one Axes.
+
+    Each curve is drawn on its finite points, with a dot at each when it has fewer than 40;
+    past seven curves the colours repeat, dashed. With more than one curve, a legend sits
+    beside the panel, off the curves.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    curves : mapping of str to array_like of shape (n_checkpoints,)
+        {label: values}; NaN (and, with ``logy``, values ≤ 0) are left out.
+    title : str, optional
+        The panel's title.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark (None: not drawn).
+    logy : bool, default False
+        A logarithmic y axis.
+    ylim : tuple of (float, float), optional
+        The y axis limits.
+    colours : mapping of str to colour, optional
+        {label: colour} for labels that need their own; otherwise train and test take
+        theirs and the other labels the palette's seven most distinct colours in turn.
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import series_panel
+    >>> steps = np.arange(0, 100, 10)
+    >>> ax = series_panel(steps, {"train": np.linspace(0, 1, 10)}, title="accuracy",
+    ...                   ax=Figure().subplots())
+    >>> float(ax.lines[0].get_ydata()[-1])
+    1.0
+    """
+    steps = np.asarray(steps)
+    named = _series_colours(curves, colours)
+    for i, (label, y) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=float)
+        ok = np.isfinite(y) & ((y > 0) if logy else True)
+        dots = dict(marker="o", ms=3) if ok.sum() < 40 else {}
+        ls = "-" if i < 7 else "--"  # past seven distinct colours, dashed
+        ax.plot(steps[ok], y[ok], color=named[label], lw=1.5, ls=ls, label=label, **dots)
+    if logy:
+        ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    add_markers(ax, markers)
+    ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend(fontsize="small", ncols=1 if len(curves) < 8 else 2, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_xlabel("step")
+    return ax
 
 
 @styled
@@ -96,42 +238,60 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
                 ncols: int = 2, logy=(), ylims: Mapping[str, tuple] | None = None,
                 height: float = 2.8,
                 colours: Mapping[str, object] | None = None) -> Figure:
-    """Small multiples of quantities against step, one panel per entry of ``panels``.
+    """Small multiples of quantities against step, one panel per entry.
 
-    steps: (n,). panels: {title: {label: (n,) array}}; each curve is drawn on its finite
-    points only (a dot per point when there are fewer than 40). ``logy``: titles whose y axis
-    is logarithmic. Event ``markers`` appear on every panel and in one legend above; a
-    panel's own legend sits beside it, off the curves. ``colours``: {label: colour} for labels
-    that need their own (else train/test take theirs and the others the palette in turn).
+    One :func:`series_panel` per entry of ``panels``; a label has one colour in every panel.
+    Event markers appear on every panel and in one legend above; each column's lowest panel
+    carries the step axis.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    panels : mapping of str to mapping of str to array_like of shape (n_checkpoints,)
+        {title: {label: values}}, one panel per title, in order.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark.
+    ncols : int, default 2
+        Panels per row.
+    logy : collection of str, optional
+        The titles of the panels whose y axis is logarithmic.
+    ylims : mapping of str to tuple of (float, float), optional
+        {title: (bottom, top)} y limits of some panels.
+    height : float, default 2.8
+        Inches per row of panels.
+    colours : mapping of str to colour, optional
+        {label: colour} for labels that need their own; otherwise train and test take
+        theirs and the other labels the palette's seven most distinct colours in turn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The grid, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import series_grid
+    >>> steps = np.arange(0, 100, 10)
+    >>> fig = series_grid(steps, {"loss": {"train": np.exp(-steps / 50)},
+    ...                           "accuracy": {"train": np.linspace(0, 1, 10)}},
+    ...                   logy=("loss",), markers={"memorisation": 40})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss', 'accuracy']
     """
-    steps = np.asarray(steps)
     titles = list(panels)
     ncols = max(1, min(ncols, len(titles)))
     nrows = -(-len(titles) // ncols)
     fig, axes = new_figure(nrows, ncols, height=height, sharex=True)
-    named = {**SPLIT, **(colours or {})}
-    colours = iter(SERIES[:7] * 8)
+    named = _series_colours((label for curves in panels.values() for label in curves), colours)
     for ax, title in zip(axes.flat, titles):
-        curves = panels[title]
-        for i, (label, y) in enumerate(curves.items()):
-            y = np.asarray(y, dtype=float)
-            ok = np.isfinite(y) & ((y > 0) if title in logy else True)
-            colour = named.get(label) or named.setdefault(label, next(colours))
-            dots = dict(marker="o", ms=3) if ok.sum() < 40 else {}
-            ls = "-" if i < 7 else "--"  # past seven distinct colours, dashed
-            ax.plot(steps[ok], y[ok], color=colour, lw=1.5, ls=ls, label=label, **dots)
-        if title in logy:
-            ax.set_yscale("log")
-        if ylims and title in ylims:
-            ax.set_ylim(*ylims[title])
-        add_markers(ax, markers)
-        ax.set_title(title)
-        if len(curves) > 1:
-            ax.legend(fontsize="small", ncols=1 if len(curves) < 8 else 2, loc="upper left",
-                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        series_panel(steps, panels[title], title=title, markers=markers, logy=title in logy,
+                     ylim=(ylims or {}).get(title), colours=named, ax=ax)
     for j in range(ncols):  # the lowest visible panel of each column carries the step axis
         col = [ax for i, ax in enumerate(axes[:, j]) if i * ncols + j < len(titles)]
-        col[-1].set_xlabel("step")
+        for ax in col[:-1]:
+            ax.set_xlabel("")
         col[-1].tick_params(labelbottom=True)
     for ax in list(axes.flat)[len(titles):]:
         ax.set_visible(False)

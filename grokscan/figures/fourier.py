@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -17,6 +18,7 @@ from grokscan.figures._style import (
     add_markers,
     marker_legend,
     new_figure,
+    panel,
     series_grid,
     styled,
 )
@@ -31,67 +33,144 @@ def _edges(x: np.ndarray) -> np.ndarray:
     return np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]])
 
 
+@panel(height=3.2)
+def frequency_heatmap(steps, norms, *, title: str = "", markers=None, colorbar: bool = True,
+                      ax=None) -> Axes | Figure:
+    """The norm carried by each frequency over training, as one heatmap.
+
+    Frequency in rows, checkpoint in columns (Nanda et al., arXiv:2301.05217: a few key
+    frequencies take over the embedding).
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint (possibly unevenly spaced: each cell spans half way to its
+        neighbours).
+    norms : array_like of shape (n_checkpoints, K)
+        Column k−1 the norm √(μ_k² + ν_k²) of frequency k (from
+        ``grokscan.metrics.fourier.frequency_power``).
+    title : str, optional
+        The panel's title.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark, above the cells.
+    colorbar : bool, default True
+        A colour bar beside the panel.
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import frequency_heatmap
+    >>> norms = np.zeros((6, 5))
+    >>> norms[3:, 1] = 1.0  # frequency 2 appears at the fourth checkpoint
+    >>> ax = frequency_heatmap(np.arange(6) * 100, norms, title="embedding",
+    ...                        ax=Figure().subplots())
+    >>> ax.collections[0].get_array().reshape(5, 6)[1].tolist()
+    [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    """
+    z = np.asarray(norms, dtype=float)
+    k = np.arange(1, z.shape[1] + 1)
+    mesh = ax.pcolormesh(_edges(steps), _edges(k), z.T, shading="flat", rasterized=True)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label="norm", pad=0.01)
+    add_markers(ax, markers, on_image=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.set_ylabel("frequency k")
+    ax.grid(False)
+    ax.set_xlabel("step")
+    return ax
+
+
 @styled
 def fourier_heatmap(steps, norms: Mapping[str, np.ndarray], *, markers=None) -> Figure:
-    """The norm carried by each frequency, frequency (rows) × checkpoint (columns).
+    """The norm carried by each frequency over training, one heatmap a row.
 
-    steps: (n,). norms: {panel title: (n, K)}, column k−1 the norm √(μ_k² + ν_k²) of frequency
-    k (from ``grokscan.metrics.fourier.frequency_power``); one panel per entry.
+    One :func:`frequency_heatmap` per entry of ``norms``, stacked on one step axis.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    norms : mapping of str to array_like of shape (n_checkpoints, K)
+        {panel title: norms}, column k−1 the norm of frequency k.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark, on every panel and in one
+        legend above.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per entry of ``norms``, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import fourier_heatmap
+    >>> rng = np.random.default_rng(0)
+    >>> fig = fourier_heatmap(np.arange(8) * 10, {"embedding": rng.random((8, 5)),
+    ...                                           "neurons": rng.random((8, 5))})
+    >>> [ax.get_title() for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    ['embedding', 'neurons']
     """
-    steps = np.asarray(steps)
     fig, axes = new_figure(len(norms), 1, height=3.2, sharex=True)
-    x = _edges(steps)
     for ax, (title, z) in zip(axes[:, 0], norms.items()):
-        z = np.asarray(z, dtype=float)
-        k = np.arange(1, z.shape[1] + 1)
-        mesh = ax.pcolormesh(x, _edges(k), z.T, shading="flat", rasterized=True)
-        fig.colorbar(mesh, ax=ax, label="norm", pad=0.01)
-        add_markers(ax, markers, on_image=True)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
-        ax.set_ylabel("frequency k")
-        ax.grid(False)
-    axes[-1, 0].set_xlabel("step")
+        frequency_heatmap(steps, z, title=title, markers=markers, ax=ax)
+    for ax in axes[:-1, 0]:  # one step axis, under the lowest panel
+        ax.set_xlabel("")
     marker_legend(fig, markers)
     return fig
 
 
 def fourier_measures(steps, measures: Mapping[str, Mapping[str, np.ndarray]], *,
                      markers=None) -> Figure:
-    """FFD, FCR, Gini coefficient and spectral entropy against step (Furuta et al. Eq. 5-6).
+    """FFD, FCR, Gini coefficient and spectral entropy against step.
 
-    measures: {title: {"embedding": (n,), "neuron-logit map": (n,)}}.
+    The measures of Furuta et al. (arXiv:2402.16726, Eq. 5-6): :func:`series_grid`, one panel
+    per measure.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    measures : mapping of str to mapping of str to array_like of shape (n_checkpoints,)
+        {title: {"embedding": values, "neuron-logit map": values}}.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels a row, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import fourier_measures
+    >>> t = np.linspace(0, 1, 10)
+    >>> fig = fourier_measures(np.arange(10), {"Gini coefficient": {"embedding": t},
+    ...                                        "spectral entropy": {"embedding": 1 - t}})
+    >>> len(fig.axes)
+    2
     """
     return series_grid(steps, measures, markers=markers, ncols=2)
 
 
-@styled
-def neuron_spectrum(before: np.ndarray, after: np.ndarray, *, steps: tuple[int, int],
-                    labels: tuple[str, str] = ("before grokking", "after grokking")) -> Figure:
-    """The neuron-mean 2-D power over (a, b) in the Fourier basis, at two checkpoints.
-
-    before, after: (B, B), rows and columns in basis order (constant, cos 1, sin 1, ...), the
-    ``neurons/mean_power`` of two checkpoints. Both panels share one logarithmic colour scale.
-    """
-    before, after = np.asarray(before, float), np.asarray(after, float)
-    pos = np.concatenate([before[before > 0], after[after > 0]])
+def _power_norm(*powers: np.ndarray) -> LogNorm:
+    """A logarithmic colour scale over the positive values of ``powers``, at most six decades
+    deep."""
+    pos = np.concatenate([np.asarray(p, float)[np.asarray(p, float) > 0].ravel()
+                          for p in powers])
     vmax = pos.max() if pos.size else 1.0
     vmin = max(pos.min() if pos.size else 1e-12, vmax * 1e-6)
-    norm = LogNorm(vmin=vmin, vmax=vmax)
-    fig, axes = new_figure(1, 2, height=4.4, width=9.0)
-    n = before.shape[0]
-    ticks = [2 * k - 1 for k in _tick_freqs(n // 2)]
-    for ax, z, label, step in zip(axes[0], (before, after), labels, steps):
-        mesh = ax.pcolormesh(np.clip(z, vmin, None), norm=norm, rasterized=True)
-        ax.set_aspect("equal")
-        ax.set_title(f"{label} (step {step})")
-        ax.set_xticks(np.asarray(ticks) + 0.5, [str((t + 1) // 2) for t in ticks])
-        ax.set_yticks(np.asarray(ticks) + 0.5, [str((t + 1) // 2) for t in ticks])
-        ax.set_xlabel("frequency of b")
-        ax.set_ylabel("frequency of a")
-        ax.grid(False)
-    fig.colorbar(mesh, ax=axes[0].tolist(), label="mean power", shrink=0.85)
-    return fig
+    return LogNorm(vmin=vmin, vmax=vmax)
 
 
 def _tick_freqs(K: int) -> list[int]:
@@ -99,17 +178,145 @@ def _tick_freqs(K: int) -> list[int]:
     return list(range(step, K + 1, step))
 
 
-@styled
-def frequency_loss(steps, losses: Mapping[str, np.ndarray], *, markers=None) -> Figure:
-    """Train and test loss with Nanda's restricted and excluded loss, against step (log y).
+@panel(height=4.4, width=4.8)
+def neuron_power(power, *, title: str = "", norm: LogNorm | None = None,
+                 colorbar: bool = True, ax=None) -> Axes | Figure:
+    """The neuron-mean 2-D power over (a, b) in the Fourier basis, at one checkpoint.
 
-    losses: {name: (n,)} with names from ``loss_train``, ``loss_test``, ``restricted_train``,
-    ``restricted_test``, ``excluded_train``, ``excluded_test``; colour is the split, line style
-    the kind (solid: the plain loss, dashed: restricted, dotted: excluded).
+    Nanda et al. (arXiv:2301.05217): after grokking a few (k, k) cells hold it.
+
+    Parameters
+    ----------
+    power : array_like of shape (B, B)
+        Rows (a) and columns (b) in basis order (constant, cos 1, sin 1, cos 2, ...): one row
+        of ``neurons/mean_power``. Ticks name the frequency of each cos/sin pair.
+    title : str, optional
+        The panel's title.
+    norm : matplotlib.colors.LogNorm, optional
+        The colour scale (to share one between panels); None: a logarithmic scale over the
+        positive values of ``power``, at most six decades deep. Values below it are drawn at
+        its bottom.
+    colorbar : bool, default True
+        A colour bar beside the panel.
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import neuron_power
+    >>> power = np.full((11, 11), 0.01)
+    >>> power[5, 5] = 10.0  # sin 2 × sin 2
+    >>> ax = neuron_power(power, title="after grokking", ax=Figure().subplots())
+    >>> float(ax.collections[0].get_array().max())
+    10.0
+    """
+    z = np.asarray(power, float)
+    norm = _power_norm(z) if norm is None else norm
+    ticks = np.asarray([2 * k - 1 for k in _tick_freqs(z.shape[0] // 2)])
+    labels = [str((t + 1) // 2) for t in ticks]
+    mesh = ax.pcolormesh(np.clip(z, norm.vmin, None), norm=norm, rasterized=True)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.set_xticks(ticks + 0.5, labels)
+    ax.set_yticks(ticks + 0.5, labels)
+    ax.set_xlabel("frequency of b")
+    ax.set_ylabel("frequency of a")
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label="mean power", shrink=0.85)
+    return ax
+
+
+@styled
+def neuron_spectrum(before: np.ndarray, after: np.ndarray, *, steps: tuple[int, int],
+                    labels: tuple[str, str] = ("before grokking", "after grokking")) -> Figure:
+    """The neurons' 2-D power spectrum over (a, b) at two checkpoints.
+
+    Two :func:`neuron_power` panels on one logarithmic colour scale.
+
+    Parameters
+    ----------
+    before, after : array_like of shape (B, B)
+        The ``neurons/mean_power`` of two checkpoints, rows and columns in basis order
+        (constant, cos 1, sin 1, ...).
+    steps : tuple of (int, int)
+        The steps of the two checkpoints.
+    labels : tuple of (str, str), optional
+        What each checkpoint is, in the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels and their shared colour bar, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import neuron_spectrum
+    >>> before, after = np.full((11, 11), 0.01), np.full((11, 11), 0.01)
+    >>> after[5, 5] = 10.0
+    >>> fig = neuron_spectrum(before, after, steps=(100, 2000))
+    >>> fig.axes[1].get_title()
+    'after grokking (step 2000)'
+    """
+    before, after = np.asarray(before, float), np.asarray(after, float)
+    norm = _power_norm(before, after)
+    fig, axes = new_figure(1, 2, height=4.4, width=9.0)
+    for ax, z, label, step in zip(axes[0], (before, after), labels, steps):
+        neuron_power(z, title=f"{label} (step {step})", norm=norm, colorbar=False, ax=ax)
+    fig.colorbar(axes[0, -1].collections[0], ax=axes[0].tolist(), label="mean power",
+                 shrink=0.85)
+    return fig
+
+
+@panel(height=3.8, width=9.0)
+def frequency_loss(steps, losses: Mapping[str, np.ndarray], *, markers=None,
+                   ax=None) -> Axes | Figure:
+    """Train and test loss with the restricted and excluded loss, against step.
+
+    On a logarithmic y axis (Nanda et al., arXiv:2301.05217: the excluded loss rises before test
+    loss falls).
+
+    Colour is the split; line style the kind (solid: the plain loss, dashed: restricted to
+    the key frequencies, dotted: with them excluded).
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    losses : mapping of str to array_like of shape (n_checkpoints,)
+        {name: values}, names among ``loss_train``, ``loss_test``, ``restricted_train``,
+        ``restricted_test``, ``excluded_train``, ``excluded_test``; each drawn on its finite
+        positive points.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark (None: not drawn).
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure, with the legend of the markers above.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import frequency_loss
+    >>> steps = np.arange(10) * 100
+    >>> losses = {"loss_test": np.linspace(3, 0.1, 10), "excluded_test": np.full(10, 3.0)}
+    >>> ax = frequency_loss(steps, losses, ax=Figure().subplots())
+    >>> [(line.get_label(), line.get_linestyle()) for line in ax.lines]
+    [('loss (test)', '-'), ('excluded (test)', ':')]
     """
     steps = np.asarray(steps)
-    fig, axes = new_figure(1, 1, height=3.8, width=9.0)
-    ax = axes[0, 0]
     style = {"loss": "-", "restricted": "--", "excluded": ":"}
     for name, y in losses.items():
         kind, split = name.rsplit("_", 1)
@@ -122,20 +329,47 @@ def frequency_loss(steps, losses: Mapping[str, np.ndarray], *, markers=None) -> 
     ax.set_ylabel("cross-entropy")
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     add_markers(ax, markers)
-    marker_legend(fig, markers)
-    return fig
+    return ax
 
 
-@styled
-def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=None) -> Figure:
-    """The coefficient of the unit direction cos(w_k(a+b−c)) in the logits, one line per key
-    frequency k, against step (Nanda et al. 2023, arXiv:2301.05217, the "trig components").
+@panel(height=3.6, width=9.0)
+def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=None,
+                      ax=None) -> Axes | Figure:
+    """The coefficient of cos(w_k(a+b−c)) in the logits, against step.
 
-    coefficients: {k: (n,)}; each line drawn on its finite points.
+    The coefficient of that unit direction, one line per key frequency k (Nanda et al.,
+    arXiv:2301.05217, the "trig components").
+
+    Seven distinct colours, then the same again dashed.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    coefficients : mapping of int to array_like of shape (n_checkpoints,)
+        {k: coefficient}; each line drawn on its finite points, in order of k.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark (None: not drawn).
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure, with the legend of the markers above.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import trig_coefficients
+    >>> steps = np.arange(10) * 100
+    >>> ax = trig_coefficients(steps, {5: np.linspace(0, 1, 10), 2: np.full(10, 0.5)},
+    ...                        ax=Figure().subplots())
+    >>> [line.get_label() for line in ax.lines if line.get_label().startswith("k")]
+    ['k = 2', 'k = 5']
     """
     steps = np.asarray(steps)
-    fig, axes = new_figure(1, 1, height=3.6, width=9.0)
-    ax = axes[0, 0]
     for i, (k, y) in enumerate(sorted(coefficients.items())):
         y = np.asarray(y, dtype=float)
         ok = np.isfinite(y)
@@ -147,5 +381,4 @@ def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=
     ax.set_ylabel("coefficient of cos(w_k(a+b−c))")
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     add_markers(ax, markers)
-    marker_legend(fig, markers)
-    return fig
+    return ax

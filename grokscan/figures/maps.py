@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from grokscan.figures._style import new_figure, styled
+from grokscan.figures._style import new_figure, panel, styled
 
 ROW_HEIGHT = 2.35  # inches per unit
 MAX_TICKS = 6
@@ -34,36 +35,130 @@ def _ticks(n: int, labels: Sequence | None) -> tuple[np.ndarray, list[str]]:
     return at, [str(labels[i] if labels is not None else i) for i in at]
 
 
+@panel(height=ROW_HEIGHT, width=3.4)
+def grid_map(values, *, scale: tuple[str, Normalize] | None = None, title: str = "",
+             axes_names: tuple[str, str] = ("a", "b"),
+             tick_labels: Sequence | None = None, colour_label: str = "activation",
+             colorbar: bool = True, ax=None) -> Axes | Figure:
+    """One unit's value over the (a, b) input grid at one moment, as a heatmap.
+
+    Nanda et al. (arXiv:2301.05217 §4–5): after grokking the map of a neuron of frequency k is a
+    wave along each axis.
+
+    Parameters
+    ----------
+    values : array_like of shape (n, n)
+        The unit's value at a = i (row i) and b = j (column j) of the grid, in the order
+        drawn.
+    scale : tuple of (str, matplotlib.colors.Normalize), optional
+        The colour map and scale, to share one between panels (e.g. ``row_norm`` of a whole
+        row); None: ``grokscan.figures.maps.row_norm(values)``, diverging around 0 when a
+        value is negative, else sequential.
+    title : str, optional
+        The panel's title.
+    axes_names : tuple of (str, str), default ("a", "b")
+        The names of the row and column inputs.
+    tick_labels : sequence of length n, optional
+        What position i stands for (default i), on at most six ticks.
+    colour_label : str, default "activation"
+        The colour bar's label.
+    colorbar : bool, default True
+        A colour bar beside the panel.
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import grid_map
+    >>> a = np.arange(7)
+    >>> values = np.cos(2 * np.pi * 2 * (a[:, None] + a[None, :]) / 7)
+    >>> ax = grid_map(values, title="neuron 3, k = 2", ax=Figure().subplots())
+    >>> np.array_equal(ax.images[0].get_array(), values)
+    True
+    """
+    values = np.asarray(values, dtype=float)
+    cmap, norm = row_norm(values) if scale is None else scale
+    at, text = _ticks(len(values), tick_labels)
+    im = ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.grid(False)
+    ax.set_yticks(at, text)
+    ax.set_xticks(at, text)
+    ax.set_ylabel(axes_names[0], fontsize=9)
+    ax.set_xlabel(axes_names[1])
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, label=colour_label, shrink=0.9, pad=0.02)
+    return ax
+
+
 @styled
 def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=None,
               axes_names: tuple[str, str] = ("a", "b"), tick_labels: Sequence | None = None,
               colour_label: str = "activation") -> Figure:
-    """One heatmap per unit (row) and moment (column).
+    """Unit maps over the (a, b) input grid, one row per unit, one column per moment.
 
-    values: (R, M, n, n), values[r, m, i, j] the unit's value at a = i (row) and b = j (column)
-    of the grid in the order drawn; rows: R labels (the unit, e.g. 'neuron 17, k = 5');
-    moments: M column names with their steps ('memorisation, step 380'); titles: optional
-    (R, M) extra text per panel; axes_names: the names of the row and column inputs;
-    tick_labels: what position i stands for (default i). Each row has one colour scale
-    (:func:`row_norm`) and its colour bar.
+    One :func:`grid_map` per panel, one colour scale per row (``row_norm``) with its colour
+    bar; the outer panels carry the ticks and labels (Nanda et al., arXiv:2301.05217).
+
+    Parameters
+    ----------
+    values : array_like of shape (R, M, n, n)
+        Entry [r, m, i, j]: the value of unit r at moment m, a = i (row) and b = j (column)
+        of the grid in the order drawn.
+    rows : sequence of str of length R
+        The unit of each row (e.g. 'neuron 17, k = 5').
+    moments : sequence of str of length M
+        The name of each column, with its step ('memorisation, step 380').
+    titles : sequence of sequence of str of shape (R, M), optional
+        Extra text per panel, under the moment's name.
+    axes_names : tuple of (str, str), default ("a", "b")
+        The names of the row and column inputs.
+    tick_labels : sequence of length n, optional
+        What position i stands for (default i).
+    colour_label : str, default "activation"
+        The colour bars' label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The grid, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import grid_maps
+    >>> values = np.random.default_rng(0).normal(size=(2, 3, 7, 7))
+    >>> fig = grid_maps(values, rows=["neuron 1", "neuron 2"],
+    ...                 moments=["start", "middle", "end"])
+    >>> sum(1 for ax in fig.axes if ax.images)
+    6
     """
     values = np.asarray(values, dtype=float)
     R, M, n, _ = values.shape
     fig, axes = new_figure(R, M, height=ROW_HEIGHT, width=2.35 * M + 1.3)
-    at, text = _ticks(n, tick_labels)
+    at, _ = _ticks(n, tick_labels)
     for r in range(R):
-        cmap, norm = row_norm(values[r])
+        scale = row_norm(values[r])
         for m in range(M):
             ax = axes[r, m]
-            im = ax.imshow(values[r, m], cmap=cmap, norm=norm, interpolation="nearest")
             extra = f"\n{titles[r][m]}" if titles is not None else ""
-            ax.set_title(f"{moments[m]}{extra}", fontsize=9)
-            ax.grid(False)
-            ax.set_yticks(at, text if m == 0 else [])
-            ax.set_xticks(at, text if r == R - 1 else [])
+            grid_map(values[r, m], scale=scale, title=f"{moments[m]}{extra}",
+                     axes_names=axes_names, tick_labels=tick_labels, colorbar=False, ax=ax)
             if m == 0:
                 ax.set_ylabel(f"{rows[r]}\n{axes_names[0]}", fontsize=9)
-            if r == R - 1:
-                ax.set_xlabel(axes_names[1])
-        fig.colorbar(im, ax=axes[r].tolist(), label=colour_label, shrink=0.9, pad=0.02)
+            else:  # the left column carries the a axis, the bottom row the b axis
+                ax.set_yticks(at, [])
+                ax.set_ylabel("")
+            if r < R - 1:
+                ax.set_xticks(at, [])
+                ax.set_xlabel("")
+        fig.colorbar(axes[r, -1].images[0], ax=axes[r].tolist(), label=colour_label,
+                     shrink=0.9, pad=0.02)
     return fig

@@ -11,16 +11,47 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from grokscan.figures._style import PALETTE, SERIES, new_figure, series_grid, styled
+from grokscan.figures._style import PALETTE, SERIES, panel, series_grid
 
 
 def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
                       markers=None) -> Figure:
-    """Per-layer weight statistics against step: ``series_grid`` with one panel per
-    statistic ({title: {layer: (n,)}}); a panel titled "... norm ..." has a log y axis, one
-    titled "... (share)" a y axis from 0 (to at least 0.05, so that a share of 0 reads as 0)."""
+    """Per-layer weight statistics against step, one panel per statistic.
+
+    Weight entropy (Salah & Yevick, arXiv:2411.05353 §3.6), inactive units (arXiv:2507.11645),
+    small weights (Hutchison & Yevick, arXiv:2510.25966), norms: :func:`series_grid`.
+
+    A panel titled "... norm ..." has a log y axis, one titled "... (share)" a y axis from 0
+    (to at least 0.05, so that a share of 0 reads as 0). A layer has one colour in every
+    panel: a hidden layer's units ("hidden 2") take the colour of its weights ("hidden.2.W").
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    panels : mapping of str to mapping of str to array_like of shape (n_checkpoints,)
+        {title: {layer: values}}, one panel per title.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels a row, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import weight_statistics
+    >>> t = np.linspace(0, 1, 10)
+    >>> fig = weight_statistics(np.arange(10), {"weight norm (L2)": {"hidden.0.W": 10 - t},
+    ...                                         "inactive units (share)": {"hidden 0": t}})
+    >>> fig.axes[0].get_yscale(), fig.axes[1].get_yscale()
+    ('log', 'linear')
+    """
     logy = [t for t in panels if "norm" in t]
     ylims = {}
     for t, curves in panels.items():
@@ -46,23 +77,75 @@ def layer_colours(panels: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
 
 
 def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:
-    """Variance and mean of test accuracy over stochastic dropout passes at frozen weights
-    (Salah & Yevick, arXiv:2507.11645); (n,) each, NaN where not computed."""
+    """Variance and mean of test accuracy under dropout, against step.
+
+    Over stochastic dropout passes at frozen weights (Salah & Yevick, arXiv:2507.11645: the
+    variance is near zero while the network memorises and peaks at the onset of generalisation):
+    :func:`series_grid`, two panels.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    variance, mean : array_like of shape (n_checkpoints,)
+        The variance and the mean of test accuracy over the passes, NaN where not computed.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import dropout_variance
+    >>> variance = np.array([np.nan, 0.0, 0.02, 0.001])
+    >>> fig = dropout_variance([0, 10, 20, 30], variance, 1 - variance)
+    >>> fig.axes[0].lines[0].get_xdata().tolist()
+    [10, 20, 30]
+    """
     return series_grid(steps, {"variance of test accuracy under dropout": {"variance": variance},
                                "mean test accuracy under dropout": {"mean": mean}},
                        markers=markers, ncols=2, height=3.0)
 
 
-@styled
-def dropout_robustness(rates, accuracy, *, steps: Sequence[int]) -> Figure:
-    """The Dropout Robustness Curve (arXiv:2507.11645): test accuracy against the dropout rate
-    applied at inference, one curve per checkpoint, coloured from early (light) to late.
+@panel(height=3.8, width=7.0)
+def dropout_robustness(rates, accuracy, *, steps: Sequence[int], ax=None) -> Axes | Figure:
+    """The Dropout Robustness Curve, one curve per checkpoint.
 
-    rates: (R,); accuracy: (m, R) for the checkpoints ``steps`` (m,).
+    Test accuracy against the dropout rate applied at inference (Salah & Yevick,
+    arXiv:2507.11645), coloured from early (light) to late (dark).
+
+    Parameters
+    ----------
+    rates : array_like of shape (R,)
+        The dropout rates.
+    accuracy : array_like of shape (m, R)
+        Test accuracy of each of ``m`` checkpoints at each rate; NaN points are left out.
+    steps : sequence of int of length m
+        The step of each checkpoint, in the legend.
+    ax : matplotlib.axes.Axes, optional
+        The Axes to draw on; None: a new Figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+        ``ax``, drawn on; without ``ax``, a new Figure holding the panel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from grokscan.figures import dropout_robustness
+    >>> rates = np.arange(10) / 10
+    >>> accuracy = np.stack([np.full(10, 0.1), np.clip(1.5 - 2 * rates, 0, 1)])
+    >>> ax = dropout_robustness(rates, accuracy, steps=[0, 1000], ax=Figure().subplots())
+    >>> [line.get_label() for line in ax.lines]
+    ['step 0', 'step 1000']
     """
     rates, acc = np.asarray(rates, dtype=float), np.asarray(accuracy, dtype=float)
-    fig, axes = new_figure(1, 1, height=3.8, width=7.0)
-    ax = axes[0, 0]
     colours = sns.color_palette("crest", len(acc))
     for a, step, colour in zip(acc, steps, colours):
         ok = np.isfinite(a)
@@ -71,13 +154,43 @@ def dropout_robustness(rates, accuracy, *, steps: Sequence[int]) -> Figure:
     ax.set_ylabel("test accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize="small", loc="upper right")
-    return fig
+    return ax
 
 
 def softmax_gap(steps, gap, gap_class=None, *, markers=None, class_names=None) -> Figure:
-    """The mean gap P_max − P_second of the softmax outputs, overall and per class
-    (Hutchison & Yevick, arXiv:2510.25966). gap: (n,); gap_class: (n, C) or None. With more
-    than 10 classes the per-class panel shows their 10 %, 50 % and 90 % quantiles."""
+    """The mean gap P_max − P_second of the softmax outputs, against step.
+
+    Overall and per class (Hutchison & Yevick, arXiv:2510.25966: the gap dips during grokking):
+    :func:`series_grid`, one or two panels.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n_checkpoints,)
+        The step of each checkpoint.
+    gap : array_like of shape (n_checkpoints,)
+        The gap over all samples.
+    gap_class : array_like of shape (n_checkpoints, C), optional
+        The gap of each class; with more than 10 classes the second panel shows their 10 %,
+        50 % and 90 % quantiles.
+    markers : mapping of str to int or None, optional
+        {event: step} of the events of :data:`EVENTS` to mark.
+    class_names : sequence of str of length C, optional
+        The name of each class (up to 10 classes; default "class c").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One or two panels, on its own Agg canvas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from grokscan.figures import softmax_gap
+    >>> gap_class = np.random.default_rng(0).uniform(size=(10, 13))
+    >>> fig = softmax_gap(np.arange(10), gap_class.mean(axis=1), gap_class)
+    >>> [line.get_label() for line in fig.axes[1].lines]
+    ['10 %', 'median', '90 %']
+    """
     panels = {"softmax gap P_max − P_second": {"all samples": gap}}
     if gap_class is not None:
         g = np.asarray(gap_class, dtype=float)

@@ -1,5 +1,6 @@
-"""Files of earlier format versions, kept in tests/data/ (see its README), are read by this
-grokscan; a report is drawn from metrics.h5 alone; a file that reads another file is refused."""
+"""A format version this grokscan does not read is refused; a report is drawn from metrics.h5
+alone; a file that reads another file is refused. (The files of every format version, kept in
+tests/data/, are read by test_archives.py.)"""
 
 import os
 import shutil
@@ -14,40 +15,9 @@ from conftest import cli, one_line_error, tree
 from grokscan.analysis import Options, analyze
 from grokscan.cli import main
 from grokscan.errors import FileFormatError
-from grokscan.reporting import render
-from grokscan.store.metrics import MetricsFile
 from grokscan.store.reader import Run
 
 DATA = Path(__file__).parents[1] / "data"
-
-
-def test_a_version_1_checkpoint_file_is_read(tmp_path):
-    path = DATA / "checkpoints-v1.h5"
-    before = path.read_bytes()
-    with Run(path) as run, h5py.File(path, "r") as f:
-        assert run.version == 1 and f.attrs["grokscan_version"] == "0.1.0"
-        assert run.config.task.p == 13 and run.config.task.kind == "modular"
-        np.testing.assert_array_equal(run.steps, f["steps"][()])
-        np.testing.assert_array_equal(run.param("embed.W_E"), f["params/embed.W_E"][()])
-        task = run.task
-        a, b = task.examples[:, 0], task.examples[:, 2]
-        np.testing.assert_array_equal(task.labels, (a + b) % 13)
-    s = analyze(path, tmp_path / "out", Options(families=("fourier", "norms"), quiet=True))
-    assert s["n_checkpoints"] == 5
-    assert path.read_bytes() == before
-
-
-def test_a_version_1_metrics_file_is_read_and_drawn(tmp_path):
-    shutil.copy(DATA / "metrics-v1.h5", tmp_path / "metrics.h5")
-    with MetricsFile(tmp_path) as m, h5py.File(tmp_path / "metrics.h5", "r") as f:
-        assert m.version == 1 and m.n == 5
-        np.testing.assert_array_equal(m.steps, f["steps"][()])
-        # version 1 kept no scalars of the whole run: those of the analysed checkpoints stand in
-        np.testing.assert_array_equal(m.run_scalars["test_acc"], f["scalars/test_acc"][()])
-        assert m.task["kind"] == "modular" and "mod 13" in m.task["line"]
-    result = render(tmp_path, quiet=True, dpi=30)
-    assert "fourier" in result["sections"] and "constellation" not in result["sections"]
-    assert any("format version 1" in why for _, why in result["left_out"])
 
 
 def test_an_unknown_version_is_refused_in_one_line(tmp_path):

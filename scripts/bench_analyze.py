@@ -48,7 +48,8 @@ def make_run(path: str, n: int) -> None:
 
 
 def child(mode: str, path: str, arg: str) -> dict:
-    """One measurement in this (fresh) process: {"seconds", "n", "maxrss_mb"}."""
+    """One measurement in this (fresh) process: {"seconds", "n", "maxrss_mb"}, or
+    {"left_out": why} when none of the asked families can run on the run's model."""
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
@@ -70,7 +71,10 @@ def child(mode: str, path: str, arg: str) -> dict:
                     for k in run.param_names:
                         run.param(k, idx)
         else:
-            n = grokscan.analyze(path, out, report=False, quiet=True, **kw)["n_checkpoints"]
+            try:
+                n = grokscan.analyze(path, out, report=False, quiet=True, **kw)["n_checkpoints"]
+            except grokscan.GrokscanError as e:
+                return {"left_out": str(e)}
         seconds = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": seconds, "n": n, "maxrss_mb": rss}
@@ -137,6 +141,8 @@ def main() -> None:
     for name, fam in grokscan.FAMILIES.items():
         every = max(1, args.n // (8 if fam.expensive else 50))
         r = measure("analyze", main_run, families=[name], every=every)
+        if "left_out" in r:  # a family the MLP has nothing for (attention/maps)
+            continue
         per[name] = r["seconds"] / r["n"]
     res["seconds_per_checkpoint"] = per
     if not args.quick:

@@ -1,7 +1,7 @@
 """Benchmark `grokscan factor --p`: how often the weights of one trained seed show the factors of
 P, how often they show a false one on a prime P (must be never), and what it costs.
 
-For each P and each seed, one seed's search (`grokscan.factor.search.search` with seeds = 1 and
+For each P and each seed, one seed's search (`grokscan.factor.search` with seeds = 1 and
 the default recipe) trains until a complete factorisation, the patience after grokking, or
 --max-steps. A found factor is checked against the prime factorisation of P; on a prime P every
 factor found is false. One torch thread. Prints a markdown table.
@@ -19,21 +19,24 @@ import time
 import numpy as np
 import torch
 
-from grokscan.factor.search import Recipe, search
-from grokscan.groups import is_prime, prime_factors
+from grokscan.factor import Recipe, search
 
 COMPOSITE = (12, 15, 20, 21, 22, 26, 33, 35)
 PRIME = (13, 23, 31)
 
 
 def true_factors(p: int) -> dict[int, int]:
-    out = {}
-    for q in prime_factors(p):
-        n, e = p, 0
-        while n % q == 0:
-            n, e = n // q, e + 1
-        out[q] = e
+    """The prime factorisation of p, {prime: exponent}, by trial division."""
+    out, q = {}, 2
+    while p > 1:
+        while p % q:
+            q += 1
+        out[q], p = out.get(q, 0) + 1, p // q
     return out
+
+
+def is_prime(p: int) -> bool:
+    return true_factors(p) == {p: 1}
 
 
 def bench_one(p: int, seed: int, recipe: Recipe) -> dict:

@@ -12,21 +12,30 @@ over training time without it (``--no-onset``), measured in one run, alternating
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
 import tempfile
 import time
 
-from grokscan.config import resolve
-from grokscan.threads import use as use_threads
-from grokscan.training import train
+import torch
+from threadpoolctl import threadpool_limits
+
+import grokscan
+
+
+def use_threads(threads: int) -> None:
+    """torch's and numpy's threads for the whole run: ``threads``, or with 0 the cores idle
+    now (the usable cores less the 1-minute load average, at least one), as --threads 0."""
+    cores = len(os.sched_getaffinity(0))
+    n = threads if threads > 0 else max(1, min(cores, cores - round(os.getloadavg()[0])))
+    torch.set_num_threads(n)
+    threadpool_limits(n)
 
 
 def timed(cfg, path: str) -> float:
     t0 = time.perf_counter()
-    train(cfg, path, force=True, quiet=True)
+    grokscan.train(path, cfg, force=True, quiet=True)
     return time.perf_counter() - t0
 
 
@@ -45,13 +54,14 @@ def main() -> None:
     values.update({k: v for k, v in (("d_embed", a.d_embed), ("width", a.width)) if v})
     if a.model == "transformer":
         values.update(lr=1e-3, frac=0.3)
-    on = resolve(values)
-    off = dataclasses.replace(on, train=dataclasses.replace(on.train, onset=False))
-    dense = dataclasses.replace(on, train=dataclasses.replace(on.train, dense_memorised=200,
-                                                              dense_every=5))
+    on = grokscan.run_config(**values)
+    off = grokscan.run_config(**values, onset=False)
+    dense = grokscan.run_config(**values, dense_memorised=200, dense_every=5)
     times: dict[str, list[float]] = {"on": [], "off": [], "dense": []}
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # not timed: the training code is loaded before the first timed run (no step taken)
+        grokscan.train(os.path.join(tmp, "load.h5"), on, steps=0, force=True)
         for i in range(a.repeat):
             for name, cfg in (("off", off), ("on", on), ("dense", dense))[:: 1 if i % 2 else -1]:
                 path = os.path.join(tmp, f"{name}.h5")

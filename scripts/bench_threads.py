@@ -2,9 +2,9 @@
 
 For 1 thread, 2 threads and the core count (when it is more than 2), it times
 
-  train    ``grokscan.training.train`` of the default recipe (add mod 97, MLP, width 512),
+  train    ``grokscan.train`` of the default recipe (add mod 97, MLP, width 512),
            --steps full-batch steps with a checkpoint every 10, written to a temporary file;
-  analyze  ``grokscan.analysis.analyze`` (--jobs 1) of a short run of that recipe
+  analyze  ``grokscan.analyze`` (--jobs 1) of a short run of that recipe
            (--analyze-steps steps, a checkpoint every 20), every family, no report;
 
 each in a fresh process, with the machine as it is ("as is") and with B busy competitors: B
@@ -30,25 +30,27 @@ import sys
 import tempfile
 import time
 
+# the code of grokscan.train and grokscan.analyze is loaded before the clock starts: the
+# training's by a run of no step, the analysis's with its FAMILIES
 CHILD = r"""
-import json, os, sys, time, dataclasses
+import json, os, sys, time
 import torch
 from threadpoolctl import threadpool_limits
 kind, threads, steps, folder = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 torch.set_num_threads(threads)
 threadpool_limits(threads)
-from grokscan.config import RunConfig
-from grokscan.training import train
-cfg = RunConfig()
+import grokscan
 if kind == "train":
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, every=10))
+    cfg = grokscan.run_config(steps=steps, every=10)
+    path = os.path.join(folder, f"t{threads}.h5")
+    grokscan.train(path, cfg, steps=0, force=True, quiet=True)
     t = time.perf_counter()
-    train(cfg, os.path.join(folder, f"t{threads}.h5"), force=True, quiet=True)
+    grokscan.train(path, cfg, force=True, quiet=True)
 else:
-    from grokscan.analysis import Options, analyze
+    grokscan.FAMILIES
     t = time.perf_counter()
-    analyze(os.path.join(folder, "a.h5"), os.path.join(folder, f"out{threads}"),
-            Options(quiet=True))
+    grokscan.analyze(os.path.join(folder, "a.h5"), os.path.join(folder, f"out{threads}"),
+                     report=False, quiet=True)
 print(json.dumps({"seconds": time.perf_counter() - t}))
 """
 
@@ -65,14 +67,10 @@ def timed(kind: str, threads: int, steps: int, folder: str) -> float:
 
 
 def make_run(folder: str, steps: int) -> None:
-    import dataclasses
+    import grokscan
 
-    from grokscan.config import RunConfig
-    from grokscan.training import train
-
-    cfg = RunConfig()
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, every=20))
-    train(cfg, os.path.join(folder, "a.h5"), force=True, quiet=True)
+    cfg = grokscan.run_config(steps=steps, every=20)
+    grokscan.train(os.path.join(folder, "a.h5"), cfg, force=True, quiet=True)
 
 
 def row(kind: str, load: str, counts: list[int], args, folder: str) -> dict:

@@ -51,8 +51,7 @@ with Recorder(path, model, task=make_data(ModularConfig(p=p, frac=0.5), 0), layo
 
 
 def refresh_cost(p: int, d: int, many: int, polls: int, folder: str) -> dict:
-    from grokscan.watch.reader import LiveRun, wait_for
-    from grokscan.watch.view import View
+    from grokscan.watch import LiveRun, View, wait_for
 
     path = os.path.join(folder, "bench.h5")
     w = subprocess.Popen([sys.executable, "-c", WRITER, str(p), str(d), path],

@@ -20,23 +20,30 @@ import os
 import sys
 
 import numpy as np
+import pandas as pd
 
-from grokscan.onset import labels
-from grokscan.onset.live import SIGNALS, OnsetModel, features, replay
-from grokscan.store.reader import Run
-from grokscan.studies.onset import sweep_runs
+import grokscan
+from grokscan.onset import SIGNALS, OnsetModel, features, label, replay
 
 USED = tuple(s for s in SIGNALS if s != "train_acc")  # train accuracy finds memorisation
 THRESHOLDS = np.r_[np.round(np.arange(0.50, 0.951, 0.05), 2), 0.97, 0.99, 0.995, 0.999]
 EVERY = 5
 
 
+def sweep_runs(sweep: str) -> list[str]:
+    """The checkpoint files of the finished runs of a sweep (SWEEP/summary.csv: status done),
+    SWEEP/runs/<run>/run.h5."""
+    df = pd.read_csv(os.path.join(sweep, "summary.csv"), dtype={"run": str})
+    return [os.path.join(sweep, "runs", name, "run.h5")
+            for name in df.loc[df["status"] == "done", "run"]]
+
+
 def runs(sweep: str):
     """(label, in-loop record) of each finished run of a sweep."""
-    for _, run_path in sweep_runs(sweep):
-        with Run(run_path) as run:
+    for run_path in sweep_runs(sweep):
+        with grokscan.open_run(run_path) as run:
             rec = run.onset_rows()
-            lab = labels.label(run.steps, run.scalars["train_acc"], run.scalars["test_acc"])
+            lab = label(run.steps, run.scalars["train_acc"], run.scalars["test_acc"])
         if rec is None:
             raise SystemExit(f"{run_path}: no in-loop onset series (trained before they were "
                              "recorded?)")

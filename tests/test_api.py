@@ -142,6 +142,16 @@ def test_public_modules_say_what_they_export(module):
         assert hasattr(m, name), f"{module}.{name}"
 
 
+def test_a_lazy_name_is_not_its_submodule():
+    """``from grokscan.factor import search`` gives the function, not the submodule search.py
+    that importing it binds under the same name (a fresh interpreter: nothing loaded yet)."""
+    code = ("import inspect; from grokscan.factor import Recipe, search; "
+            "import grokscan.factor as f; print(inspect.isfunction(search), f.search is search)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
 def test_a_config_round_trips_through_its_flat_keys():
     from grokscan.config import from_flat
 

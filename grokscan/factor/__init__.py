@@ -14,7 +14,13 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"grokscan.factor.{_LAZY[name]}"), name)
+        module = importlib.import_module(f"grokscan.factor.{_LAZY[name]}")
+        # each name of that module bound here once, ``search`` (the function) too: importing
+        # the submodule search.py binds its own name here, which from-imports would give
+        for other, where in _LAZY.items():
+            if where == _LAZY[name]:
+                globals()[other] = getattr(module, other)
+        return globals()[name]
     raise AttributeError(f"module 'grokscan.factor' has no attribute {name!r}")
 
 

@@ -14,6 +14,11 @@ quantity (test_*, inverted_*, val_*) is refused. The detectors grokscan ships, w
 measured on held-out runs and which is the default forecast: shipped.py; the forecast over a
 run's checkpoints as they come: forecast.py.
 
+The in-loop detector (live.py) exports what fitting its model needs (scripts/fit_onset.py):
+the signals it may read (``SIGNALS``), the frozen logistic model (``OnsetModel``), the
+features of a recorded series (``features``) and the Monitor run over it offline
+(``replay``); ``label`` (labels.py) says what a run is for the protocol below.
+
 The protocol (README, "Forecasting grokking"):
 
 - Two grid files, fixed in the repository before any setting was chosen:
@@ -48,5 +53,8 @@ from grokscan.onset.detector import (
     detect,
     is_test_side,
 )
+from grokscan.onset.labels import label
+from grokscan.onset.live import SIGNALS, OnsetModel, features, replay
 
-__all__ = ["OnsetResult", "OnsetSettings", "check_training_side", "detect", "is_test_side"]
+__all__ = ["SIGNALS", "OnsetModel", "OnsetResult", "OnsetSettings", "check_training_side",
+           "detect", "features", "is_test_side", "label", "replay"]

@@ -5,6 +5,8 @@ a TrainConfig. It round-trips through JSON into the checkpoint file's root attri
 file describes the task, the model and the optimizer that made it. Every field declared with
 :func:`grokscan.settings.setting` is also a `grokscan train` option and a key of a ``--config``
 TOML file (grokscan/settings.py gives the spelling rule).
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""What a checkpoint file holds, as one dict (``grokscan info``), and the same as text."""
+"""What a checkpoint file holds, as one dict (``grokscan info``), and the same as text.
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ schedule that says which steps are checkpointed and the in-loop onset record
             rec.record(step, train_loss=loss.item(), test_acc=evaluate(model))
         opt.step(); opt.zero_grad()
     rec.close()
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ they were at the start of iteration s, so the continued run equals an uninterrup
 ``on_checkpoint`` sees every checkpoint as it is recorded (the step, the scalars, the model)
 and may stop the training by returning True: ``grokscan factor --p`` reads the weights that way
 while they train.
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py).
 """
 
 from __future__ import annotations

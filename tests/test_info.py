@@ -134,7 +134,7 @@ def test_config_grads_and_file_facts(runs):
     d = describe(runs["single"])
     assert d["path"] == os.fspath(runs["single"])
     assert d["file_bytes"] == os.path.getsize(runs["single"])
-    assert d["format_version"] == 3
+    assert d["format_version"] == 4
     assert d["grads"] is True and describe(runs["multi"])["grads"] is False
     cfg = d["config"]
     assert cfg["task"]["p"] == P and cfg["model"]["d_embed"] == D and cfg["model"]["width"] == W

@@ -1,4 +1,6 @@
-"""Models; ``for_split`` makes the one a RunConfig describes for a task's data."""
+"""Models; ``for_split`` makes the one a RunConfig describes for a task's data.
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ were not computed is left out, and the page lists what was left out and why.
 The report reads OUT/metrics.h5 only: it redraws with the checkpoint file gone. This package
 is the only one that names and writes figure files (every file complete or not at all); the
 drawing is in ``grokscan.figures`` (one function per figure, numbers in, Figure out).
+
+Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py).
 """
 
 from __future__ import annotations

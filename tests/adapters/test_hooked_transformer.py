@@ -70,7 +70,8 @@ def test_the_layout_of_a_hooked_transformer_is_filled_in_and_analysed(tmp_path):
     with Run(path) as run:
         assert run.residue_vectors == [{"param": "embed.W_E", "start": 0, "stop": P,
                                         "operand": "a,b"}]
-        assert run.neuron_logit_map == ["blocks.0.mlp.W_out", "unembed.W_U"]
+        assert run.neuron_logit_map == [{"param": "blocks.0.mlp.W_out", "axes": "in,out"},
+                                        {"param": "unembed.W_U", "axes": "in,out"}]
         W_E = run.param("embed.W_E", -1)
     s = analyze(path, tmp_path / "out", Options(families=("fourier", "embedding/cosine"),
                                                 quiet=True))

@@ -60,7 +60,7 @@ def test_nanda_folder_imports_with_his_split_and_steps(nanda_dir, tmp_path):
     r = run_cli("import", nanda_dir, "-o", out, "--op", "add", "--activation", "relu")
     assert r.exit_code == 0, r.output
     with Run(out) as run:
-        assert run.version == 3 and list(run.steps) == [0, 1, 101, 201]
+        assert run.version == 4 and list(run.steps) == [0, 1, 101, 201]
         mask = run.task.train
         ex = run.task.examples
         want = {(a, b) for a, b, _ in nanda_split(0.3, 0)}

@@ -65,7 +65,8 @@ def test_transformer_names_shapes_and_causality():
     assert shapes["blocks.0.mlp.W_in"] == (16, 32) and shapes["blocks.0.mlp.W_out"] == (32, 16)
     logits, hidden = m(torch.tensor([[1, 2, 8]]), return_hidden=True)
     assert logits.shape == (1, 7) and hidden[0].shape == (1, 32)
-    assert m.neuron_logit_map() == ["blocks.0.mlp.W_out", "unembed.W_U"]
+    assert m.neuron_logit_map() == [{"param": "blocks.0.mlp.W_out", "axes": "in,out"},
+                                    {"param": "unembed.W_U", "axes": "in,out"}]
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

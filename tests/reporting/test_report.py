@@ -488,7 +488,7 @@ def test_one_figure_per_operation_of_a_multitask_run(tmp_path):
 
 
 def test_bad_output_folders(tmp_path):
-    with pytest.raises(GrokscanError, match="no such folder"):
+    with pytest.raises(GrokscanError, match="no such file or folder"):
         R.render(tmp_path / "missing")
     with pytest.raises(GrokscanError, match=r"holds no metrics.h5 \(make it with"):
         R.render(tmp_path)

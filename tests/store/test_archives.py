@@ -13,12 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import grokscan.reporting
 import h5py
 import numpy as np
 import pytest
 from conftest import assert_same_contents, cli, run_contents
 
+import grokscan.reporting
 from grokscan.analysis.families import ALL, OPTIONAL
 from grokscan.onset.live import SIGNALS
 from grokscan.onset.track import NOT_RECORDED

@@ -19,7 +19,8 @@ internal and may change between versions:
 - more, each a module with its own ``__all__``: :mod:`grokscan.onset` (onset detectors),
   :mod:`grokscan.tasks` (the Task protocol; :mod:`grokscan.tasks.modular`,
   :mod:`grokscan.tasks.ising`), :mod:`grokscan.factor`, :mod:`grokscan.sweep`,
-  :mod:`grokscan.watch`, :mod:`grokscan.cli` (``main``, the command line).
+  :mod:`grokscan.watch`, :mod:`grokscan.studies` (work over many runs: judging onset
+  detectors, the onset corpus), :mod:`grokscan.cli` (``main``, the command line).
 
 Each name is imported when first used, so ``import grokscan`` is cheap (no torch).
 """

@@ -18,7 +18,8 @@ ROOT = Path(__file__).parent.parent
 # public names in __all__ (README, "Python"); every other module is internal
 PUBLIC_MODULES = ("grokscan", "grokscan.cli", "grokscan.figures", "grokscan.metrics",
                   "grokscan.onset", "grokscan.tasks", "grokscan.tasks.modular",
-                  "grokscan.tasks.ising", "grokscan.factor", "grokscan.sweep", "grokscan.watch")
+                  "grokscan.tasks.ising", "grokscan.factor", "grokscan.sweep", "grokscan.watch",
+                  "grokscan.studies")
 SMALL = dict(p=23, frac=0.5, d_embed=8, width=16, steps=60, every=20, threads=1)
 
 

@@ -1,4 +1,17 @@
 """Work over many runs, above the sweeps and the analysis: the onset detectors judged on a
-sweep's runs (onset.py).
+sweep's runs (onset.py), and the onset corpus, the runs of the corpus sweeps read into one
+table of training-side signals per checkpoint (corpus.py)."""
 
-Internal: not part of the public API, which ``grokscan`` exports (grokscan/__init__.py)."""
+_LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
+         "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"grokscan.studies.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'grokscan.studies' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -84,7 +84,7 @@ def read_run(path: str, settings: dict) -> RunTable:
         out["update_top"] = _update_top(run, rows)
         rec = run.onset_rows()
         live = (-1, -1) if rec is None else tuple(-1 if v is None else int(v)
-                                                  for v in (rec.memorisation, rec.flag))
+                                                  for v in (rec.memorised, rec.flag))
         return RunTable(settings, steps[rows], out,
                         np.asarray(scalars["test_acc"], float)[rows], live)
 

@@ -25,7 +25,8 @@ checkpoint and the ones before):
 - ``update_top``: the share of the largest singular value's square in the last
   ``UPDATE_WINDOW`` parameter updates between checkpoints (each per step): a gap in that
   spectrum means the updates keep one direction;
-- ``gini_grad``: the Gini of the embedding gradient's Fourier norms (the every-step record).
+- ``gini_grad``: the Gini of the embedding gradient's Fourier norms, and ``live_score``, the
+  in-loop model's score (grokscan/onset/live.py), both from the every-step record.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ UPDATE_WINDOW = 6  # parameter updates in the update spectrum
 MAX_ROWS = 160  # checkpoints per run in the table (evenly spread when there are more)
 N_KEYS = 5  # key frequencies of the restricted and excluded loss
 SIGNALS = ("train_loss", "train_acc", "weight_norm", "wn_rate", "entropy_add", "gini_add",
-           "entropy_mul", "gini_mul", "entropy_best", "gini_best", "ffd_best", "basis_mul",
-           "entropy_logit_best", "gini_logit_best", "margin", "sc_share", "restricted_loss",
-           "excluded_loss", "update_top", "gini_grad")
+           "ffd_add", "entropy_mul", "gini_mul", "ffd_mul", "entropy_best", "gini_best",
+           "ffd_best", "basis_mul", "entropy_logit_best", "gini_logit_best", "margin",
+           "sc_share", "restricted_loss", "excluded_loss", "update_top", "gini_grad",
+           "live_score")
 RUN_COLUMNS = ("run", "sweep", "family", "model", "op", "p", "frac", "lr", "wd", "dropout",
                "input", "depth", "seed")
 
@@ -102,7 +104,7 @@ def _record(run, steps: np.ndarray, settings: dict) -> dict:
     rec = run.onset_rows()
     nan = np.full(len(steps), np.nan)
     if rec is None or not len(rec.steps):
-        return {"wn_rate": nan, "gini_grad": nan}
+        return {"wn_rate": nan, "gini_grad": nan, "live_score": nan}
     at = np.searchsorted(rec.steps, steps).clip(0, len(rec.steps) - 1)
     wn = rec.values[:, LIVE.index("weight_norm")]
     back = np.searchsorted(rec.steps, steps - RATE_STEPS).clip(0, len(rec.steps) - 1)
@@ -110,7 +112,7 @@ def _record(run, steps: np.ndarray, settings: dict) -> dict:
     rate = -(np.log(wn[at]) - np.log(wn[back])) / dt
     decay = float(settings.get("lr", 0)) * float(settings.get("wd", 0))
     return {"wn_rate": rate / decay if decay > 0 else np.zeros(len(steps)),
-            "gini_grad": rec.values[at, LIVE.index("gini_grad")]}
+            "gini_grad": rec.values[at, LIVE.index("gini_grad")], "live_score": rec.score[at]}
 
 
 def _spectra(run, rows: np.ndarray) -> dict:
@@ -140,12 +142,12 @@ def _spectra(run, rows: np.ndarray) -> dict:
         norms = fm.fourier_norms(E, B)
         ent[tag] = fm.spectral_entropy(norms)
         out[f"entropy_{tag}"], out[f"gini_{tag}"] = ent[tag], fm.gini(norms)
+        out[f"ffd_{tag}"] = fm.ffd(norms)
     mul = ent["add"] > ent.get("mul", np.full(n, np.inf))  # the sparser basis, per checkpoint
     out["basis_mul"] = mul.astype(float)
     for tag in ("entropy", "gini"):
         out[f"{tag}_best"] = np.where(mul, out.get(f"{tag}_mul", np.nan), out[f"{tag}_add"])
-    best = [fm.fourier_norms(E[i], bases["mul" if m else "add"]) for i, m in enumerate(mul)]
-    out["ffd_best"] = np.array([float(fm.ffd(b)) for b in best])
+    out["ffd_best"] = np.where(mul, out.get("ffd_mul", np.nan), out["ffd_add"])
     if L is not None:
         lnorms = [fm.fourier_norms(L[i], bases["mul" if m else "add"])
                   for i, m in enumerate(mul)]

@@ -1,0 +1,256 @@
+"""Choosing an onset detector by how it transfers (README, "Forecasting grokking"): every
+candidate — one training-side signal of the corpus table (grokscan/studies/corpus.py), rising
+or falling, relative or absolute, from its value at memorisation — is scored on the tuning part
+of the corpus by leave-one-group-out: its threshold is chosen on every group but one (the most
+runs flagged in time at ≤ ``FALSE_ALARMS`` of the controls flagged) and judged on the group
+left out, a group being a model family, an operation family or a range of moduli; a candidate
+counts for its worst group, not for its pooled score.
+
+Everything here reads the table alone: the runs are labelled by grokscan/onset/labels.py on the
+table's checkpoints, and test accuracy only judges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grokscan.onset.detector import trailing_mean
+from grokscan.onset.labels import label
+from grokscan.summary import MEMORISED
+
+FALSE_ALARMS = 0.05  # the share of controls a chosen threshold may flag
+SMOOTH, HOLD = 3, 2  # the trailing mean and the hold of every candidate (checkpoints)
+MIN_THRESHOLD = 1e-3  # the smallest change a candidate flags, in its own direction
+# a group must hold at least this many grokking runs and controls to be judged alone
+MIN_GROUP = 3
+RUN_TEXT = ("sweep", "run", "family", "model", "op", "input")  # the table's text columns
+ADDITIVE = ("add", "sub", "2x+y", "2x-y", "2x+3y", "2x-3y", "xy+x+y")
+MULTIPLICATIVE = ("mul", "div")
+CROSS = ("x2+xy+y2", "x2+xy+y2+x", "x3+xy", "x3+xy2+y")
+# signals whose value is a share or a rate near 0 at memorisation: read as an absolute change
+ABSOLUTE = ("sc_share", "wn_rate", "update_top", "basis_mul", "train_acc")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One training-side signal, read as its change from memorisation."""
+
+    signal: str
+    direction: str  # "rise" or "fall"
+    change: str  # "relative": x / x_mem − 1; "absolute": x − x_mem
+
+    @property
+    def name(self) -> str:
+        return f"{self.signal} {self.direction}" + (" (abs)" if self.change == "absolute"
+                                                    else "")
+
+
+def candidates(signals) -> list[Candidate]:
+    return [Candidate(s, d, "absolute" if s in ABSOLUTE else "relative")
+            for s in signals if s != "train_acc" for d in ("rise", "fall")]
+
+
+def op_family(op: str) -> str:
+    """The operation family of a run: additive (linear in a and b), multiplicative,
+    polynomial (sums of powers of a and of b), cross (a term in both), multi (several)."""
+    if "," in op:
+        return "multi"
+    if op in ADDITIVE:
+        return "additive"
+    if op in MULTIPLICATIVE:
+        return "multiplicative"
+    return "cross" if op in CROSS else "polynomial"
+
+
+def p_range(p: int) -> str:
+    return "P ≤ 31" if p <= 31 else "P 37-53" if p <= 53 else "P ≥ 59"
+
+
+GROUPINGS = {"family": lambda r: r["family"], "operations": lambda r: op_family(r["op"]),
+             "moduli": lambda r: p_range(int(r["p"]))}
+
+
+@dataclass
+class Runs:
+    """The runs of a table: per run its settings, label, crossing steps and rows."""
+
+    meta: object  # pandas DataFrame, one row per run
+    rows: dict  # run key -> (steps (n,), {signal: (n,)}) of its checkpoints
+
+    @classmethod
+    def of(cls, table) -> Runs:
+        metas, rows = [], {}
+        for (sweep, run), g in table.groupby(["sweep", "run"], sort=False):
+            g = g.sort_values("step")
+            steps = g["step"].to_numpy()
+            lab = label(steps, g["train_acc"].to_numpy(float), g["test_acc"].to_numpy(float))
+            first = g.iloc[0]
+            key = f"{sweep}/{run}"
+            metas.append({"key": key, "sweep": sweep, "run": run,
+                          "family": first["family"], "op": first["op"], "p": first["p"],
+                          "wd": first["wd"], "class": lab.kind, "memorised": lab.step_memorised,
+                          "t50": lab.step_test_50, "live_flag": first.get("live_flag", -1)})
+            rows[key] = (steps, {c: g[c].to_numpy(float) for c in g.columns
+                               if c not in RUN_TEXT})
+        import pandas as pd
+
+        return cls(pd.DataFrame(metas), rows)
+
+    def judged(self):
+        """The runs that grok or are controls (undecided and no-delay runs are apart)."""
+        return self.meta[self.meta["class"].isin(("grokking", "control"))]
+
+
+def _smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """The trailing mean over ``window`` checkpoints of the finite values (NaN where none):
+    grokscan.onset.detector's ``trailing_mean``, for series with gaps."""
+    finite = np.isfinite(x)
+    total = trailing_mean(np.where(finite, x, 0.0), window)
+    share = trailing_mean(finite.astype(float), window)
+    return np.where(share > 0, total / np.where(share > 0, share, 1.0), np.nan)
+
+
+def held_score(steps, series: dict, c: Candidate) -> np.ndarray:
+    """The candidate's score at each checkpoint, held: the smallest of the last HOLD
+    smoothed changes from memorisation (NaN before it); its flag at threshold θ is the first
+    checkpoint where this is ≥ θ."""
+    acc = series["train_acc"]
+    x = _smooth(series[c.signal], SMOOTH)
+    score = np.full(len(steps), np.nan)
+    hit = np.flatnonzero(acc >= MEMORISED)
+    # the reference: the first finite value from memorisation on (a signal over a window of
+    # checkpoints, the update spectrum, has none at the first ones)
+    ok = np.flatnonzero(np.isfinite(x)) if hit.size else np.zeros(0, int)
+    ok = ok[ok >= hit[0]] if hit.size else ok
+    if not ok.size:
+        return score
+    m = ok[0]
+    ref = x[m]
+    if c.change == "relative":
+        if ref == 0:
+            return score
+        d = x[m:] / ref - 1.0
+    else:
+        d = x[m:] - ref
+    score[m:] = d if c.direction == "rise" else -d
+    held = np.full(len(steps), np.nan)
+    for i in range(m + HOLD - 1, len(steps)):
+        held[i] = np.min(score[i - HOLD + 1: i + 1])
+    return held
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One candidate on a set of runs: per run its held score series' running maximum at
+    every checkpoint, from which the flag at any threshold follows."""
+
+    best_before: np.ndarray  # (runs,) largest held score before t50 (a control: whole run)
+    flags: list  # per run: (steps, running max of the held score)
+
+
+def scores(runs: Runs, keys, c: Candidate) -> Scores:
+    best, flags = [], []
+    meta = runs.meta.set_index("key")
+    for key in keys:
+        steps, series = runs.rows[key]
+        held = held_score(steps, series, c)
+        run_max = np.fmax.accumulate(np.nan_to_num(held, nan=-np.inf))
+        t50 = meta.loc[[key], "t50"].iloc[0]
+        before = steps < t50 if t50 == t50 and t50 is not None else np.ones(len(steps), bool)
+        finite = held[before & np.isfinite(held)]
+        best.append(float(finite.max()) if finite.size else -np.inf)
+        flags.append((steps, run_max))
+    return Scores(np.array(best), flags)
+
+
+def flag_step(flag: tuple, theta: float):
+    """The step at which a run's held score first reaches ``theta``, or None."""
+    steps, run_max = flag
+    i = np.searchsorted(run_max, theta)  # run_max is non-decreasing
+    return None if i >= len(steps) else int(steps[i])
+
+
+def judge(runs: Runs, keys, c: Candidate, theta: float, s: Scores | None = None) -> dict:
+    """Coverage (grokking runs flagged before test accuracy 0.5), false alarms (controls
+    flagged at any step), median lead (a run missed or late: 0) at threshold ``theta``."""
+    s = s or scores(runs, keys, c)
+    meta = runs.meta.set_index("key").loc[list(keys)]
+    grok = (meta["class"] == "grokking").to_numpy()
+    flags = [flag_step(f, theta) for f in s.flags]
+    t50, mem = meta["t50"].to_numpy(), meta["memorised"].to_numpy()
+    in_time = np.array([f is not None and g and f < t for f, g, t in zip(flags, grok, t50)])
+    lead = np.where(in_time, [(t - f) / (t - m) if it else 0.0 for f, t, m, it in
+                              zip(flags, t50, mem, in_time)], 0.0)
+    alarms = np.array([f is not None for f, g in zip(flags, grok) if not g])
+    return {"grokking": int(grok.sum()), "controls": int((~grok).sum()),
+            "coverage": float(in_time[grok].mean()) if grok.any() else np.nan,
+            "false_alarms": float(alarms.mean()) if alarms.size else np.nan,
+            "flagged": int(in_time[grok].sum()), "alarms": int(alarms.sum()),
+            "lead_median": float(np.median(lead[grok])) if grok.any() else np.nan,
+            "auc": auc(s.best_before, grok)}
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """The run-level ROC AUC (ties counted half); NaN without both classes."""
+    pos, neg = score[positive], score[~positive]
+    if not len(pos) or not len(neg):
+        return np.nan
+    gt = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(gt / (len(pos) * len(neg)))
+
+
+def threshold(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
+    """The smallest threshold at which at most FALSE_ALARMS of the controls among ``keys`` are
+    flagged (the most runs flagged in time at that rate)."""
+    s = s or scores(runs, keys, c)
+    meta = runs.meta.set_index("key").loc[list(keys)]
+    ctrl = [f for f, k in zip(s.flags, meta["class"]) if k == "control"]
+    peaks = np.sort([f[1][-1] for f in ctrl if len(f[1])])  # each control's highest score
+    peaks = peaks[np.isfinite(peaks)]
+    allowed = int(np.floor(FALSE_ALARMS * len(ctrl)))
+    if len(peaks) <= allowed:
+        return MIN_THRESHOLD
+    # flag at most `allowed` controls: just above the (allowed+1)-th highest peak, and never
+    # below a change in the candidate's own direction
+    return max(MIN_THRESHOLD, float(np.nextafter(peaks[len(peaks) - allowed - 1], np.inf)))
+
+
+def transfer(runs: Runs, c: Candidate) -> dict:
+    """Leave one group out, for each grouping: the threshold chosen on the other groups, the
+    candidate judged on the group left out; the worst group's coverage minus false alarms."""
+    judged = runs.judged()
+    worst, rows = np.inf, []
+    for grouping, of in GROUPINGS.items():
+        names = judged.apply(of, axis=1)
+        for g in sorted(set(names)):
+            inside = judged[names == g]
+            if (inside["class"] == "grokking").sum() < MIN_GROUP or \
+                    (inside["class"] == "control").sum() < MIN_GROUP:
+                continue
+            theta = threshold(runs, list(judged[names != g]["key"]), c)
+            res = judge(runs, list(inside["key"]), c, theta)
+            rows.append({"grouping": grouping, "group": g, "threshold": theta, **res})
+            worst = min(worst, res["coverage"] - res["false_alarms"])
+    return {"candidate": c.name, "worst": worst, "groups": rows}
+
+
+def bootstrap(runs: Runs, keys, c: Candidate, theta: float, *, n: int = 1000,
+              seed: int = 0) -> dict:
+    """95 % intervals of coverage, false alarms, median lead and AUC over runs resampled with
+    replacement (within the grokking runs and within the controls)."""
+    s = scores(runs, keys, c)
+    meta = runs.meta.set_index("key").loc[list(keys)]
+    grok = np.flatnonzero(meta["class"].to_numpy() == "grokking")
+    ctrl = np.flatnonzero(meta["class"].to_numpy() == "control")
+    rng = np.random.default_rng(seed)
+    keys = list(keys)
+    draws = {"coverage": [], "false_alarms": [], "lead_median": [], "auc": []}
+    for _ in range(n):
+        pick = np.concatenate([rng.choice(grok, len(grok)), rng.choice(ctrl, len(ctrl))])
+        sub = Scores(s.best_before[pick], [s.flags[i] for i in pick])
+        res = judge(runs, [keys[i] for i in pick], c, theta, sub)
+        for k in draws:
+            draws[k].append(res[k])
+    return {k: tuple(np.nanpercentile(v, [2.5, 97.5])) for k, v in draws.items()}

@@ -55,6 +55,8 @@ from grokscan.onset.detector import (
 )
 from grokscan.onset.labels import label
 from grokscan.onset.live import SIGNALS, OnsetModel, features, replay
+from grokscan.onset.shipped import Detector, HeldOut, default, detectors
 
-__all__ = ["SIGNALS", "OnsetModel", "OnsetResult", "OnsetSettings", "check_training_side",
-           "detect", "features", "is_test_side", "label", "replay"]
+__all__ = ["SIGNALS", "Detector", "HeldOut", "OnsetModel", "OnsetResult", "OnsetSettings",
+           "check_training_side", "default", "detect", "detectors", "features",
+           "is_test_side", "label", "replay"]

@@ -1,9 +1,14 @@
 """Work over many runs, above the sweeps and the analysis: the onset detectors judged on a
-sweep's runs (onset.py), and the onset corpus, the runs of the corpus sweeps read into one
-table of training-side signals per checkpoint (corpus.py)."""
+sweep's runs (onset.py); the onset corpus, the runs of the corpus sweeps read into one table of
+training-side signals per checkpoint (corpus.py); and the choice of a detector by how it
+transfers across groups of runs (transfer.py)."""
 
 _LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
-         "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus"}
+         "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus",
+         "Candidate": "transfer", "Runs": "transfer", "candidates": "transfer",
+         "threshold": "transfer", "judge": "transfer", "transfer": "transfer",
+         "bootstrap": "transfer", "op_family": "transfer", "GROUPINGS": "transfer",
+         "judge_flags": "transfer", "scores": "transfer", "flag_step": "transfer"}
 
 
 def __getattr__(name: str):

@@ -254,3 +254,31 @@ def bootstrap(runs: Runs, keys, c: Candidate, theta: float, *, n: int = 1000,
         for k in draws:
             draws[k].append(res[k])
     return {k: tuple(np.nanpercentile(v, [2.5, 97.5])) for k, v in draws.items()}
+
+
+def judge_flags(runs: Runs, keys, flag: str, score: str) -> dict:
+    """:func:`judge` for a detector whose flag each run already holds (the in-loop model's:
+    the table column ``flag``, −1 for none), its AUC from the largest value of the column
+    ``score`` before test accuracy 0.5."""
+    meta = runs.meta.set_index("key").loc[list(keys)]
+    grok = (meta["class"] == "grokking").to_numpy()
+    flags, best = [], []
+    for key, t50 in zip(keys, meta["t50"]):
+        steps, series = runs.rows[key]
+        f = int(series[flag][0]) if flag in series and series[flag][0] >= 0 else None
+        flags.append(f)
+        before = steps < t50 if t50 == t50 and t50 is not None else np.ones(len(steps), bool)
+        x = series[score][before] if score in series else np.zeros(0)
+        x = x[np.isfinite(x)]
+        best.append(float(x.max()) if x.size else -np.inf)
+    t50, mem = meta["t50"].to_numpy(), meta["memorised"].to_numpy()
+    in_time = np.array([f is not None and g and f < t for f, g, t in zip(flags, grok, t50)])
+    lead = np.where(in_time, [(t - f) / (t - m) if it else 0.0 for f, t, m, it in
+                              zip(flags, t50, mem, in_time)], 0.0)
+    alarms = np.array([f is not None for f, g in zip(flags, grok) if not g])
+    return {"grokking": int(grok.sum()), "controls": int((~grok).sum()),
+            "coverage": float(in_time[grok].mean()) if grok.any() else np.nan,
+            "false_alarms": float(alarms.mean()) if alarms.size else np.nan,
+            "flagged": int(in_time[grok].sum()), "alarms": int(alarms.sum()),
+            "lead_median": float(np.median(lead[grok])) if grok.any() else np.nan,
+            "auc": auc(np.array(best), grok)}

@@ -1,0 +1,130 @@
+"""The onset detectors judged once on the onset corpus's EVALUATION runs
+(scripts/grids/onset3/eval_*.toml: seeds, operations and moduli that no tuning run uses): the
+detector scripts/fit_onset3.py chose, with its threshold frozen, beside the detectors grokscan
+shipped before it (the rows to beat), per model family and all together, with bootstrap 95 %
+intervals; and, at the chosen detector's flag, a forecast of the step of test accuracy 0.5
+(its ratio fitted on the tuning runs) with its measured error.
+
+    python scripts/evaluate_onset3.py data/onset_corpus.parquet out/onset3/fit/chosen.json \\
+        --out out/onset3/eval
+
+OUT/evaluation.csv (one row per detector and family), OUT/forecast.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from grokscan.onset import detectors
+from grokscan.studies import (
+    Candidate,
+    Runs,
+    bootstrap,
+    flag_step,
+    judge,
+    judge_flags,
+    scores,
+)
+
+# the detectors shipped before, read on the table's signals: the entropy, Gini and FFD of the
+# embedding in the task's own basis (the analysis's "auto"), the weight norm, the train loss
+TASK_BASIS = {"fourier/entropy_embed": "entropy", "fourier/gini_embed": "gini",
+              "fourier/ffd_embed": "ffd", "weight_norm": "weight_norm",
+              "train_loss": "train_loss"}
+
+
+def with_task_basis(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``entropy_task``, ``gini_task``, ``ffd_task``: the multiplicative basis's
+    where every operation of the run is mul or div (P prime), else the additive one's."""
+    mult = table["op"].map(lambda op: all(o in ("mul", "div") for o in op.split(",")))
+    mult &= table["entropy_mul"].notna()
+    out = table.copy()
+    for tag in ("entropy", "gini", "ffd"):
+        out[f"{tag}_task"] = np.where(mult, table[f"{tag}_mul"], table[f"{tag}_add"])
+    return out
+
+
+def shipped_candidates() -> dict:
+    """The checkpoint detectors grokscan shipped, as (Candidate, their own threshold)."""
+    out = {}
+    for name, d in detectors().items():
+        if d.settings is None:
+            continue
+        tag = TASK_BASIS[d.settings.signal]
+        signal = f"{tag}_task" if tag in ("entropy", "gini", "ffd") else tag
+        out[name] = (Candidate(signal, d.settings.direction, "relative"), d.settings.threshold)
+    return out
+
+
+def rows(runs: Runs, name: str, c: Candidate, theta: float) -> list[dict]:
+    out = []
+    judged = runs.judged()
+    for fam, part in [("all", judged)] + list(judged.groupby("family")):
+        keys = list(part["key"])
+        res = judge(runs, keys, c, theta)
+        ci = bootstrap(runs, keys, c, theta, n=400) if res["grokking"] and res["controls"] \
+            else {}
+        out.append({"detector": name, "family": fam, **res,
+                    **{f"{k}_ci": f"{lo:.2f}-{hi:.2f}" for k, (lo, hi) in ci.items()}})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("table")
+    ap.add_argument("chosen", help="OUT/chosen.json of scripts/fit_onset3.py")
+    ap.add_argument("--out", default="out/onset3/eval")
+    args = ap.parse_args()
+    table = with_task_basis(pd.read_parquet(args.table))
+    with open(args.chosen) as f:
+        chosen = json.load(f)
+    new = Candidate(chosen["signal"], chosen["direction"], chosen["change"])
+    ev = Runs.of(table[table["sweep"].str.startswith("eval_")])
+    tune = Runs.of(table[table["sweep"].str.startswith("tune_")])
+    os.makedirs(args.out, exist_ok=True)
+    out = rows(ev, f"{new.name} (third design)", new, chosen["threshold"])
+    for name, (c, theta) in shipped_candidates().items():
+        out += rows(ev, name, c, theta)
+    judged = ev.judged()
+    for fam, part in [("all", judged)] + list(judged.groupby("family")):
+        out.append({"detector": "in-loop model", "family": fam,
+                    **judge_flags(ev, list(part["key"]), "live_flag", "live_score")})
+    pd.DataFrame(out).to_csv(os.path.join(args.out, "evaluation.csv"), index=False)
+    fc = forecast(tune, ev, new, chosen["threshold"])
+    with open(os.path.join(args.out, "forecast.json"), "w") as f:
+        json.dump(fc, f, indent=1, default=float)
+    print(pd.DataFrame(out)[["detector", "family", "grokking", "controls", "coverage",
+                             "false_alarms", "lead_median", "auc"]].to_string(index=False))
+    print(json.dumps(fc, indent=1, default=float))
+
+
+def forecast(tune: Runs, ev: Runs, c: Candidate, theta: float) -> dict:
+    """At the flag f (memorisation m), t50 forecast as f + r·(f − m), r the median over the
+    tuning runs flagged in time of (t50 − f) / (f − m); its error on the evaluation runs
+    flagged in time: |predicted − actual| / (actual − m)."""
+    def pairs(runs: Runs):
+        g = runs.judged()
+        g = g[g["class"] == "grokking"]
+        s = scores(runs, list(g["key"]), c)
+        out = []
+        for (_, r), f in zip(g.iterrows(), s.flags):
+            step = flag_step(f, theta)
+            if step is not None and step < r["t50"] and step > r["memorised"]:
+                out.append((step, r["memorised"], r["t50"]))
+        return out
+
+    tr = pairs(tune)
+    ratio = float(np.median([(t - f) / (f - m) for f, m, t in tr])) if tr else np.nan
+    err = [abs(f + ratio * (f - m) - t) / (t - m) for f, m, t in pairs(ev)]
+    return {"ratio": ratio, "tuning_runs": len(tr), "evaluation_runs": len(err),
+            "median_error": float(np.median(err)) if err else np.nan,
+            "error_q1_q3": [float(np.percentile(err, q)) for q in (25, 75)] if err else []}
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ import os
 
 import pandas as pd
 
-from grokscan.studies import SIGNALS, Runs, candidates, judge, threshold, transfer
+from grokscan.studies import SIGNALS, Runs, candidates, judge, leave_one_group_out, threshold
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
             keys = list(part["key"])
             res = judge(runs, keys, c, threshold(runs, keys, c))
             per_signal.append({"candidate": c.name, "family": fam, **res})
-        t = transfer(runs, c)
+        t = leave_one_group_out(runs, c)
         worst[c.name] = t["worst"]
         per_group += [{"candidate": c.name, **g} for g in t["groups"]]
     pd.DataFrame(per_signal).to_csv(os.path.join(args.out, "signals.csv"), index=False)

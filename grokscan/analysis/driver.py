@@ -203,13 +203,12 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
     bar = progress(len(sel), desc="analyze", unit="ckpt", quiet=opts.quiet)
     try:
         with MetricsWriter(h5_path, **header) as writer:
-            done, signal = 0, []
+            done = 0
             for b, res in zip(blocks, _results(setup, blocks, path, opts.jobs, bar.update)):
                 writer.write(res, len(b))
-                signal.append(res.get(ONSET.settings.signal))
                 done += len(b)
                 bar.update(done - bar.n)  # the rest of the block (all of it from a worker)
-            onset = _record_onset(writer, header, signal)
+            onset = _record_onset(writer, header, path)
             if live is not None:
                 writer.put_onset_live(*live)
             _record_moments(writer, setup)
@@ -231,24 +230,28 @@ def _onset_live(run: Run):
     return None if rows is None or not len(rows.steps) else (rows, read_back(rows))
 
 
-def _record_onset(writer: MetricsWriter, header: dict, parts: list) -> int | None:
-    """The checkpoint detector ONSET (grokscan/onset) over the analysed checkpoints, into
-    ``metrics/onset``: ``score`` per checkpoint, and the group's attributes ``step`` (-1: no
-    flag), ``memorisation``, ``reason``, ``detector`` (its name) and ``settings``. Nothing when
-    the run has no train accuracy or its signal was not computed (an Ising run, the fourier
-    family left out)."""
-    from grokscan.onset import detect
+def _record_onset(writer: MetricsWriter, header: dict, path) -> int | None:
+    """The checkpoint detector ONSET (the shipped one that measured best on held-out runs,
+    grokscan/onset/shipped.py) over every checkpoint of the run, its signal computed from the
+    weights as ``train``, ``watch`` and ``info`` compute it (grokscan/onset/forecast.py), into
+    ``metrics/onset``: ``score`` at each analysed checkpoint, and the group's attributes
+    ``step`` (-1: no flag), ``memorisation``, ``reason``, ``detector`` (its name) and
+    ``settings``. Nothing when the run lacks the signal (no train accuracy; a spectral signal
+    without residues)."""
+    from grokscan.onset.forecast import Forecast
 
-    acc = header["scalars"].get("train_acc")
-    if acc is None or not parts or any(p is None for p in parts):
+    if ONSET.settings is None:
         return None
-    s = ONSET.settings
-    res = detect(header["steps"], {"train_acc": acc, s.signal: np.concatenate(parts)}, s)
+    with Run(path) as run:
+        res = Forecast.of_run(run, ONSET.settings).result
+        if res is None:
+            return None
+        at = np.searchsorted(run.steps, header["steps"])
     none = -1
-    writer.put("onset/score", res.score, {
+    writer.put("onset/score", res.score[at], {
         "step": none if res.step is None else res.step, "reason": res.reason,
         "memorisation": none if res.memorisation is None else res.memorisation,
-        "detector": ONSET.name, "settings": s.to_json()})
+        "detector": ONSET.name, "settings": ONSET.settings.to_json()})
     return res.step
 
 

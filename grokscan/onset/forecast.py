@@ -3,23 +3,37 @@ checkpoints, with the signal computed from the weights exactly as ``grokscan ana
 it (``metrics/onset``), so that ``train`` as it goes, ``watch`` and ``info`` show the flag the
 report shows.
 
-The Fourier measures of the per-residue vectors are read in the basis of the task's group, as
-the analysis chooses it (grokscan/analysis/setup.py): multiplicative when every operation's
-group is, else additive.
+A spectral signal is a measure (Gini, spectral entropy, FFD) of the per-residue vectors'
+Fourier norms in one basis: ``fourier/<measure>_embed`` the basis of the task's group, as the
+analysis chooses it (multiplicative when every operation's group is, else additive);
+``<measure>_add`` and ``<measure>_mul`` the additive and the multiplicative basis (P prime);
+``<measure>_best`` the one in which the vectors are sparsest at that checkpoint (the lower
+spectral entropy: the group basis inferred from the weights, grokscan/studies/corpus.py).
+Other signals (``weight_norm``, ``train_loss``) are the run's scalars.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from grokscan.groups import is_prime
 from grokscan.metrics import fourier as fm
 from grokscan.onset.detector import OnsetResult, OnsetSettings, detect
 from grokscan.store.layout import residue_matrix
 
-# the checkpoint signals computed from the embedding's Fourier norms (analysis: the fourier
-# family's *_embed series); others (weight_norm, train_loss) are the run's scalars
-FROM_NORMS = {"fourier/gini_embed": fm.gini, "fourier/entropy_embed": fm.spectral_entropy,
-              "fourier/ffd_embed": fm.ffd}
+MEASURES = {"gini": fm.gini, "entropy": fm.spectral_entropy, "ffd": fm.ffd}
+BASES = ("task", "add", "mul", "best")
+
+
+def spectral(name: str) -> tuple[str, str] | None:
+    """(measure, basis) of a spectral signal's name, or None for any other signal."""
+    if name.startswith("fourier/") and name.endswith("_embed"):
+        measure, basis = name[len("fourier/"): -len("_embed")], "task"
+    elif "_" in name:
+        measure, basis = name.rsplit("_", 1)
+    else:
+        return None
+    return (measure, basis) if measure in MEASURES and basis in BASES else None
 
 
 class Spectrum:
@@ -49,10 +63,29 @@ class Spectrum:
         parameters' own precision, as the analysis computes them."""
         return fm.fourier_norms(self.vectors(params), self.B)
 
+    def signal(self, name: str, params: dict[str, np.ndarray]) -> np.ndarray:
+        """(k,): the spectral signal ``name`` (the module's docstring) at k checkpoints; NaN
+        where its basis does not exist (multiplicative for a P that is not prime)."""
+        measure, basis = spectral(name)
+        fn = MEASURES[measure]
+        if basis == "task":
+            return fn(self.norms(params))
+        V = self.vectors(params)
+        add = fm.fourier_norms(V, fm.additive_basis(self.p))
+        if basis == "add":
+            return fn(add)
+        if not is_prime(self.p):
+            return fn(add) if basis == "best" else np.full(len(V), np.nan)
+        mul = fm.fourier_norms(V, fm.multiplicative_basis(self.p))
+        if basis == "mul":
+            return fn(mul)
+        sparser = fm.spectral_entropy(mul) < fm.spectral_entropy(add)
+        return np.where(sparser, fn(mul), fn(add))
+
 
 def needs(settings: OnsetSettings) -> str:
     """Where a checkpoint detector's signal comes from: "norms" or "scalars"."""
-    return "norms" if settings.signal in FROM_NORMS else "scalars"
+    return "norms" if spectral(settings.signal) else "scalars"
 
 
 class Forecast:
@@ -93,7 +126,7 @@ class Forecast:
         scalars {name: (k,)}."""
         name = self.settings.signal
         if needs(self.settings) == "norms":
-            return FROM_NORMS[name](self.spectrum.norms(params))
+            return self.spectrum.signal(name, params)
         return np.atleast_1d(np.asarray(scalars.get(name, np.nan), float))
 
     def _extend(self, steps, train_acc, signal) -> None:

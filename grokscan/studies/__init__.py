@@ -6,7 +6,8 @@ transfers across groups of runs (transfer.py)."""
 _LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
          "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus",
          "Candidate": "transfer", "Runs": "transfer", "candidates": "transfer",
-         "threshold": "transfer", "judge": "transfer", "transfer": "transfer",
+         "threshold": "transfer", "judge": "transfer",
+         "leave_one_group_out": "transfer",
          "bootstrap": "transfer", "op_family": "transfer", "GROUPINGS": "transfer",
          "judge_flags": "transfer", "scores": "transfer", "flag_step": "transfer"}
 

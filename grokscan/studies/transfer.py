@@ -217,7 +217,7 @@ def threshold(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
     return max(MIN_THRESHOLD, float(np.nextafter(peaks[len(peaks) - allowed - 1], np.inf)))
 
 
-def transfer(runs: Runs, c: Candidate) -> dict:
+def leave_one_group_out(runs: Runs, c: Candidate) -> dict:
     """Leave one group out, for each grouping: the threshold chosen on the other groups, the
     candidate judged on the group left out; the worst group's coverage minus false alarms."""
     judged = runs.judged()

@@ -38,13 +38,18 @@ def test_analyze_records_the_default_detector(fast_run, tmp_path):
         assert fc["live"]["detector"] is detectors()[LIVE]
 
 
-def test_no_fourier_family_no_forecast(fast_run, tmp_path):
-    res = analyze(fast_run, tmp_path, Options(families=("norms",), quiet=True))
-    assert res["onset"] is None
-    with MetricsFile(tmp_path) as m:
-        assert m.onset() is None
-        fc = forecasts(m)  # the in-loop record, which needs no family, is kept, not shown
-        assert fc["checkpoint"] is None and fc["live"] is not None and fc["shown"] is None
+def test_the_forecast_needs_no_family_and_reads_every_checkpoint(fast_run, tmp_path):
+    """The forecast is computed from the weights of every checkpoint of the run, whatever
+    families and checkpoints are analysed: the flag is the same with the norms alone on every
+    fifth checkpoint as with the Fourier family on all of them."""
+    full = analyze(fast_run, tmp_path / "a", Options(families=("fourier", "norms"),
+                                                     quiet=True))
+    res = analyze(fast_run, tmp_path / "b", Options(families=("norms",), every=5, quiet=True))
+    assert res["onset"] == full["onset"] is not None
+    with MetricsFile(tmp_path / "b") as m:
+        assert m.onset()["score"].shape == m.steps.shape
+        fc = forecasts(m)
+        assert fc["shown"] == "checkpoint" and fc["live"] is not None
 
 
 def test_info_train_and_the_report_show_the_same_flag(fast_run, tmp_path):

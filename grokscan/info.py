@@ -161,7 +161,8 @@ def format_text(d: dict) -> str:
 
 
 def _forecast_line(o: dict) -> str:
-    text = flag_line(_shipped(o), o["step"], o["reason"], indent=INDENT)
+    text = flag_line(_shipped(o), o["step"], o["reason"], indent=INDENT,
+                     memorisation=o["memorisation"])
     return f"{text}\n{INDENT}{lead_words(o)}"
 
 

@@ -309,7 +309,8 @@ def _forecast_at(s: _Session, step: int, scalars: dict, bar) -> int | None:
     params = {k: p.detach().cpu().numpy()[None] for k, p in s.model.named_parameters()
               if k in s.forecast.params}
     if s.forecast.add([step], {k: [v] for k, v in scalars.items()}, params):
-        say(bar, flag_line(DEFAULT, s.forecast.result.step, s.forecast.result.reason))
+        r = s.forecast.result
+        say(bar, flag_line(DEFAULT, r.step, r.reason, memorisation=r.memorisation))
     return s.forecast.result.step if s.forecast.result else None
 
 

@@ -49,6 +49,9 @@ class HeldOut:
     false_alarms: int  # of those, flagged at any step
     lead_median: float  # a run missed or flagged late counts 0
     auc: float  # run-level ROC AUC of the largest score before test accuracy 0.5
+    # the forecast of test accuracy 0.5 at the flag: its median |predicted − actual| as a
+    # fraction of the delay from memorisation (None: no forecast)
+    forecast_error: float | None = None
 
     @property
     def coverage(self) -> float:
@@ -72,9 +75,10 @@ class HeldOut:
     @classmethod
     def from_dict(cls, d: dict, where: str) -> HeldOut:
         try:
+            err = d.get("forecast_error")
             out = cls(str(d["evaluation"]), int(d["grokking"]), int(d["flagged"]),
                       int(d["controls"]), int(d["false_alarms"]), float(d["lead_median"]),
-                      float(d["auc"]))
+                      float(d["auc"]), None if err is None else float(err))
         except (KeyError, TypeError, ValueError) as e:
             raise GrokscanError(f"{where}: malformed held_out block ({e!r})") from None
         if not (0 <= out.flagged <= out.grokking and 0 <= out.false_alarms <= out.controls):
@@ -92,6 +96,16 @@ class Detector:
     reads: str  # "checkpoints" or "every step"
     settings: OnsetSettings | None
     held_out: HeldOut | None
+    # the step of test accuracy 0.5 forecast at a flag f after memorisation m:
+    # f + t50_ratio · (f − m), the ratio fitted on the tuning runs (None: no forecast)
+    t50_ratio: float | None = None
+
+    def t50(self, flag: int | None, memorisation: int | None) -> int | None:
+        """The step at which test accuracy is forecast to reach 0.5, given the flag."""
+        if self.t50_ratio is None or flag is None or memorisation is None or flag <= \
+                memorisation:
+            return None
+        return int(round(flag + self.t50_ratio * (flag - memorisation)))
 
     @property
     def experimental(self) -> bool:
@@ -117,11 +131,18 @@ class Detector:
 
 
 def flag_line(detector: Detector, step: int | None, reason: str, indent: str = "  ",
-              head: str | None = None) -> str:
+              head: str | None = None, memorisation: int | None = None) -> str:
     """The flag (or its absence) as every command says it, in two lines: ``head`` (the
-    detector's label) with the flag and its reason; then its held-out numbers."""
+    detector's label) with the flag and its reason; then its held-out numbers, and the step of
+    test accuracy 0.5 it forecasts with its held-out error, where it makes one."""
     what = f"flagged at step {step}" if step is not None else "no flag"
-    return f"{head or detector.label}: {what} ({reason})\n{indent}{detector.reliability()}"
+    text = f"{head or detector.label}: {what} ({reason})\n{indent}{detector.reliability()}"
+    t50 = detector.t50(step, memorisation)
+    h = detector.held_out
+    if t50 is not None and h is not None and h.forecast_error is not None:
+        text += (f"\n{indent}test accuracy 0.5 forecast near step {t50} (on held-out runs "
+                 f"off by a median {_pc(h.forecast_error)} of the delay from memorisation)")
+    return text
 
 
 def _pc(x: float) -> str:
@@ -153,8 +174,10 @@ def detectors() -> dict[str, Detector]:
         held = d.get("held_out")
         settings = OnsetSettings(signal=d["signal"], direction=d["direction"],
                                  threshold=float(d["threshold"]))
+        ratio = d.get("t50_ratio")
         out[d["name"]] = Detector(d["name"], "checkpoints", settings,
-                                  None if held is None else HeldOut.from_dict(held, where))
+                                  None if held is None else HeldOut.from_dict(held, where),
+                                  None if ratio is None else float(ratio))
     model = shipped()
     out[LIVE] = Detector(LIVE, "every step", None, None if model.held_out is None else
                          HeldOut.from_dict(model.held_out, "grokscan/onset/model.json"))

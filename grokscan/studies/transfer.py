@@ -176,9 +176,14 @@ def judge(runs: Runs, keys, c: Candidate, theta: float, s: Scores | None = None)
     """Coverage (grokking runs flagged before test accuracy 0.5), false alarms (controls
     flagged at any step), median lead (a run missed or late: 0) at threshold ``theta``."""
     s = s or scores(runs, keys, c)
+    return _numbers(runs, keys, [flag_step(f, theta) for f in s.flags], s.best_before)
+
+
+def _numbers(runs: Runs, keys, flags: list, best: np.ndarray) -> dict:
+    """Coverage, false alarms and median lead of the runs ``keys`` flagged at ``flags``
+    (a step or None each), and the AUC of their scores ``best``."""
     meta = runs.meta.set_index("key").loc[list(keys)]
     grok = (meta["class"] == "grokking").to_numpy()
-    flags = [flag_step(f, theta) for f in s.flags]
     t50, mem = meta["t50"].to_numpy(), meta["memorised"].to_numpy()
     in_time = np.array([f is not None and g and f < t for f, g, t in zip(flags, grok, t50)])
     lead = np.where(in_time, [(t - f) / (t - m) if it else 0.0 for f, t, m, it in
@@ -189,7 +194,7 @@ def judge(runs: Runs, keys, c: Candidate, theta: float, s: Scores | None = None)
             "false_alarms": float(alarms.mean()) if alarms.size else np.nan,
             "flagged": int(in_time[grok].sum()), "alarms": int(alarms.sum()),
             "lead_median": float(np.median(lead[grok])) if grok.any() else np.nan,
-            "auc": auc(s.best_before, grok)}
+            "auc": auc(best, grok)}
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -261,7 +266,6 @@ def judge_flags(runs: Runs, keys, flag: str, score: str) -> dict:
     the table column ``flag``, −1 for none), its AUC from the largest value of the column
     ``score`` before test accuracy 0.5."""
     meta = runs.meta.set_index("key").loc[list(keys)]
-    grok = (meta["class"] == "grokking").to_numpy()
     flags, best = [], []
     for key, t50 in zip(keys, meta["t50"]):
         steps, series = runs.rows[key]
@@ -271,14 +275,4 @@ def judge_flags(runs: Runs, keys, flag: str, score: str) -> dict:
         x = series[score][before] if score in series else np.zeros(0)
         x = x[np.isfinite(x)]
         best.append(float(x.max()) if x.size else -np.inf)
-    t50, mem = meta["t50"].to_numpy(), meta["memorised"].to_numpy()
-    in_time = np.array([f is not None and g and f < t for f, g, t in zip(flags, grok, t50)])
-    lead = np.where(in_time, [(t - f) / (t - m) if it else 0.0 for f, t, m, it in
-                              zip(flags, t50, mem, in_time)], 0.0)
-    alarms = np.array([f is not None for f, g in zip(flags, grok) if not g])
-    return {"grokking": int(grok.sum()), "controls": int((~grok).sum()),
-            "coverage": float(in_time[grok].mean()) if grok.any() else np.nan,
-            "false_alarms": float(alarms.mean()) if alarms.size else np.nan,
-            "flagged": int(in_time[grok].sum()), "alarms": int(alarms.sum()),
-            "lead_median": float(np.median(lead[grok])) if grok.any() else np.nan,
-            "auc": auc(np.array(best), grok)}
+    return _numbers(runs, keys, flags, np.array(best))

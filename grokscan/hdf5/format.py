@@ -148,8 +148,8 @@ def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[
         version = check_format(f, os.fspath(path), fmt, versions, what)
         check_contained(f, path)
         return f, version
-    except (RuntimeError, OSError) as e:  # its root attributes unreadable
-        f.close()
+    except (RuntimeError, OSError, KeyError, ValueError) as e:  # damaged metadata: h5py
+        f.close()  # raises any of these (an undecodable name: UnicodeDecodeError)
         raise FileFormatError(f"{os.fspath(path)} is damaged: {e}") from None
     except BaseException:
         f.close()

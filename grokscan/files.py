@@ -139,6 +139,9 @@ def read_toml(path: str, what: str) -> dict:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise GrokscanError(f"{path}: cannot read {what} ({e})") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise GrokscanError(f"{path}: cannot read {what} (its arrays or tables are nested "
+                            "too deeply)") from None
     except UnicodeDecodeError as e:
         raise GrokscanError(f"{path}: expected {what} in UTF-8 text, got a byte that is not "
                             f"UTF-8 at offset {e.start}") from None

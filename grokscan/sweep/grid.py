@@ -30,10 +30,12 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from grokscan import tasks
 from grokscan.config import resolve, sections
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.files import read_toml, write_atomic
@@ -108,7 +110,7 @@ def load(path) -> Grid:
         if both:
             raise GrokscanError(f"{path}: {both[0]} is both an axis and sampled; keep one")
     _check_size(axes, sample, path)
-    return Grid(path, base, axes, sample, rule)
+    return Grid(path, base, {k: tuple(v) for k, v in axes.items()}, sample, rule)
 
 
 def _check_size(axes: dict, sample: Sample | None, path: str) -> None:
@@ -194,12 +196,12 @@ def _axes(doc, fields: dict, path: str) -> dict:
     return axes
 
 
-def _seeds(seeds, path: str) -> tuple[int, ...]:
+def _seeds(seeds, path: str) -> Sequence[int]:
     where = f"{path}: seeds"
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise GrokscanError(f"{where}: expected at least 1 seed, got {seeds}")
-        return tuple(range(seeds))
+        return range(seeds)  # made a tuple once the grid's size is checked
     if (isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds)
             and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
                     for s in seeds)):
@@ -279,7 +281,7 @@ def points(grid: Grid) -> list[Point]:
     GrokscanError naming the point otherwise."""
     combos = list(itertools.product(*grid.axes.values()))
     draws = _draws(grid)
-    out, seen = [], {}
+    out, seen, tasks_seen = [], {}, set()
     for i, draw in enumerate(draws):
         for combo in combos:
             params = dict(zip(grid.axes, combo))
@@ -291,11 +293,19 @@ def points(grid: Grid) -> list[Point]:
             seen[name] = params
             values = {**grid.base, **params}
             try:
-                resolve(values)
+                _check_task(resolve(values).task, tasks_seen)
             except GrokscanError as e:
                 raise GrokscanError(f"{grid.path}: point {name}: {e}") from None
             out.append(Point(name, params, values))
     return out
+
+
+def _check_task(task, seen: set) -> None:
+    """The point's task can be built (its operations, P, its split; grokscan.tasks.check),
+    checked once for each distinct task of the grid."""
+    if task not in seen:
+        tasks.check(task)
+        seen.add(task)
 
 
 def _word(v) -> str:

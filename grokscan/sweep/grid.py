@@ -25,6 +25,7 @@ to an axis adds points and keeps the others' names.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -343,9 +344,10 @@ def write(grid: Grid, pts: list[Point], out_dir) -> None:
 
 
 def read_points(out_dir) -> dict:
-    """SWEEP/points.json as written by :func:`write`, its names checked: the varied keys and
-    the points' names are names as grokscan makes them (grokscan/names.py), since they become
-    file names (runs/<name>/, figures/time_to_grok_<key>.png) and HTML ids."""
+    """SWEEP/points.json as written by :func:`write`, checked: the varied keys and the points'
+    names are names as grokscan makes them (grokscan/names.py), since they become file names
+    (runs/<name>/, figures/time_to_grok_<key>.png) and HTML ids; each point's params are the
+    varied keys' values; the base is a configuration and the phase rule a [phase] table."""
     path = os.path.join(os.fspath(out_dir), "points.json")
     try:
         with open(path) as fh:
@@ -355,6 +357,8 @@ def read_points(out_dir) -> dict:
                             "`grokscan sweep grid.toml -o SWEEP/`)") from None
     except (OSError, ValueError) as e:
         raise GrokscanError(f"{path}: unreadable ({e})") from None
+    except RecursionError:
+        raise FileFormatError(f"{path}: unreadable (JSON nested too deeply)") from None
     return _checked_points(doc, path)
 
 
@@ -369,8 +373,37 @@ def _checked_points(doc, path: str) -> dict:
     need(isinstance(points, list), "points: a list", type(points).__name__)
     for k in varied:
         safe_name(k, f"{path}: varied")
+    need(len(set(varied)) == len(varied), "varied: each key once", varied)
+    names = set()
     for p in points:
         need(isinstance(p, dict) and isinstance(p.get("params"), dict),
              "points: objects with a name and params", p)
-        safe_name(p.get("name"), f"{path}: points: name")
+        names.add(safe_name(p.get("name"), f"{path}: points: name"))
+        need(set(p["params"]) == set(varied) and all(map(_value, p["params"].values())),
+             f"points: params: a value of each varied key ({', '.join(varied)})", p["params"])
+    need(len(names) == len(points), "points: each name once", len(points) - len(names))
+    doc["grid"] = doc.get("grid", "")
+    need(isinstance(doc["grid"], str), "grid: the grid file's path", doc["grid"])
+    doc["base"] = _checked_base(doc.get("base", {}), path)
+    doc["phase"] = dataclasses.asdict(_rule(doc.get("phase", {}), path))
     return doc
+
+
+def _value(v) -> bool:
+    """A value a point can vary: a number, a text, a flag, or a list of texts (operations)."""
+    if isinstance(v, list):
+        return bool(v) and all(isinstance(x, str) for x in v)
+    return isinstance(v, (str, int, float, bool))
+
+
+def _checked_base(base, path: str) -> dict:
+    """points.json's base: the flat keys of `grokscan train` every point has, checked as a
+    grid file's base is."""
+    if not isinstance(base, dict):
+        raise FileFormatError(f"{path}: expected base: an object of settings, got "
+                              f"{shown(base)}")
+    try:
+        resolve(base)
+    except GrokscanError as e:
+        raise FileFormatError(f"{path}: base: {e}") from None
+    return base

@@ -423,16 +423,11 @@ def _json(f: h5py.File, name: str, default):
 def _text(value, where: str) -> str:
     """A text attribute as str: UTF-8 text, or a FileFormatError."""
     if isinstance(value, np.ndarray) or not isinstance(value, (str, bytes, type(None))):
-        raise FileFormatError(f"{where}: expected text, got {_plain(value)}")
+        raise FileFormatError(f"{where}: expected text, got {shown(value)}")
     try:
         return text(value).encode("utf-8").decode("utf-8")
     except UnicodeError:
         raise FileFormatError(f"{where}: expected UTF-8 text, got {shown(value)}") from None
-
-
-def _plain(value) -> str:
-    """A value read from an attribute for a message: numpy's scalars as Python's."""
-    return shown(value.item() if isinstance(value, np.generic) else value)
 
 
 def _config(value, where: str) -> dict | None:
@@ -479,7 +474,7 @@ def _modulus(value, where: str) -> int:
     """P: 0 for a task without residues, else in [2, MAX_P]."""
     if not isinstance(value, (int, np.integer)) or not (value == 0 or 2 <= value <= MAX_P):
         raise FileFormatError(f"{where}: expected 0 (no residues) or a modulus in "
-                              f"[2, {MAX_P}], got {_plain(value)}")
+                              f"[2, {MAX_P}], got {shown(value)}")
     return int(value)
 
 

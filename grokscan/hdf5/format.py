@@ -39,8 +39,8 @@ def open_h5(path, what: str) -> h5py.File:
         raise FileFormatError(f"{path}: no such file (expected {what})")
     if os.path.isdir(path):
         raise FileFormatError(f"{path} is a directory (expected {what})")
-    try:
-        is_h5 = h5py.is_hdf5(path)
+    try:  # HDF5 resolves ".." in the name it is given before the links in it: the real path
+        is_h5 = h5py.is_hdf5(os.path.realpath(path))
     except OSError as e:
         raise FileFormatError(f"{path}: cannot read ({e.strerror or e})") from None
     if not is_h5:

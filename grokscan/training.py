@@ -39,7 +39,7 @@ from grokscan.recorder import Recorder, Schedule
 from grokscan.store.layout import Layout
 from grokscan.store.reader import Run
 from grokscan.store.writer import restore_optimizer
-from grokscan.summary import GROKKED
+from grokscan.summary import GROKKED, grokked_since
 
 DEFAULT = default()  # the forecast: the shipped onset detector that measured best held out
 
@@ -437,15 +437,6 @@ def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
     rec.track(opt, batch_rng)
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
                     state.step, recorded=True, grokked_since=since, forecast=forecast)
-
-
-def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
-    """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
-    where --stop-when-grokked counts from, as if the run had not been interrupted."""
-    if test_acc is None or not len(test_acc) or test_acc[-1] < GROKKED:
-        return None
-    below = np.flatnonzero(test_acc < GROKKED)
-    return int(steps[below[-1] + 1]) if below.size else int(steps[0])
 
 
 def _restore(cfg: RunConfig, model, params: dict, state, path: str):

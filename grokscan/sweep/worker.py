@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokscan.errors import GrokscanError
-from grokscan.summary import FINAL, THRESHOLDS, of_run
+from grokscan.summary import FINAL, THRESHOLDS, finished, of_run
 from grokscan.sweep.paths import run_dir, run_file
 from grokscan.sweep.phase import PhaseRule, phase
 
@@ -105,18 +105,6 @@ def _state(path: str, cfg) -> str:
     if not len(steps):
         return "partial"
     return "finished" if finished(steps, test_acc, cfg.train) else "partial"
-
-
-def finished(steps: np.ndarray, test_acc: np.ndarray | None, t) -> bool:
-    """Whether a run with these checkpoints is complete for the train settings ``t``: it
-    reaches ``t.steps``, or --stop-when-grokked stopped it (test accuracy ≥ 0.99 for the last
-    ``t.stop_when_grokked`` steps)."""
-    from grokscan.training import grokked_since
-
-    if steps[-1] >= t.steps:
-        return True
-    since = grokked_since(steps, test_acc) if t.stop_when_grokked else None
-    return since is not None and bool(steps[-1] - since >= t.stop_when_grokked)
 
 
 # what may differ between a run file and its point: the length (a grid may ask for more

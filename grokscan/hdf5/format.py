@@ -150,7 +150,8 @@ def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[
         return f, version
     except (RuntimeError, OSError, KeyError, ValueError) as e:  # damaged metadata: h5py
         f.close()  # raises any of these (an undecodable name: UnicodeDecodeError)
-        raise FileFormatError(f"{os.fspath(path)} is damaged: {e}") from None
+        why = e.args[0] if isinstance(e, KeyError) and e.args else e  # without repr's quotes
+        raise FileFormatError(f"{os.fspath(path)} is damaged: {why}") from None
     except BaseException:
         f.close()
         raise

@@ -676,38 +676,123 @@ def test_a_full_disk_ends_in_one_line_and_keeps_every_checkpoint(tmp_path, good)
 
 # --- the fuzz pass -----------------------------------------------------------------------------
 
-FUZZ_WORKER = """
-import io, json, sys, contextlib
+FUZZ_JUDGE = '''
+def judge(r, codes):
+    """How a command run by click's CliRunner ended: "clean" when it raised nothing but the
+    CLI's own exit, with one of ``codes``, a failure in one line starting "Error"; else what
+    happened. (CliRunner keeps an uncaught exception in ``r.exception``, never a traceback in
+    ``r.output``: looking for "Traceback" there finds nothing.)"""
+    e = r.exception
+    if e is not None and not isinstance(e, SystemExit):
+        return f"uncaught {type(e).__name__}: {e}"[:300]
+    if r.exit_code not in codes:
+        return f"exit {r.exit_code}: {r.output[-300:]}"
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("Error")]
+    if r.exit_code == 1 and len(errors) != 1:
+        return f"exit 1 without one line of error: {r.output[-300:]}"
+    return "clean"
+'''
+FUZZ_WORKER = FUZZ_JUDGE + """
+import json, sys
 from click.testing import CliRunner
 from grokscan.cli import main
 for line in sys.stdin:
-    args = json.loads(line)
-    r = CliRunner().invoke(main, args)
-    ok = r.exit_code == 1 and "Traceback" not in r.output or r.exit_code in (0, 3)
-    print(json.dumps([r.exit_code, ok, r.output[-300:], repr(r.exception)[:200]]), flush=True)
+    args, codes = json.loads(line)
+    print(json.dumps(judge(CliRunner().invoke(main, args), codes)), flush=True)
 """
+CLEAN = (0, 1)  # a command on a damaged file: it reads it (0), or refuses it in one line (1)
+
+
+def test_the_fuzz_judge_sees_an_uncaught_exception():
+    import click
+    from click.testing import CliRunner
+
+    space: dict = {}
+    exec(FUZZ_JUDGE, space)
+    judge = space["judge"]
+
+    @click.command()
+    @click.argument("what")
+    def crash(what):
+        if what == "raise":
+            raise ValueError("an uncaught exception")
+        raise click.ClickException("a file that is not one")
+
+    r = CliRunner().invoke(crash, ["raise"])
+    assert "Traceback" not in r.output and r.exit_code == 1  # the old test called this clean
+    assert judge(r, CLEAN) == "uncaught ValueError: an uncaught exception"
+    assert judge(CliRunner().invoke(crash, ["refuse"]), CLEAN) == "clean"
+    assert judge(CliRunner().invoke(crash, ["refuse"]), (0,)).startswith("exit 1")
+
+
+def _flips(data: bytes, n: int, seed: int):
+    """``n`` seeded copies of ``data`` with 1 to 16 bytes set at random."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        bad = bytearray(data)
+        for at in rng.integers(0, len(bad), int(rng.integers(1, 17))):
+            bad[at] = int(rng.integers(0, 256))
+        yield bytes(bad)
+
+
+def _fuzz(runs) -> list:
+    """Run each (label, args, codes) in a worker process (a new one after a hang of 60 s or a
+    crash); the runs that did not end cleanly."""
+    worker, bad = _fuzz_worker(), []
+    for label, args, codes in runs:
+        outcome, worker = _fuzz_one(worker, [str(a) for a in args], codes)
+        if outcome != "clean":
+            bad.append((label, outcome))
+    worker.kill()
+    return bad
 
 
 @pytest.mark.slow
 def test_fuzz_byte_flips_through_info_and_analyze(good, tmp_path):
     """Seeded byte flips of a small valid file: every one ends with a clean exit (0, or 1 and
-    one line), none hangs (30 s each) or crashes the interpreter."""
-    data = bytearray(good.read_bytes())
-    rng = np.random.default_rng(2026)
-    n_files, results = 150, []
-    worker = _fuzz_worker()
-    for i in range(n_files):
-        bad = bytearray(data)
-        for at in rng.integers(0, len(bad), int(rng.integers(1, 17))):
-            bad[at] = int(rng.integers(0, 256))
-        path = tmp_path / f"fuzz{i}.h5"
-        path.write_bytes(bytes(bad))
-        for args in (["info", str(path)], ["analyze", str(path), "-o", str(tmp_path / f"o{i}"),
-                                           "--families", "norms,fourier", "-q"]):
-            outcome, worker = _fuzz_one(worker, args)
-            results.append((args[0], i, outcome))
-    worker.kill()
-    bad = [r for r in results if r[2] != "clean"]
+    one line, no uncaught exception), none hangs (60 s each) or crashes the interpreter."""
+    def runs():
+        for i, bad in enumerate(_flips(good.read_bytes(), 150, 2026)):
+            path = tmp_path / f"fuzz{i}.h5"
+            path.write_bytes(bad)
+            yield f"info {i}", ["info", path], CLEAN
+            yield f"analyze {i}", ["analyze", path, "-o", tmp_path / f"o{i}", "--families",
+                                   "norms,fourier", "-q"], CLEAN
+
+    bad = _fuzz(runs())
+    assert not bad, bad[:10]
+
+
+@pytest.mark.slow
+def test_fuzz_byte_flips_of_a_metrics_file_through_report(reported, tmp_path):
+    def runs():
+        for i, bad in enumerate(_flips((reported / "metrics.h5").read_bytes(), 150, 7)):
+            out = tmp_path / f"o{i}"
+            out.mkdir()
+            (out / "metrics.h5").write_bytes(bad)
+            yield f"report {i}", ["report", out, "-q"], CLEAN
+
+    bad = _fuzz(runs())
+    assert not bad, bad[:10]
+
+
+@pytest.mark.slow
+def test_fuzz_byte_flips_of_a_sweeps_files_through_status_and_report(tmp_path):
+    from grokscan.sweep import synthetic
+
+    src = tmp_path / "S"
+    synthetic.make(src, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+
+    def runs():
+        for name in ("points.json", "summary.csv"):
+            for i, bad in enumerate(_flips((src / name).read_bytes(), 75, 11)):
+                s = tmp_path / f"{name}{i}"
+                shutil.copytree(src, s)
+                (s / name).write_bytes(bad)
+                yield f"status {name} {i}", ["sweep", "status", s], CLEAN
+                yield f"report {name} {i}", ["sweep", "report", s, "-q"], CLEAN
+
+    bad = _fuzz(runs())
     assert not bad, bad[:10]
 
 
@@ -716,20 +801,19 @@ def _fuzz_worker() -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True)
 
 
-def _fuzz_one(worker, args) -> tuple[str, subprocess.Popen]:
+def _fuzz_one(worker, args, codes) -> tuple[str, subprocess.Popen]:
     import select
 
-    worker.stdin.write(json.dumps(args) + "\n")
+    worker.stdin.write(json.dumps([args, list(codes)]) + "\n")
     worker.stdin.flush()
-    ready, _, _ = select.select([worker.stdout], [], [], 30)
+    ready, _, _ = select.select([worker.stdout], [], [], 60)
     if not ready:
         worker.kill()
         return "hang", _fuzz_worker()
     line = worker.stdout.readline()
     if not line:  # the interpreter died
         return f"crash {worker.wait()}", _fuzz_worker()
-    code, ok, output, exc = json.loads(line)
-    return ("clean" if ok else f"exit {code}: {output} {exc}"), worker
+    return json.loads(line), worker
 
 
 @pytest.mark.slow
@@ -1310,6 +1394,23 @@ def test_a_bad_metrics_file_is_refused_before_the_report_writes(reported, tmp_pa
         r = cli("report", out, "-q")
     one_line_error(r, str(out / "metrics.h5"), needle)
     assert tree(tmp_path) == before  # the earlier report and its figures are as they were
+
+
+def test_a_named_datatype_is_no_traceback(good, reported, tmp_path):
+    """A byte flip can turn an object header into a named datatype, which grokscan never
+    writes: the check for links to other files iterated it as a group (a TypeError)."""
+    from grokscan.store.metrics import MetricsFile
+
+    path = tmp_path / "run.h5"
+    shutil.copy(good, path)
+    shutil.copy(reported / "metrics.h5", tmp_path / "metrics.h5")
+    for name in (path, tmp_path / "metrics.h5"):
+        with h5py.File(name, "r+") as f:
+            f["named"] = np.dtype("f8")
+    r = cli("info", path)
+    assert r.exit_code == 0 and r.exception is None, (r.output, r.exception)
+    with MetricsFile(tmp_path) as m:
+        assert m.steps[-1] == 40
 
 
 # --- sweep folders, grid files and options ------------------------------------------------------

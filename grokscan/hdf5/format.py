@@ -127,6 +127,8 @@ def check_contained(f: h5py.File, path) -> None:
             if obj.is_virtual:
                 return f"{where} is a virtual dataset (made of other files' data)"
             return None
+        if not isinstance(obj, h5py.Group):  # a named datatype (a damaged object header)
+            return None
         for key in obj:
             link = obj.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):

@@ -44,8 +44,10 @@ class ModelConfig(Settings):
     attn_bias: bool = setting(False, "transformer: the biases b_Q, b_K, b_V, b_O of attention "
                               "and b_U of the logits, as a TransformerLens HookedTransformer "
                               "has them (Nanda's model has none)")
+    # bounded: far above any useful value, and below where torch's float32 initialisation
+    # and update overflow (an error inside torch, not a diverged run)
     init_scale: float = setting(1.0, "multiply every initial weight (the Ising paper: 7)",
-                                range="(0, )")
+                                range="(0, 1000]")
     d_in: int = setting(0, "input size of a float input (from the data)", cli=False, range="[0, )")
     n_classes: int = setting(0, "output classes (from the task)", cli=False, range="[0, )")
 
@@ -56,7 +58,7 @@ class TrainConfig(Settings):
     optimizer: str = setting("adamw", "adamw (decoupled weight decay) or adam (weight decay "
                              "as an L2 term in the gradient, torch.optim.Adam)",
                              choices=("adamw", "adam"))
-    lr: float = setting(1e-2, "learning rate", range="(0, )")
+    lr: float = setting(1e-2, "learning rate", range="(0, 1000]")
     wd: float = setting(1.0, "weight decay", range="[0, )")
     beta1: float = setting(0.9, "Adam β1", range="[0, 1)")
     beta2: float = setting(0.98, "Adam β2", range="[0, 1)")

@@ -5,7 +5,6 @@ Internal: not part of the public API, which ``grokscan`` exports (grokscan/__ini
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 
@@ -49,7 +48,7 @@ def describe(path) -> dict:
             "final": summary["final"],
             "crossings": summary["crossings"],
             "grokking_delay": summary["delay"],
-            "provenance": _provenance(run),
+            "provenance": run.provenance,
             "forecast": _forecast(run),
             "onset_live": _onset_live(run),
         }
@@ -97,19 +96,6 @@ def _onset_live(run: Run) -> dict | None:
     mem = memorised(run.steps, run.scalars)  # the delay from there, as evaluate has it
     out.update(onset_lead(out["step"], mem, run.steps, run.scalars))
     return {**_detector(detectors()[LIVE]), "default": default().name == LIVE, **out}
-
-
-def _provenance(run: Run) -> dict | None:
-    """Where an imported run came from (``grokscan import``), or None; {"unreadable": the
-    start of it} when it is not a JSON object."""
-    raw = run.f.attrs.get("provenance")
-    if raw is None:
-        return None
-    try:
-        prov = json.loads(raw)
-    except (TypeError, ValueError):
-        prov = None
-    return prov if isinstance(prov, dict) else {"unreadable": str(raw)[:80]}
 
 
 def _provenance_line(prov: dict) -> str:

@@ -22,7 +22,11 @@ NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._+=-]{{0,{MAX_NAME - 1}}}")
 
 def shown(value, limit: int = 80) -> str:
     """``value`` as a short repr for a one-line message: quoted, its control characters
-    escaped (repr does), cut to ``limit`` characters."""
+    escaped (repr does), cut to ``limit`` characters; a numpy scalar as the Python number it
+    holds."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and not getattr(
+            value, "shape", None):
+        value = value.item()
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

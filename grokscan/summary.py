@@ -48,6 +48,27 @@ def grokking_delay(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> int | N
     return None if a is None or b is None else b - a
 
 
+def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
+    """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
+    where --stop-when-grokked counts from, as if the run had not been interrupted."""
+    if test_acc is None or not len(test_acc) or test_acc[-1] < GROKKED:
+        return None
+    below = np.flatnonzero(np.asarray(test_acc) < GROKKED)
+    return int(steps[below[-1] + 1]) if below.size else int(steps[0])
+
+
+def finished(steps: np.ndarray, test_acc: np.ndarray | None, t) -> bool:
+    """Whether a run with these checkpoints is complete for the train settings ``t``: it
+    reaches ``t.steps``, or --stop-when-grokked stopped it (test accuracy ≥ 0.99 for the last
+    ``t.stop_when_grokked`` steps)."""
+    if not len(steps):
+        return False
+    if steps[-1] >= t.steps:
+        return True
+    since = grokked_since(steps, test_acc) if t.stop_when_grokked else None
+    return since is not None and bool(steps[-1] - since >= t.stop_when_grokked)
+
+
 def of_run(steps: np.ndarray, scalars: dict[str, np.ndarray]) -> dict:
     """The run's summary: ``crossings`` (:func:`crossings`), ``memorised``, ``grokked``,
     ``delay`` and ``final`` {name: last value} of every scalar recorded (a sweep's table keeps

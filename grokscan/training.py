@@ -30,6 +30,7 @@ from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.hdf5.lock import WriterLock
+from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.models import check_shapes, for_split, weight_norm
 from grokscan.onset.forecast import Forecast, Spectrum
 from grokscan.onset.shipped import default, flag_line
@@ -38,7 +39,7 @@ from grokscan.recorder import Recorder, Schedule
 from grokscan.store.layout import Layout
 from grokscan.store.reader import Run
 from grokscan.store.writer import restore_optimizer
-from grokscan.summary import GROKKED
+from grokscan.summary import GROKKED, grokked_since
 
 DEFAULT = default()  # the forecast: the shipped onset detector that measured best held out
 
@@ -127,10 +128,9 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
                             "memorisation step by step; it cannot go with --no-onset")
     with deterministic(cfg.train.device), stop_requests() as stop:
         s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
+        if isinstance(s, TrainResult):  # resumed: the run is that long already
+            return s
         before = s.rec.n
-        if s.recorded and s.start >= s.cfg.train.steps:  # resumed: the run is that long
-            s.rec.close()
-            return TrainResult(path, s.rec.n, s.start, False, 0)
         bar = progress(s.cfg.train.steps, desc="train", unit="step", initial=s.start,
                        quiet=quiet)
         s.model.train()
@@ -393,9 +393,12 @@ def saved_config(path) -> RunConfig:
     return cfg
 
 
-def _resumed(path: str, override: RunConfig) -> _Session:
+def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
     """Everything needed to continue the run in ``path`` from its last checkpoint. The lock is
-    taken first: no other process may write the file from now on."""
+    taken first: no other process may write the file from now on. A run that reaches the
+    steps asked for already is a TrainResult of nothing added, decided before anything is
+    opened for writing: the file stays as it is (a killed writer's flags aside, which are
+    cleared as ``grokscan repair`` clears them)."""
     lock = WriterLock(path).acquire()
     try:
         with Run(path) as run:
@@ -409,12 +412,18 @@ def _resumed(path: str, override: RunConfig) -> _Session:
                          {k: tuple(run.shape(k)) for k in run.param_names}, path)
             params = run.params_at(run.n - 1)
             since = grokked_since(run.steps, run.scalars.get("test_acc"))
+            n = run.n
             forecast = _forecast(lambda settings: Forecast.of_run(run, settings))
         steps = override.train.steps
         if steps < state.step:
             raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
                                 f"{steps} would end before it (give more steps; a resume "
                                 "never removes a checkpoint)")
+        if steps == state.step:
+            if writer_flags(path):
+                clear_writer_flags(path)
+            lock.release()
+            return TrainResult(path, n, state.step, False, 0)
         # the run's own settings, with the length and early stop the user asked for now
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, steps=steps, stop_when_grokked=override.train.stop_when_grokked))
@@ -428,15 +437,6 @@ def _resumed(path: str, override: RunConfig) -> _Session:
     rec.track(opt, batch_rng)
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
                     state.step, recorded=True, grokked_since=since, forecast=forecast)
-
-
-def grokked_since(steps: np.ndarray, test_acc: np.ndarray | None) -> int | None:
-    """The first step of the stretch of test accuracy ≥ 0.99 that the run ends in, or None:
-    where --stop-when-grokked counts from, as if the run had not been interrupted."""
-    if test_acc is None or not len(test_acc) or test_acc[-1] < GROKKED:
-        return None
-    below = np.flatnonzero(test_acc < GROKKED)
-    return int(steps[below[-1] + 1]) if below.size else int(steps[0])
 
 
 def _restore(cfg: RunConfig, model, params: dict, state, path: str):

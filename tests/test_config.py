@@ -210,8 +210,8 @@ def test_resolve_of_the_modular_task_is_the_global_defaults():
 
 # --- validation at construction ------------------------------------------------------------------
 @pytest.mark.parametrize("cls,name,value,where,range_text", [
-    (TrainConfig, "lr", 0, "train.lr", "a number > 0"),
-    (TrainConfig, "lr", -1e-3, "train.lr", "a number > 0"),
+    (TrainConfig, "lr", 0, "train.lr", "a number in (0, 1000]"),
+    (TrainConfig, "lr", -1e-3, "train.lr", "a number in (0, 1000]"),
     (ModelConfig, "dropout", 1.0, "model.dropout", "a number in [0, 1)"),
     (ModelConfig, "dropout", -0.1, "model.dropout", "a number in [0, 1)"),
     (TrainConfig, "beta1", 1.0, "train.beta1", "a number in [0, 1)"),
@@ -224,7 +224,7 @@ def test_resolve_of_the_modular_task_is_the_global_defaults():
     (ModularConfig, "p", 4097, "task.p", "an integer in [2, 4096]"),
     (ModularConfig, "frac", 1.0, "task.frac", "a number in (0, 1)"),
     (ModularConfig, "frac", 0.0, "task.frac", "a number in (0, 1)"),
-    (ModelConfig, "init_scale", 0.0, "model.init_scale", "a number > 0"),
+    (ModelConfig, "init_scale", 0.0, "model.init_scale", "a number in (0, 1000]"),
     (ModelConfig, "width", 0, "model.width", "an integer in [1, 65536]"),
     (ModelConfig, "depth", 65, "model.depth", "an integer in [1, 64]"),
 ])
@@ -302,7 +302,7 @@ def test_ops_given_as_a_string_or_a_list_become_a_tuple():
 
 
 def test_values_read_from_a_file_are_validated_too():
-    with pytest.raises(GrokscanError, match=r"^train\.lr: expected a number > 0"):
+    with pytest.raises(GrokscanError, match=r"^train\.lr: expected a number in \(0, 1000\]"):
         RunConfig.from_dict({"train": {"lr": 0}})
     with pytest.raises(GrokscanError, match=r"^task\.p: "):
         RunConfig.from_json(json.dumps({"task": {"kind": "modular", "p": 1}}))

@@ -9,18 +9,22 @@ and a full disk run for real, in subprocesses. ``-m slow`` adds a fuzz pass of s
 flips. The counts are in the README ("Reliability").
 """
 
+import hashlib
 import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import h5py
 import numpy as np
 import pytest
-from conftest import assert_same_contents, cli, one_line_error, run_contents
+from conftest import assert_same_contents, cli, one_line_error, run_contents, tree
 
 from grokscan.errors import GrokscanError
 from grokscan.store.reader import Run
@@ -120,6 +124,26 @@ CRAFTED = {
         "do not compose", ALL),
     "steps that do not increase": (
         lambda p: _set_row(p, "steps", 3, lambda a: 5), "/steps does not increase", ALL),
+    # scalars that are not a number a checkpoint (a traceback in every command; the
+    # variable-length strings made --resume change the file before it failed)
+    "a scalar of text": (
+        lambda p: _replace(p, "scalars/test_acc", data=np.array([b"x"] * 9)),
+        "/scalars/test_acc: expected a number a checkpoint, got |S1 of shape (9,)", ALL),
+    "a scalar of variable-length strings": (
+        lambda p: _replace(p, "scalars/train_loss", data=np.array(["ab"] * 9, dtype=object),
+                           dtype=h5py.string_dtype()),
+        "/scalars/train_loss: expected a number a checkpoint, got object", ALL),
+    "a scalar of two columns": (
+        lambda p: _replace(p, "scalars/train_loss", data=np.zeros((9, 2))),
+        "/scalars/train_loss: expected a number a checkpoint, got float64 of shape (9, 2)",
+        ALL),
+    "a scalar that is a group": (
+        lambda p: (h5py.File(p, "r+").__delitem__("scalars/train_loss"),
+                   h5py.File(p, "r+").create_group("scalars/train_loss")),
+        "/scalars/train_loss: expected a number a checkpoint, got a group", ALL),
+    "a compound scalar": (
+        lambda p: _replace(p, "scalars/test_acc", data=np.zeros(9, dtype=[("a", "f8")])),
+        "/scalars/test_acc: expected a number a checkpoint", ALL),
     # info describes what is stored and reads no weights: these it shows
     "a parameter unlike the config": (
         lambda p: _replace(p, "params/hidden.0.W", data=np.zeros((9, 16, 17), np.float32),
@@ -238,6 +262,8 @@ BAD_TRAIN = [
     (["--steps", "1.5"], "--steps"), (["--nonsense"], "No such option"),
     (["--frac", "0.01"], "fewer than the 23 classes"),
     (["--dense-memorised", "10", "--no-onset"], "it cannot go with --no-onset"),
+    (["--lr", "1e308"], "--lr"),  # torch's float32 overflowed: a traceback, a file left
+    (["--init-scale", "1e39"], "--init-scale"),
 ]
 BAD_OTHER_TASKS = [  # without the modular task's --p and --frac
     (["--task", "ising", "--data", "nope.h5"], "nope.h5: no such file"),
@@ -650,38 +676,123 @@ def test_a_full_disk_ends_in_one_line_and_keeps_every_checkpoint(tmp_path, good)
 
 # --- the fuzz pass -----------------------------------------------------------------------------
 
-FUZZ_WORKER = """
-import io, json, sys, contextlib
+FUZZ_JUDGE = '''
+def judge(r, codes):
+    """How a command run by click's CliRunner ended: "clean" when it raised nothing but the
+    CLI's own exit, with one of ``codes``, a failure in one line starting "Error"; else what
+    happened. (CliRunner keeps an uncaught exception in ``r.exception``, never a traceback in
+    ``r.output``: looking for "Traceback" there finds nothing.)"""
+    e = r.exception
+    if e is not None and not isinstance(e, SystemExit):
+        return f"uncaught {type(e).__name__}: {e}"[:300]
+    if r.exit_code not in codes:
+        return f"exit {r.exit_code}: {r.output[-300:]}"
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("Error")]
+    if r.exit_code == 1 and len(errors) != 1:
+        return f"exit 1 without one line of error: {r.output[-300:]}"
+    return "clean"
+'''
+FUZZ_WORKER = FUZZ_JUDGE + """
+import json, sys
 from click.testing import CliRunner
 from grokscan.cli import main
 for line in sys.stdin:
-    args = json.loads(line)
-    r = CliRunner().invoke(main, args)
-    ok = r.exit_code == 1 and "Traceback" not in r.output or r.exit_code in (0, 3)
-    print(json.dumps([r.exit_code, ok, r.output[-300:], repr(r.exception)[:200]]), flush=True)
+    args, codes = json.loads(line)
+    print(json.dumps(judge(CliRunner().invoke(main, args), codes)), flush=True)
 """
+CLEAN = (0, 1)  # a command on a damaged file: it reads it (0), or refuses it in one line (1)
+
+
+def test_the_fuzz_judge_sees_an_uncaught_exception():
+    import click
+    from click.testing import CliRunner
+
+    space: dict = {}
+    exec(FUZZ_JUDGE, space)
+    judge = space["judge"]
+
+    @click.command()
+    @click.argument("what")
+    def crash(what):
+        if what == "raise":
+            raise ValueError("an uncaught exception")
+        raise click.ClickException("a file that is not one")
+
+    r = CliRunner().invoke(crash, ["raise"])
+    assert "Traceback" not in r.output and r.exit_code == 1  # the old test called this clean
+    assert judge(r, CLEAN) == "uncaught ValueError: an uncaught exception"
+    assert judge(CliRunner().invoke(crash, ["refuse"]), CLEAN) == "clean"
+    assert judge(CliRunner().invoke(crash, ["refuse"]), (0,)).startswith("exit 1")
+
+
+def _flips(data: bytes, n: int, seed: int):
+    """``n`` seeded copies of ``data`` with 1 to 16 bytes set at random."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        bad = bytearray(data)
+        for at in rng.integers(0, len(bad), int(rng.integers(1, 17))):
+            bad[at] = int(rng.integers(0, 256))
+        yield bytes(bad)
+
+
+def _fuzz(runs) -> list:
+    """Run each (label, args, codes) in a worker process (a new one after a hang of 60 s or a
+    crash); the runs that did not end cleanly."""
+    worker, bad = _fuzz_worker(), []
+    for label, args, codes in runs:
+        outcome, worker = _fuzz_one(worker, [str(a) for a in args], codes)
+        if outcome != "clean":
+            bad.append((label, outcome))
+    worker.kill()
+    return bad
 
 
 @pytest.mark.slow
 def test_fuzz_byte_flips_through_info_and_analyze(good, tmp_path):
     """Seeded byte flips of a small valid file: every one ends with a clean exit (0, or 1 and
-    one line), none hangs (30 s each) or crashes the interpreter."""
-    data = bytearray(good.read_bytes())
-    rng = np.random.default_rng(2026)
-    n_files, results = 150, []
-    worker = _fuzz_worker()
-    for i in range(n_files):
-        bad = bytearray(data)
-        for at in rng.integers(0, len(bad), int(rng.integers(1, 17))):
-            bad[at] = int(rng.integers(0, 256))
-        path = tmp_path / f"fuzz{i}.h5"
-        path.write_bytes(bytes(bad))
-        for args in (["info", str(path)], ["analyze", str(path), "-o", str(tmp_path / f"o{i}"),
-                                           "--families", "norms,fourier", "-q"]):
-            outcome, worker = _fuzz_one(worker, args)
-            results.append((args[0], i, outcome))
-    worker.kill()
-    bad = [r for r in results if r[2] != "clean"]
+    one line, no uncaught exception), none hangs (60 s each) or crashes the interpreter."""
+    def runs():
+        for i, bad in enumerate(_flips(good.read_bytes(), 150, 2026)):
+            path = tmp_path / f"fuzz{i}.h5"
+            path.write_bytes(bad)
+            yield f"info {i}", ["info", path], CLEAN
+            yield f"analyze {i}", ["analyze", path, "-o", tmp_path / f"o{i}", "--families",
+                                   "norms,fourier", "-q"], CLEAN
+
+    bad = _fuzz(runs())
+    assert not bad, bad[:10]
+
+
+@pytest.mark.slow
+def test_fuzz_byte_flips_of_a_metrics_file_through_report(reported, tmp_path):
+    def runs():
+        for i, bad in enumerate(_flips((reported / "metrics.h5").read_bytes(), 150, 7)):
+            out = tmp_path / f"o{i}"
+            out.mkdir()
+            (out / "metrics.h5").write_bytes(bad)
+            yield f"report {i}", ["report", out, "-q"], CLEAN
+
+    bad = _fuzz(runs())
+    assert not bad, bad[:10]
+
+
+@pytest.mark.slow
+def test_fuzz_byte_flips_of_a_sweeps_files_through_status_and_report(tmp_path):
+    from grokscan.sweep import synthetic
+
+    src = tmp_path / "S"
+    synthetic.make(src, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+
+    def runs():
+        for name in ("points.json", "summary.csv"):
+            for i, bad in enumerate(_flips((src / name).read_bytes(), 75, 11)):
+                s = tmp_path / f"{name}{i}"
+                shutil.copytree(src, s)
+                (s / name).write_bytes(bad)
+                yield f"status {name} {i}", ["sweep", "status", s], CLEAN
+                yield f"report {name} {i}", ["sweep", "report", s, "-q"], CLEAN
+
+    bad = _fuzz(runs())
     assert not bad, bad[:10]
 
 
@@ -690,20 +801,19 @@ def _fuzz_worker() -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True)
 
 
-def _fuzz_one(worker, args) -> tuple[str, subprocess.Popen]:
+def _fuzz_one(worker, args, codes) -> tuple[str, subprocess.Popen]:
     import select
 
-    worker.stdin.write(json.dumps(args) + "\n")
+    worker.stdin.write(json.dumps([args, list(codes)]) + "\n")
     worker.stdin.flush()
-    ready, _, _ = select.select([worker.stdout], [], [], 30)
+    ready, _, _ = select.select([worker.stdout], [], [], 60)
     if not ready:
         worker.kill()
         return "hang", _fuzz_worker()
     line = worker.stdout.readline()
     if not line:  # the interpreter died
         return f"crash {worker.wait()}", _fuzz_worker()
-    code, ok, output, exc = json.loads(line)
-    return ("clean" if ok else f"exit {code}: {output} {exc}"), worker
+    return json.loads(line), worker
 
 
 @pytest.mark.slow
@@ -888,6 +998,8 @@ SWEEP_HANGS = {  # grid files whose points would take minutes and gigabytes to e
         "p = 23\n[axes]\n" + "".join(f"{k} = {[v / 100 for v in range(1, 11)]}\n" for k in
                                      ("lr", "wd", "frac", "beta1", "dropout", "init-scale")),
         "1000000 points = 10 (axes.lr) × 10 (axes.wd)"),
+    "seeds = 10^18": ("p = 23\nseeds = 1000000000000000000\n",  # counted before made
+                      "1000000000000000000 points = 1000000000000000000 (seeds)"),
 }
 
 
@@ -1024,3 +1136,429 @@ def test_a_damaged_file_is_refused_at_once_by_repair_and_every_reader(good, tmp_
         assert lines[0].startswith(f"Error: {path}") and needle in lines[0], (args, lines[0])
     assert path.read_bytes() == before
     assert not (tmp_path / "out" / "metrics.h5").exists()
+
+
+# --- results that change silently ---------------------------------------------------------------
+
+def test_a_resume_with_nothing_to_train_leaves_the_file_byte_identical(good, tmp_path):
+    """It used to drop the last /onset row (the detector's record was cut back to the last
+    checkpoint on reopening) before finding there was nothing to train."""
+    path = tmp_path / "r.h5"
+    shutil.copy(good, path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    r = cli("train", "-o", path, "--resume", "--steps", "40", "-q")
+    assert r.exit_code == 0 and "nothing to train" in r.output, r.output
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]  # no lock left either
+
+
+def test_a_stale_analysis_is_not_reported_as_done(tmp_path):
+    """A sweep killed after resuming a lengthened run, before analysing it again, left the
+    metrics.h5 of the shorter run; the next sweep marked the point skipped and kept it."""
+    from grokscan.config import resolve
+    from grokscan.store.metrics import MetricsFile
+    from grokscan.sweep.paths import run_file
+    from grokscan.sweep.worker import Job, run_point
+
+    base = dict(p=23, frac=0.5, d_embed=8, width=16, every=5)
+
+    def job(steps):
+        return Job("wd=1", {"wd": 1.0}, resolve({**base, "steps": steps}).to_json(),
+                   str(tmp_path))
+
+    assert run_point(job(20))["status"] == "done"  # trained and analysed to step 20
+    path = run_file(tmp_path, "wd=1")
+    # the grid asks for 40 steps: the sweep resumed the run, then was killed
+    assert cli("train", "-o", path, "--resume", "--steps", "40", "-q").exit_code == 0
+    row = run_point(job(40))
+    assert (row["status"], row["action"]) == ("done", "skipped"), row
+    with MetricsFile(os.path.dirname(path)) as m:
+        assert m.run_steps[-1] == m.steps[-1] == 40  # analysed again, to the last step
+        assert row["key_freqs"] == " ".join(map(str, m.key_freqs["add"]))
+
+
+WATCHED = """
+import sys, torch
+torch.set_num_threads(1)
+from grokscan.cli import main
+main(["train", "-o", sys.argv[1], "--p", "23", "--frac", "0.5", "--d-embed", "8", "--width",
+      "16", "--steps", "3000", "--every", "1", "--threads", "1", "-q"])
+"""
+
+
+def test_watch_tells_a_killed_writer_from_a_run_that_ended(tmp_path):
+    """SIGKILL of the trainer looked like the end of the run ("ended", exit 0)."""
+    path = tmp_path / "live.h5"
+    proc = _start(path, 3000, code=WATCHED)
+    _wait_for(path, 3, proc)
+    killer = threading.Timer(1.5, proc.kill)
+    killer.start()
+    try:
+        r = cli("watch", path, "--interval", "0.1", "--timeout", "60")
+    finally:
+        killer.cancel()
+    proc.wait()
+    with Run(path) as run:
+        last = int(run.steps[-1])
+    assert last < 3000
+    one_line_error(r, str(path), f"stopped: the writer is gone at step {last} of 3000",
+                   "--resume")
+    assert "summary" in r.output  # the summary still comes first
+
+
+def test_watch_of_a_killed_writer_at_its_last_step_is_an_end(good, tmp_path):
+    """A writer killed after committing the config's last step leaves its flags set, but its
+    run ended."""
+    path = tmp_path / "done.h5"
+    shutil.copy(good, path)
+    _as_if_killed(path)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    STARTED.append(holder)
+    assert holder.stdout.readline().strip() == "held"
+    threading.Timer(1.0, holder.kill).start()
+    r = cli("watch", path, "--interval", "0.1", "--timeout", "60")
+    assert r.exit_code == 0 and "Error" not in r.output, r.output
+
+
+def _report_fig_names(out) -> list[str]:
+    return sorted(p.name for p in (out / "figures").iterdir())
+
+
+REPORTER = """
+import sys
+from grokscan.cli import main
+main(["report", sys.argv[1], "-q"])
+"""
+
+
+def test_a_killed_report_leaves_the_earlier_one_whole(reported, tmp_path):
+    """A kill during a report over an older one left the old page with some of its figures
+    deleted; now the new figures are written beside the old and swapped in at the end."""
+    out = tmp_path / "OUT"
+    shutil.copytree(reported, out)
+    before = tree(out)
+    proc = subprocess.Popen([sys.executable, "-c", REPORTER, str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    STARTED.append(proc)
+    staged = out / f"figures.{proc.pid}.tmp"
+    deadline = time.time() + 120
+    while not (staged.is_dir() and any(staged.iterdir())) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    left = tree(out)
+    assert {k: v for k, v in left.items() if not k.startswith(staged.name)} == before
+    r = cli("report", out, "-q")  # the next report removes what the killed one left
+    assert r.exit_code == 0, r.output
+    assert not staged.exists() and _report_fig_names(out) == _report_fig_names(reported)
+
+
+def test_a_report_removes_only_its_own_stale_temporary_files(reported, tmp_path):
+    out = tmp_path / "OUT"
+    shutil.copytree(reported, out)
+    dead = _dead_pid()
+    (out / f"report.html.{dead}.tmp").write_text("half a page")
+    (out / f"figures.{dead}.tmp").mkdir()
+    (out / f"figures.{dead}.tmp" / "training_curves.png").write_bytes(b"half")
+    (out / f"figures.{dead}.old").mkdir()
+    keep = [f"report.html.{os.getppid()}.tmp",  # a live process's: another report now
+            f"report.html.{dead}.tmp.mine", "notes.tmp", f"figures.{dead}.tmp.txt"]
+    for name in keep:
+        (out / name).write_text("not grokscan's to remove")
+    (tmp_path / f"report.html.{dead}.tmp").write_text("outside the output folder")
+    outside = tree(tmp_path / f"report.html.{dead}.tmp")
+    r = cli("report", out, "-q")
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["figures", "metrics.csv", "metrics.h5", "report.html", *keep])
+    assert tree(tmp_path / f"report.html.{dead}.tmp") == outside
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# --- metrics.h5 that the report refused with a traceback, or looped on ----------------------------
+
+@pytest.fixture(scope="module")
+def reported(good, tmp_path_factory):
+    """OUT/ of `grokscan analyze` on the small run: metrics.h5, the report and its figures."""
+    out = tmp_path_factory.mktemp("reported") / "OUT"
+    r = cli("analyze", good, "-o", out, "--families", "norms,fourier,neurons", "-q")
+    assert r.exit_code == 0 and (out / "report.html").exists(), r.output
+    return out
+
+
+def _attrs(**attrs):
+    def craft(path):
+        with h5py.File(path, "r+") as f:
+            f.attrs.update(attrs)
+    return craft
+
+
+def _dataset(name, make):
+    def craft(path):
+        with h5py.File(path, "r+") as f:
+            n = len(f["steps"])
+            del f[name]
+            make(f, name, n)
+    return craft
+
+
+def _bytes(old: bytes, new: bytes, count: int = 1):
+    def craft(path):
+        raw = path.read_bytes()
+        assert raw.count(old) >= count
+        path.write_bytes(raw.replace(old, new, count))
+    return craft
+
+
+def _steps_at(name, row, value):
+    def craft(path):
+        with h5py.File(path, "r+") as f:
+            f[name][row] = value
+    return craft
+
+
+BAD_METRICS = {  # name: (craft OUT/metrics.h5, what the one line says)
+    "steps that repeat (the report looped)": (
+        _steps_at("steps", 3, 10), "/steps does not increase (step 10 after 10, row 3)"),
+    "run steps that repeat": (_steps_at("run/steps", 2, 0), "/run/steps does not increase"),
+    "steps that are NaN": (
+        _dataset("steps", lambda f, k, n: f.create_dataset(k, data=np.full(n, np.nan))),
+        "/steps: expected whole steps, one a row, got float64"),
+    "a scalar of text": (
+        _dataset("scalars/train_acc", lambda f, k, n: f.create_dataset(
+            k, data=np.array([b"x"] * n))), "/scalars/'train_acc': expected 9 numbers"),
+    "damaged metadata (a dataspace larger than its maximum)": (
+        _bytes(struct.pack("<QQ", 9, 9), struct.pack("<QQ", 127, 9)),
+        "is damaged: Unable to synchronously open object (dataspace dim 0 size of 127"),
+    "damaged metadata (a name that is not UTF-8)": (
+        _bytes(b"weight_norm", b"w\xe5ight_norm"), "is damaged: 'utf-8' codec can't decode"),
+    "ops with an operation twice": (_attrs(ops='["add", "add"]'), "ops: expected each "
+                                    "operation once"),
+    "key_freqs of text": (_attrs(key_freqs='{"add": ["x"]}'),
+                          "key_freqs: expected frequencies in 1..11 (P = 23), got ['x']"),
+    "key_freqs above P/2": (_attrs(key_freqs='{"add": [12]}'),
+                            "key_freqs: expected frequencies in 1..11"),
+    "task a list": (_attrs(task="[1]"), "task: expected an object of kind, line"),
+    "task whose line is a number": (
+        _attrs(task='{"kind": "modular", "line": 3}'), "task: expected an object of kind"),
+    "families a number": (_attrs(families="3"), "families: expected a list of names, got 3"),
+    "families of numbers": (_attrs(families="[1]"), "families: expected a list of names"),
+    "left_out a list": (_attrs(left_out="[1]"), "left_out: expected an object of texts"),
+    "config a list": (_attrs(config="[1]"), "config: expected a JSON object, got [1]"),
+    "config with a bad value": (
+        _attrs(config='{"model": {"init_scale": "big"}}'),
+        "config: model.init_scale: expected a number, got 'big'"),
+    "p = 10^12 (a MemoryError)": (
+        _attrs(p=10**12), "p: expected 0 (no residues) or a modulus in [2, 4096], got "
+                          "1000000000000"),
+    "a multiplicative basis of a P that is not prime": (
+        _attrs(p=22, basis="multiplicative"),
+        "basis: the multiplicative basis needs a prime modulus, got P = 22"),
+    "basis unknown": (_attrs(basis="circle"), "basis: expected additive or multiplicative"),
+    "source a number": (_attrs(source=5), "source: expected text, got 5"),
+    "JSON nested too deeply": (_attrs(families="[" * 100000 + "]" * 100000),
+                               "families: JSON nested too deeply"),
+}
+
+
+@contextmanager
+def _time_limit(seconds: int):
+    """A TimeoutError after ``seconds`` (a command that loops fails instead of hanging)."""
+    def stop(sig, frame):
+        raise TimeoutError(f"no answer in {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("case", BAD_METRICS)
+def test_a_bad_metrics_file_is_refused_before_the_report_writes(reported, tmp_path, case):
+    craft, needle = BAD_METRICS[case]
+    out = tmp_path / "OUT"
+    shutil.copytree(reported, out)
+    craft(out / "metrics.h5")
+    before = tree(tmp_path)
+    with _time_limit(60):
+        r = cli("report", out, "-q")
+    one_line_error(r, str(out / "metrics.h5"), needle)
+    assert tree(tmp_path) == before  # the earlier report and its figures are as they were
+
+
+def test_a_named_datatype_is_no_traceback(good, reported, tmp_path):
+    """A byte flip can turn an object header into a named datatype, which grokscan never
+    writes: the check for links to other files iterated it as a group (a TypeError)."""
+    from grokscan.store.metrics import MetricsFile
+
+    path = tmp_path / "run.h5"
+    shutil.copy(good, path)
+    shutil.copy(reported / "metrics.h5", tmp_path / "metrics.h5")
+    for name in (path, tmp_path / "metrics.h5"):
+        with h5py.File(name, "r+") as f:
+            f["named"] = np.dtype("f8")
+    r = cli("info", path)
+    assert r.exit_code == 0 and r.exception is None, (r.output, r.exception)
+    with MetricsFile(tmp_path) as m:
+        assert m.steps[-1] == 40
+
+
+# --- sweep folders, grid files and options ------------------------------------------------------
+
+def _points(edit):
+    def craft(s):
+        doc = json.loads((s / "points.json").read_text())
+        edit(doc)
+        (s / "points.json").write_text(json.dumps(doc))
+    return craft
+
+
+def _summary(edit):
+    def craft(s):
+        import pandas as pd
+
+        df = pd.read_csv(s / "summary.csv")
+        edit(df).to_csv(s / "summary.csv", index=False)
+    return craft
+
+
+def _column(name, value):
+    def edit(df):
+        df[name] = value
+        return df
+    return edit
+
+
+BAD_SWEEP_FILES = {  # name: (craft SWEEP/, what the one line says)
+    "a base that is a list": (_points(lambda d: d.update(base=[1])),
+                              "points.json: expected base: an object of settings, got [1]"),
+    "a base with a bad value": (_points(lambda d: d.update(base={"p": "x"})),
+                                "points.json: base: task.p: expected an integer, got 'x'"),
+    "a phase rule that is a list": (_points(lambda d: d.update(phase=[1])),
+                                    "points.json: phase: expected a table [phase]"),
+    "a phase rule of an unknown key": (_points(lambda d: d.update(phase={"zzz": 1})),
+                                       "points.json: phase: expected a table [phase]"),
+    "a phase fit of text": (_points(lambda d: d.update(phase={"fit": "x"})),
+                            "points.json: phase.fit: expected one of 0.5, 0.7"),
+    "a phase fit of 7": (_points(lambda d: d.update(phase={"fit": 7})),
+                         "points.json: phase.fit: expected one of"),
+    "a grid that is a number": (_points(lambda d: d.update(grid=5)),
+                                "points.json: expected grid: the grid file's path, got 5"),
+    "a varied key twice": (_points(lambda d: d.update(varied=["wd", "wd", "frac", "seed"])),
+                           "points.json: expected varied: each key once"),
+    "params without a varied key": (_points(lambda d: d["points"][0]["params"].pop("wd")),
+                                    "points.json: expected points: params: a value of each"),
+    "params of an object": (_points(lambda d: d["points"][0]["params"].update(wd={})),
+                            "points.json: expected points: params: a value of each"),
+    "a point named twice": (
+        _points(lambda d: d["points"][1].update(name=d["points"][0]["name"])),
+        "points.json: expected points: each name once"),
+    "points.json nested too deeply": (
+        lambda s: (s / "points.json").write_text("[" * 100000 + "]" * 100000),
+        "points.json: unreadable (JSON nested too deeply)"),
+    "a status that is a number": (_summary(_column("status", 3)),
+                                  "summary.csv: status: expected done or failed, got 3"),
+    "a phase that is a number": (_summary(_column("phase", 3.5)),
+                                 "summary.csv: phase: expected one of comprehension"),
+    "a delay of 1e300 (a histogram error)": (
+        _summary(_column("delay", 1e300)),
+        "summary.csv: delay: expected whole numbers of steps in [-1000000000, 1000000000]"),
+    "a step of text": (_summary(_column("step_test_0.9", "abc")),
+                       "summary.csv: step_test_0.9: expected whole numbers of steps"),
+    "a run listed twice": (_summary(lambda df: pd_concat([df, df.iloc[:1]])),
+                           "summary.csv: run: expected each run once"),
+}
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _sweep_file_cases():
+    for case in BAD_SWEEP_FILES:
+        for command in ("status", "report"):
+            yield case, command
+
+
+@pytest.mark.parametrize("case, command", list(_sweep_file_cases()))
+def test_a_bad_points_json_or_summary_is_one_line(tmp_path, case, command):
+    from grokscan.sweep import synthetic
+
+    craft, needle = BAD_SWEEP_FILES[case]
+    s = tmp_path / "S"
+    synthetic.make(s, {"wd": [0.1, 1.0], "frac": [0.3, 0.5]}, 2, lambda p: "grokking")
+    craft(s)
+    before = tree(tmp_path)
+    args = ("sweep", "report", s, "-q") if command == "report" else ("sweep", "status", s)
+    one_line_error(cli(*args), str(s), needle)
+    assert tree(tmp_path) == before
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("where", ["grid", "config"])
+def test_a_toml_file_nested_thousands_deep_is_one_line(tmp_path, where):
+    path = tmp_path / "f.toml"
+    path.write_text(f"p = 23\nwidth = {DEEP}\n")
+    if where == "grid":
+        r = cli("sweep", path, "-o", tmp_path / "S", "-q")
+    else:
+        r = cli("train", "-o", tmp_path / "x.h5", "--config", path, "-q")
+    one_line_error(r, str(path), "nested too deeply")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml"]
+
+
+BAD_GRID_POINTS = {  # refused before any run starts (they failed inside the workers)
+    "an unknown operation": ("[axes]\nop = ['add', 'pow']\n", "point op=pow: unknown operation"),
+    "division mod a P that is not prime": (
+        "op = 'div'\n[axes]\np = [23, 21]\n", "point p=21: operation 'div' needs a prime"),
+    "an operation twice": ("[axes]\nop = ['add', 'add,add']\n",
+                           "point op=add+add: operations repeat"),
+    "a drawn unknown operation": ("[sample]\nn = 2\nop = {choice = ['add', 'pow']}\n",
+                                  "unknown operation 'pow'"),
+    "a train split smaller than P": ("[axes]\nfrac = [0.5, 0.01]\n",
+                                     "point frac=0.01: the train split of 'add' would hold 5"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_GRID_POINTS)
+def test_a_bad_point_is_refused_before_the_sweep_starts(tmp_path, case):
+    text, needle = BAD_GRID_POINTS[case]
+    grid = tmp_path / "g.toml"
+    grid.write_text("p = 23\nsteps = 20\n" + text if not text.startswith("op") else
+                    "steps = 20\n" + text)
+    one_line_error(cli("sweep", grid, "-o", tmp_path / "S", "--jobs", "1", "-q"), str(grid),
+                   needle)
+    assert not (tmp_path / "S").exists()
+
+
+def test_a_file_through_a_symbolic_link_and_dotdot(good, tmp_path):
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    shutil.copy(good, tmp_path / "real" / "run.h5")
+    (tmp_path / "here").mkdir()
+    os.symlink("../real/sub", tmp_path / "here" / "link")
+    r = cli("info", tmp_path / "here" / "link" / ".." / "run.h5")
+    assert r.exit_code == 0 and "add mod 23" in r.output, r.output
+
+
+def test_a_provenance_nested_too_deeply_is_described_as_unreadable(good, tmp_path):
+    path = tmp_path / "run.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["provenance"] = "[" * 100000 + "]" * 100000
+    r = cli("info", path)
+    assert r.exit_code == 0 and "imported from an unreadable provenance: [[[" in r.output, \
+        (r.output, r.exception)

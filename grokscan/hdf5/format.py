@@ -39,8 +39,8 @@ def open_h5(path, what: str) -> h5py.File:
         raise FileFormatError(f"{path}: no such file (expected {what})")
     if os.path.isdir(path):
         raise FileFormatError(f"{path} is a directory (expected {what})")
-    try:
-        is_h5 = h5py.is_hdf5(path)
+    try:  # HDF5 resolves ".." in the name it is given before the links in it: the real path
+        is_h5 = h5py.is_hdf5(os.path.realpath(path))
     except OSError as e:
         raise FileFormatError(f"{path}: cannot read ({e.strerror or e})") from None
     if not is_h5:
@@ -127,6 +127,8 @@ def check_contained(f: h5py.File, path) -> None:
             if obj.is_virtual:
                 return f"{where} is a virtual dataset (made of other files' data)"
             return None
+        if not isinstance(obj, h5py.Group):  # a named datatype (a damaged object header)
+            return None
         for key in obj:
             link = obj.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -148,9 +150,10 @@ def open_checked(path, fmt: str, versions: tuple[int, ...], what: str) -> tuple[
         version = check_format(f, os.fspath(path), fmt, versions, what)
         check_contained(f, path)
         return f, version
-    except (RuntimeError, OSError) as e:  # its root attributes unreadable
-        f.close()
-        raise FileFormatError(f"{os.fspath(path)} is damaged: {e}") from None
+    except (RuntimeError, OSError, KeyError, ValueError) as e:  # damaged metadata: h5py
+        f.close()  # raises any of these (an undecodable name: UnicodeDecodeError)
+        why = e.args[0] if isinstance(e, KeyError) and e.args else e  # without repr's quotes
+        raise FileFormatError(f"{os.fspath(path)} is damaged: {why}") from None
     except BaseException:
         f.close()
         raise

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 
 from matplotlib.animation import FuncAnimation, PillowWriter
 
 from grokscan.errors import GrokscanError
-from grokscan.files import own_folder, write_atomic
+from grokscan.files import Staged, write_atomic
 from grokscan.progress import progress
 from grokscan.reporting.base import GIF_FPS, Page, Section, event_markers
 from grokscan.reporting.llc import llc_section
@@ -42,13 +41,6 @@ GIF_DPI = 100
 
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,
             pca_section, last_layer_section, weights_section, output_section, llc_section)
-KNOWN_FIGURES = ("training_curves", "fourier_heatmap", "fourier_measures", "neuron_spectrum",
-                 "neuron_maps", "attention_maps", "frequency_loss", "constellation",
-                 "constellation_animation",
-                 "cosine_similarity", "embedding_histograms", "embedding_structure",
-                 "activation_pca", "gradient_pca", "gradient_dimension", "last_layer_pca",
-                 "weight_statistics", "dropout_variance", "dropout_robustness", "softmax_gap",
-                 "llc", "llc_diagnostics")
 # why a section can be missing, shown at the foot of the page
 MISSING = {
     "fourier": "no Fourier metrics (the fourier, neurons and freqloss families; modular only)",
@@ -77,63 +69,58 @@ def build(page: Page) -> list[Section]:
 
 def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -> dict:
     """Draw every figure that OUT/metrics.h5 allows; write OUT/figures/<name>.png (and .pdf
-    with ``pdf``; the animation as .gif) and OUT/report.html. Returns a summary dict."""
+    with ``pdf``; the animation as .gif) and OUT/report.html. Returns a summary dict. The new
+    figures and page are written beside the old ones and replace them once complete
+    (grokscan.files.Staged): until then the earlier report stays as it was."""
     out_dir = os.fspath(out_dir)
     with MetricsFile(out_dir) as m:
         page = Page(m, event_markers(m))
         sections = build(page)
-        fig_dir = own_folder(os.path.join(out_dir, "figures"))
-        _remove_stale(fig_dir)
-        items = [it for s in sections for it in s.items]
-        images, files = {}, []
-        bar = progress(len(items), desc="report", unit="fig", quiet=quiet)
-        for it in items:
-            mime, data, written = _save(it.draw(), fig_dir, it.name, pdf=pdf, dpi=dpi)
-            images[it.name] = (mime, data)
-            files += written
-            bar.update()
-        bar.close()
-        text = html_page(m, page, sections, images)
-    path = os.path.join(out_dir, "report.html")
-    write_atomic(path, text.encode("utf-8"))
-    return {"html": path, "figures": files, "sections": [s.key for s in sections],
+        with Staged(out_dir) as staged:
+            items = [it for s in sections for it in s.items]
+            images, files = {}, []
+            bar = progress(len(items), desc="report", unit="fig", quiet=quiet)
+            for it in items:
+                mime, data, written = _save(it.draw(), staged, it.name, pdf=pdf, dpi=dpi)
+                images[it.name] = (mime, data)
+                files += written
+                bar.update()
+            bar.close()
+            staged.publish(html_page(m, page, sections, images).encode("utf-8"))
+    return {"html": staged.page, "figures": files, "sections": [s.key for s in sections],
             "left_out": page.left_out}
 
 
-def _remove_stale(fig_dir: str) -> None:
-    """Remove the figures of an earlier report, which this one might not redraw."""
-    per_op = ("neuron_spectrum_", "neuron_maps_", "attention_maps_", "frequency_loss_")
-    for name in os.listdir(fig_dir):
-        stem, _, ext = name.partition(".")
-        if ext in ("png", "pdf", "gif") and (stem in KNOWN_FIGURES or stem.startswith(per_op)):
-            os.remove(os.path.join(fig_dir, name))
-
-
-def _save(obj, fig_dir: str, name: str, *, pdf: bool, dpi: int):
-    """Write one figure (PNG, and PDF if asked) or animation (GIF); return the bytes to embed."""
+def _save(obj, staged: Staged, name: str, *, pdf: bool, dpi: int):
+    """Write one figure (PNG, and PDF if asked) or animation (GIF) into the staged folder;
+    return the bytes to embed and the paths the files will have."""
     if isinstance(obj, FuncAnimation):
-        path = os.path.join(fig_dir, name + ".gif")
+        path = staged.path(name + ".gif")
         fig = obj._fig
         try:
-            with tempfile.TemporaryDirectory(dir=fig_dir) as tmp:  # renamed once complete
-                part = os.path.join(tmp, name + ".gif")
-                obj.save(part, writer=PillowWriter(fps=GIF_FPS), dpi=GIF_DPI)
-                os.replace(part, path)
+            obj.save(path, writer=PillowWriter(fps=GIF_FPS), dpi=GIF_DPI)
         except OSError as e:
             raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
         fig.clear()
         with open(path, "rb") as fh:
-            return "image/gif", fh.read(), [path]
+            return "image/gif", fh.read(), [staged.final(name + ".gif")]
     fig = obj
     data = figure_bytes(fig, "png", dpi=dpi)
-    path = os.path.join(fig_dir, name + ".png")
-    write_atomic(path, data)
-    written = [path]
+    _write(staged.path(name + ".png"), data)
+    written = [staged.final(name + ".png")]
     if pdf:
-        written.append(os.path.join(fig_dir, name + ".pdf"))
-        write_atomic(written[-1], figure_bytes(fig, "pdf", dpi=dpi))
+        _write(staged.path(name + ".pdf"), figure_bytes(fig, "pdf", dpi=dpi))
+        written.append(staged.final(name + ".pdf"))
     fig.clear()  # the figure is not registered with pyplot: clearing it frees its artists
     return "image/png", data, written
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as e:
+        raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
 
 
 def figure_bytes(fig, fmt: str, *, dpi: int = DPI) -> bytes:

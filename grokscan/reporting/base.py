@@ -137,7 +137,8 @@ def moments(steps, markers: dict, n: int, valid=None) -> np.ndarray:
     chosen = {int(rows[np.argmin(np.abs(steps[rows] - t))]) for t in targets}
     while len(chosen) < min(n, len(rows)):  # fill in: the valid row farthest from the chosen
         picked = np.array(sorted(chosen))
-        gap = np.abs(steps[rows][:, None] - steps[picked][None, :]).min(axis=1)
+        gap = np.abs(steps[rows][:, None] - steps[picked][None, :]).min(axis=1).astype(float)
+        gap[np.isin(rows, picked)] = -np.inf  # a step repeated, or NaN, chose a row again
         chosen.add(int(rows[np.argmax(gap)]))
     return np.array(sorted(chosen))
 

@@ -54,14 +54,14 @@ def llc_section(page: Page) -> Section:
     flag = m.get(f"{G}/diverged")
     diverged = [int(t) for t in m.steps[flag == 1]] if flag is not None else []
     bad = (f"the SGLD chains diverged (a NaN loss) at step{'s' if len(diverged) > 1 else ''} "
-           f"{', '.join(map(str, diverged))}: the step ε = {float(m.attr(G, 'lr') or 0):g} is "
+           f"{', '.join(map(str, diverged))}: the step ε = {_number(m, 'lr'):g} is "
            "too large for the loss's curvature there; a smaller --llc-lr would sample it"
            if diverged else "")
     if not valid.any():
         if bad:
             page.left_out.append(("Local learning coefficient", bad))
         return sec
-    nbeta = float(m.attr(G, "nbeta") or 0.0)
+    nbeta = _number(m, "nbeta")
     rows = np.flatnonzero(valid)
     sec.items.append(Item("llc", "Local learning coefficient against step",
                           _curve_caption(m, mk, mean, rows) + (f" No estimate where {bad}."
@@ -81,14 +81,21 @@ def llc_section(page: Page) -> Section:
     return sec
 
 
+def _number(m, name: str) -> float:
+    """One number of the llc group's attributes (0 when absent)."""
+    return float(m.numbers(G, name, [0.0])[0])
+
+
 def _settings_words(m) -> str:
-    a = {k: m.attr(G, k) for k in ("num_chains", "num_draws", "num_burnin_steps", "lr",
-                                   "localization", "nbeta", "batch_size", "n_train")}
-    if any(v is None for v in a.values()):
+    counts = ("num_chains", "num_draws", "num_burnin_steps", "batch_size", "n_train")
+    a = {k: m.numbers(G, k, whole=k in counts) for k in (*counts, "lr", "localization",
+                                                          "nbeta")}
+    if any(v is None or v.size != 1 for v in a.values()):
         return ""
+    a = {k: v[0] for k, v in a.items()}
     return (f" Here {a['num_chains']} chains of {a['num_burnin_steps']} burn-in steps and "
-            f"{a['num_draws']} draws, step ε = {float(a['lr']):g}, localization γ = "
-            f"{float(a['localization']):g}, nβ = {float(a['nbeta']):.1f}, minibatches of "
+            f"{a['num_draws']} draws, step ε = {a['lr']:g}, localization γ = "
+            f"{a['localization']:g}, nβ = {a['nbeta']:.1f}, minibatches of "
             f"{a['batch_size']} of the {a['n_train']} train examples.")
 
 

@@ -21,8 +21,7 @@ PROSE = {"memorisation": "memorisation", "end": "the end",  # in captions
 
 def _moments(m: MetricsFile, family: str) -> tuple[list[str], np.ndarray]:
     g = f"moments/{family}"
-    names = [str(x) for x in m.attr(g, "moments", [])]
-    return names, np.ravel(np.asarray(m.attr(g, "steps", []), dtype=np.int64))
+    return m.texts(g, "moments"), m.numbers(g, "steps", [], whole=True, lo=0).astype(np.int64)
 
 
 def _op_name(m: MetricsFile, op: str) -> str:

@@ -232,8 +232,7 @@ def _dropout_items(page: Page) -> list[Item]:
         acc = m.get(f"{gd}/accuracy")
         valid = finite_rows(acc)
         if valid.any():
-            rates = m.attr(gd, "rates")
-            rates = np.arange(acc.shape[1]) / 10 if rates is None else np.ravel(rates)
+            rates = m.numbers(gd, "rates", np.arange(acc.shape[1]) / 10, lo=0, hi=1)
 
             def drc():
                 idx = moments(m.steps, mk, 6, valid=valid)

@@ -155,8 +155,8 @@ def constellation_section(page: Page) -> Section:
             page.left_out.append((sec.title, "this metrics file (format version 1) holds no "
                                   "constellation; analyse the run again to draw it"))
         return sec
-    residues = np.asarray(m.attr(g, "residues", list(range(m.p))), dtype=int)
-    keys = [int(k) for k in m.attr(g, "plane_freqs", [])]
+    residues = m.numbers(g, "residues", np.arange(m.p), whole=True, lo=0, hi=max(m.p - 1, 0))
+    keys = m.numbers(g, "plane_freqs", [], whole=True, lo=1, hi=m.p // 2).tolist()
     paths = [f"{g}/pca"] + ([f"{g}/planes"] if keys and m.has(f"{g}/planes") else [])
     idx, arrays = at_moments(m, paths, mk, 5)
     order = discrete_log_order(m)
@@ -191,7 +191,7 @@ def constellation_section(page: Page) -> Section:
 
 
 def _animation_item(m: MetricsFile, g: str, residues: np.ndarray) -> Item:
-    k = int(m.attr(g, "fixed_freq", 0))
+    k = int(m.numbers(g, "fixed_freq", [0], whole=True, lo=0, hi=m.p // 2)[0])
     frames = np.unique(np.linspace(0, m.n - 1, min(GIF_FRAMES, m.n)).round().astype(int))
     n = len(residues)
 
@@ -283,8 +283,8 @@ def last_layer_section(page: Page) -> Section:
             i = ok[-1]
             evr = m.get(f"{g}/evr")
             planes = m.get(f"{g}/planes")
-            freqs = m.attr(g, "plane_freqs")
-            freqs = None if freqs is None else [int(k) for k in np.ravel(freqs)]
+            freqs = m.numbers(g, "plane_freqs", whole=True, lo=1, hi=m.p // 2)
+            freqs = None if freqs is None else freqs.tolist()
             use_planes = planes is not None and freqs and len(freqs) == planes.shape[1]
             sec.items.append(Item(
                 "last_layer_pca", "Even against odd: the last layer's PC planes",

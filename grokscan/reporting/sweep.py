@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from grokscan.errors import GrokscanError
-from grokscan.files import own_folder, write_atomic
+from grokscan.files import Staged, write_atomic
 from grokscan.reporting import DPI, figure_bytes
 from grokscan.reporting.page import CSS
 from grokscan.sweep import stats, table
@@ -45,21 +45,18 @@ def render(sweep_dir, *, x: str | None = None, y: str | None = None,
                             f"({', '.join(doc['varied'])})")
     axes = [k for k in doc["varied"] if k != "seed"]
     x, y = _diagram_axes(axes, x, y)
-    fig_dir = own_folder(os.path.join(sweep_dir, "figures"))
     items, written = [], []
-    for name, title, fig, caption in _figures(sweep_dir, doc, df, x, y, axes):
-        data = figure_bytes(fig, "png", dpi=DPI)
-        fig.clear()
-        path = os.path.join(fig_dir, name + ".png")
-        write_atomic(path, data)
-        written.append(path)
-        items.append((name, title, caption, data))
-    page = _page(sweep_dir, doc, df, items)
-    out = os.path.join(sweep_dir, "report.html")
-    write_atomic(out, page.encode("utf-8"))
+    with Staged(sweep_dir) as staged:  # the earlier report stays whole until this one is
+        for name, title, fig, caption in _figures(sweep_dir, doc, df, x, y, axes):
+            data = figure_bytes(fig, "png", dpi=DPI)
+            fig.clear()
+            write_atomic(staged.path(name + ".png"), data)
+            written.append(staged.final(name + ".png"))
+            items.append((name, title, caption, data))
+        staged.publish(_page(sweep_dir, doc, df, items).encode("utf-8"))
     if not quiet:
-        print(f"wrote {out} ({len(items)} figures)")
-    return {"report": out, "figures": written}
+        print(f"wrote {staged.page} ({len(items)} figures)")
+    return {"report": staged.page, "figures": written}
 
 
 def _diagram_axes(axes: list[str], x, y) -> tuple:

@@ -164,11 +164,6 @@ def write_csv(h5_path: str, csv_path: str) -> None:
             os.remove(tmp)
 
 
-def _json(f: h5py.File, name: str, default):
-    raw = text(f.attrs.get(name))
-    return json.loads(raw) if raw else default
-
-
 class MetricsFile(Reader):
     """A metrics file (OUT/metrics.h5 of ``grokscan analyze``; the file or its folder), opened
     read-only and validated once (format, version, steps, scalars).
@@ -206,31 +201,18 @@ class MetricsFile(Reader):
 
     def _validate(self):
         f, path = self.f, self.path
-        self.steps = f["steps"][()].astype(np.int64)
+        self.steps = _steps(f["steps"], f"{path}: /steps")
         self.n = len(self.steps)
         if not self.n:
             raise FileFormatError(f"{path}: /steps is empty (no checkpoint was analysed)")
-        self.scalars = {k: self.get(f"scalars/{k}") for k in sorted(f["scalars"])}
+        self.scalars = _scalars(f["scalars"], self.n, f"{path}: /scalars")
         if "run" in f:
-            self.run_steps = f["run/steps"][()].astype(np.int64)
-            self.run_scalars = {k: f["run/scalars"][k][()] for k in sorted(f["run/scalars"])}
-            if any(len(v) != len(self.run_steps) for v in self.run_scalars.values()):
-                raise FileFormatError(f"{path}: /run/scalars and /run/steps differ in length")
+            self.run_steps = _steps(f["run/steps"], f"{path}: /run/steps")
+            self.run_scalars = _scalars(f["run/scalars"], len(self.run_steps),
+                                        f"{path}: /run/scalars")
         else:
             self.run_steps, self.run_scalars = self.steps, self.scalars
-        try:
-            self.config = _json(f, "config", None)
-            self.key_freqs = _by_operation(_json(f, "key_freqs", {}), f"{path}: key_freqs")
-            self.op_basis = _by_operation(_json(f, "op_basis", {}), f"{path}: op_basis")
-            self.ops = _operations(_json(f, "ops", []), f"{path}: ops")
-            self.families = _json(f, "families", [])
-            self.left_out = _json(f, "left_out", {})
-            self.task = _json(f, "task", None) or _task_v1(self.config, int(f.attrs.get("p", 0)))
-        except json.JSONDecodeError as e:
-            raise FileFormatError(f"{path}: an attribute is not valid JSON ({e})") from None
-        self.p = int(f.attrs.get("p", 0))
-        self.basis = text(f.attrs.get("basis", "additive"))
-        self.source = text(f.attrs.get("source", ""))
+        _attributes(self, f, path)
 
     @property
     def task_kind(self) -> str:
@@ -262,7 +244,7 @@ class MetricsFile(Reader):
         ds = self.f.get(f"moments/{path}")
         if not isinstance(ds, h5py.Dataset):
             return None
-        n = len(np.ravel(self.attr(f"moments/{path.rsplit('/', 1)[0]}", "steps", [])))
+        n = len(self.numbers(f"moments/{path.rsplit('/', 1)[0]}", "steps", [], whole=True))
         if ds.ndim == 0 or ds.shape[0] != n:
             raise FileFormatError(f"{self.path}: /moments/{path} has shape {ds.shape}; "
                                   f"expected one row per moment ({n})")
@@ -282,11 +264,46 @@ class MetricsFile(Reader):
         g = self.f.get(group)
         value = default if g is None else g.attrs.get(name, default)
         if isinstance(value, (str, bytes)):
+            raw = _text(value, f"{self.path}: /{group} attribute {name}")
             try:
-                return json.loads(text(value))
+                return json.loads(raw)
             except json.JSONDecodeError:
-                return text(value)
+                return raw
+            except RecursionError:
+                raise FileFormatError(f"{self.path}: /{group} attribute {name}: JSON nested "
+                                      "too deeply") from None
         return value
+
+    def numbers(self, group: str, name: str, default=None, *, whole: bool = False,
+                lo: float | None = None, hi: float | None = None) -> np.ndarray | None:
+        """A group attribute of numbers (one or a list) as a 1-D array, ``default`` when it is
+        absent; finite numbers (whole ones with ``whole``) within [lo, hi], or a
+        FileFormatError naming the attribute."""
+        value = self.attr(group, name, None)
+        if value is None:
+            return None if default is None else np.asarray(default)
+        where = f"{self.path}: /{group} attribute {name}"
+        try:
+            a = np.ravel(np.asarray(value))
+            ok = a.dtype.kind in "iuf" and a.size <= MAX_ATTR_NUMBERS
+            a = a.astype(np.float64) if ok else a
+            ok = ok and bool(np.isfinite(a).all()) and (not whole or bool((a == a.round()).all()))
+            ok = ok and (lo is None or bool((a >= lo).all())) and \
+                (hi is None or bool((a <= hi).all()))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            within = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""
+            raise FileFormatError(f"{where}: expected {'whole ' if whole else ''}numbers"
+                                  f"{within}, got {shown(value)}")
+        return a.astype(np.int64) if whole else a
+
+    def texts(self, group: str, name: str) -> list[str]:
+        """A group attribute that is a list of texts ([] when absent)."""
+        value = self.attr(group, name, [])
+        if isinstance(value, np.ndarray) and value.dtype.kind in "SUO":
+            value = [text(v) for v in value.ravel()]
+        return _texts(value, f"{self.path}: /{group} attribute {name}")
 
     def onset(self) -> dict | None:
         """What analyze's onset detector recorded (``metrics/onset``, SCHEMA.md): {"step",
@@ -297,8 +314,8 @@ class MetricsFile(Reader):
             return None
 
         def step(name):
-            v = self.attr("metrics/onset", name, -1)
-            return None if v is None or int(v) < 0 else int(v)
+            v = self.numbers("metrics/onset", name, [-1], whole=True)
+            return None if v.size != 1 or v[0] < 0 else int(v[0])
 
         settings = self.attr("metrics/onset", "settings", {})
         detector = self.attr("metrics/onset", "detector", None)
@@ -331,12 +348,167 @@ class MetricsFile(Reader):
         return out
 
 
+def _steps(ds, where: str) -> np.ndarray:
+    """A /steps dataset: whole steps ≥ 0 that increase (the report's moments and markers are
+    searched over them)."""
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iu":
+        got = f"{ds.dtype} of shape {ds.shape}" if isinstance(ds, h5py.Dataset) else "a group"
+        raise FileFormatError(f"{where}: expected whole steps, one a row, got {got}")
+    steps = ds[()].astype(np.int64)
+    back = np.flatnonzero(np.diff(steps) <= 0)
+    if back.size:
+        i = int(back[0])
+        raise FileFormatError(f"{where} does not increase (step {steps[i + 1]} after "
+                              f"{steps[i]}, row {i + 1})")
+    if len(steps) and steps[0] < 0:
+        raise FileFormatError(f"{where}: expected steps ≥ 0, got {steps[0]}")
+    return steps
+
+
+def _scalars(g, n: int, where: str) -> dict[str, np.ndarray]:
+    """The scalars group: a row of real numbers per step for each (text, a compound or a
+    second axis is refused)."""
+    if not isinstance(g, h5py.Group):
+        raise FileFormatError(f"{where}: expected a group of scalars, got a dataset")
+    out = {}
+    for k in sorted(g):
+        ds = g[k]
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu" or ds.shape != (n,):
+            got = f"{ds.dtype} of shape {ds.shape}" if isinstance(ds, h5py.Dataset) else \
+                "a group"
+            raise FileFormatError(f"{where}/{shown(k)}: expected {n} numbers, one a step, got "
+                                  f"{got}")
+        out[k] = ds[()]
+    return out
+
+
+MAX_ATTR_NUMBERS = 1 << 20  # numbers a group attribute may hold (a residue order: P)
+MAX_P = 4096  # the largest modulus a run may have (grokscan.tasks.modular.ModularConfig)
+BASES = ("additive", "multiplicative")
+
+
+def _attributes(m: MetricsFile, f: h5py.File, path: str) -> None:
+    """The root attributes, each checked against what analyze writes (store/SCHEMA.md) before
+    the report draws or writes anything from them."""
+    try:
+        m.config = _config(_json(f, "config", None), f"{path}: config")
+        m.ops = _operations(_json(f, "ops", []), f"{path}: ops")
+        m.families = _texts(_json(f, "families", []), f"{path}: families")
+        m.left_out = _text_map(_json(f, "left_out", {}), f"{path}: left_out")
+        task = _json(f, "task", None)
+        m.p = _modulus(f.attrs.get("p", 0), f"{path}: p")
+        m.basis = _basis(_text(f.attrs.get("basis", "additive"), f"{path}: basis"), m.p,
+                         f"{path}: basis")
+        m.op_basis = {op: _basis(b, m.p, f"{path}: op_basis")
+                      for op, b in _by_operation(_json(f, "op_basis", {}),
+                                                 f"{path}: op_basis").items()}
+        m.key_freqs = {op: _frequencies(ks, m.p, f"{path}: key_freqs")
+                       for op, ks in _by_operation(_json(f, "key_freqs", {}),
+                                                   f"{path}: key_freqs").items()}
+    except json.JSONDecodeError as e:
+        raise FileFormatError(f"{path}: an attribute is not valid JSON ({e})") from None
+    m.task = _task(task, f"{path}: task") if task is not None else _task_v1(m.config, m.p)
+    m.source = _text(f.attrs.get("source", ""), f"{path}: source")
+
+
+def _json(f: h5py.File, name: str, default):
+    where = f"{f.filename}: {name}"
+    raw = _text(f.attrs.get(name), where)
+    try:
+        return json.loads(raw) if raw else default
+    except RecursionError:
+        raise FileFormatError(f"{where}: JSON nested too deeply") from None
+
+
+def _text(value, where: str) -> str:
+    """A text attribute as str: UTF-8 text, or a FileFormatError."""
+    if isinstance(value, np.ndarray) or not isinstance(value, (str, bytes, type(None))):
+        raise FileFormatError(f"{where}: expected text, got {shown(value)}")
+    try:
+        return text(value).encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        raise FileFormatError(f"{where}: expected UTF-8 text, got {shown(value)}") from None
+
+
+def _config(value, where: str) -> dict | None:
+    """The run's configuration (null for a run recorded without one), checked as a run
+    file's is: the report states it in words."""
+    if value is None:
+        return None
+    from grokscan.config import RunConfig
+
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{where}: expected a JSON object, got {shown(value)}")
+    try:
+        RunConfig.from_dict(value)
+    except GrokscanError as e:
+        raise FileFormatError(f"{where}: {e}") from None
+    return value
+
+
+def _texts(value, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FileFormatError(f"{where}: expected a list of names, got {shown(value)}")
+    return value
+
+
+def _text_map(value, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise FileFormatError(f"{where}: expected an object of texts, got {shown(value)}")
+    return value
+
+
+def _task(value, where: str) -> dict:
+    """{"kind", "line", "class_label": text, "class_names": null or a list of texts}."""
+    ok = isinstance(value, dict) and all(isinstance(value.get(k, ""), str)
+                                         for k in ("kind", "line", "class_label"))
+    names = value.get("class_names") if isinstance(value, dict) else None
+    if not ok or not (names is None or isinstance(names, list)
+                      and all(isinstance(n, str) for n in names)):
+        raise FileFormatError(f"{where}: expected an object of kind, line, class_label (texts) "
+                              f"and class_names (null or a list of texts), got {shown(value)}")
+    return value
+
+
+def _modulus(value, where: str) -> int:
+    """P: 0 for a task without residues, else in [2, MAX_P]."""
+    if not isinstance(value, (int, np.integer)) or not (value == 0 or 2 <= value <= MAX_P):
+        raise FileFormatError(f"{where}: expected 0 (no residues) or a modulus in "
+                              f"[2, {MAX_P}], got {shown(value)}")
+    return int(value)
+
+
+def _basis(value, p: int, where: str) -> str:
+    from grokscan.groups import is_prime
+
+    if value not in BASES:
+        raise FileFormatError(f"{where}: expected additive or multiplicative, got "
+                              f"{shown(value)}")
+    if value == "multiplicative" and not is_prime(p):
+        raise FileFormatError(f"{where}: the multiplicative basis needs a prime modulus, "
+                              f"got P = {p}")
+    return value
+
+
+def _frequencies(value, p: int, where: str) -> list[int]:
+    """Key frequencies: whole numbers in 1..P/2."""
+    top = p // 2
+    if not isinstance(value, list) or not all(
+            isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= top for k in value):
+        raise FileFormatError(f"{where}: expected frequencies in 1..{top} (P = {p}), got "
+                              f"{shown(value)}")
+    return value
+
+
 def _operations(value, where: str) -> list[str]:
     """The ``ops`` attribute: a list of grokscan's operations, each checked (the report names
     a figure file and an HTML id after each)."""
     if not isinstance(value, list):
         raise FileFormatError(f"{where}: expected a list of operations, got {shown(value)}")
-    return [operation(op, where) for op in value]
+    ops = [operation(op, where) for op in value]
+    if len(set(ops)) < len(ops):
+        raise FileFormatError(f"{where}: expected each operation once, got {shown(value)}")
+    return ops
 
 
 def operation(value, where: str) -> str:

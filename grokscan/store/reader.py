@@ -90,6 +90,8 @@ class Run(Reader):
         self.model_spec = ModelSpec.from_json(text(f.attrs["model"]), path) \
             if "model" in f.attrs else None  # a model of the user's own (store/spec.py)
         _check_layout(self)
+        _check_rows(f, path)
+        self.provenance = _provenance(f.attrs.get("provenance"))
         self.refresh()
         self.writer = holder(path)
         self.crashed = bool(f.swmr_mode and self.writer is None and writer_flags(path))
@@ -190,6 +192,39 @@ class Run(Reader):
 
     def __repr__(self) -> str:
         return f"Run({self.path!r}, n={self.n})"
+
+
+def _check_rows(f: h5py.File, path: str) -> None:
+    """/steps whole numbers and every /scalars/<name> a number a row: a text or a compound
+    scalar, a second axis or a group there is refused before anything is read or written."""
+    steps = f["steps"]
+    if not isinstance(steps, h5py.Dataset) or steps.ndim != 1 or steps.dtype.kind not in "iu":
+        raise FileFormatError(f"{path}: /steps: expected whole steps, one a row, got "
+                              f"{_what(steps)}")
+    for name in f["scalars"]:
+        ds = f["scalars"][name]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "fiu":
+            raise FileFormatError(f"{path}: /scalars/{name}: expected a number a checkpoint, "
+                                  f"got {_what(ds)}")
+
+
+def _what(obj) -> str:
+    return f"{obj.dtype} of shape {obj.shape}" if isinstance(obj, h5py.Dataset) else "a group"
+
+
+def _provenance(raw) -> dict | None:
+    """The ``provenance`` attribute of an imported run (store/SCHEMA.md): a JSON object, None
+    when absent, {"unreadable": its start} when it is not one (it is only described)."""
+    if raw is None:
+        return None
+    try:
+        prov = json.loads(text(raw) if isinstance(raw, (str, bytes)) else raw)
+    except (TypeError, ValueError, RecursionError):
+        prov = None
+    if isinstance(prov, dict):
+        return prov
+    start = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+    return {"unreadable": start.encode("utf-8", "backslashreplace").decode()[:80]}
 
 
 def _check_layout(run: Run) -> None:

@@ -25,15 +25,18 @@ to an axis adds points and keeps the others' names.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from grokscan import tasks
 from grokscan.config import resolve, sections
 from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.files import read_toml, write_atomic
@@ -108,7 +111,7 @@ def load(path) -> Grid:
         if both:
             raise GrokscanError(f"{path}: {both[0]} is both an axis and sampled; keep one")
     _check_size(axes, sample, path)
-    return Grid(path, base, axes, sample, rule)
+    return Grid(path, base, {k: tuple(v) for k, v in axes.items()}, sample, rule)
 
 
 def _check_size(axes: dict, sample: Sample | None, path: str) -> None:
@@ -194,12 +197,12 @@ def _axes(doc, fields: dict, path: str) -> dict:
     return axes
 
 
-def _seeds(seeds, path: str) -> tuple[int, ...]:
+def _seeds(seeds, path: str) -> Sequence[int]:
     where = f"{path}: seeds"
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise GrokscanError(f"{where}: expected at least 1 seed, got {seeds}")
-        return tuple(range(seeds))
+        return range(seeds)  # made a tuple once the grid's size is checked
     if (isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds)
             and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
                     for s in seeds)):
@@ -279,7 +282,7 @@ def points(grid: Grid) -> list[Point]:
     GrokscanError naming the point otherwise."""
     combos = list(itertools.product(*grid.axes.values()))
     draws = _draws(grid)
-    out, seen = [], {}
+    out, seen, tasks_seen = [], {}, set()
     for i, draw in enumerate(draws):
         for combo in combos:
             params = dict(zip(grid.axes, combo))
@@ -291,11 +294,19 @@ def points(grid: Grid) -> list[Point]:
             seen[name] = params
             values = {**grid.base, **params}
             try:
-                resolve(values)
+                _check_task(resolve(values).task, tasks_seen)
             except GrokscanError as e:
                 raise GrokscanError(f"{grid.path}: point {name}: {e}") from None
             out.append(Point(name, params, values))
     return out
+
+
+def _check_task(task, seen: set) -> None:
+    """The point's task can be built (its operations, P, its split; grokscan.tasks.check),
+    checked once for each distinct task of the grid."""
+    if task not in seen:
+        tasks.check(task)
+        seen.add(task)
 
 
 def _word(v) -> str:
@@ -333,9 +344,10 @@ def write(grid: Grid, pts: list[Point], out_dir) -> None:
 
 
 def read_points(out_dir) -> dict:
-    """SWEEP/points.json as written by :func:`write`, its names checked: the varied keys and
-    the points' names are names as grokscan makes them (grokscan/names.py), since they become
-    file names (runs/<name>/, figures/time_to_grok_<key>.png) and HTML ids."""
+    """SWEEP/points.json as written by :func:`write`, checked: the varied keys and the points'
+    names are names as grokscan makes them (grokscan/names.py), since they become file names
+    (runs/<name>/, figures/time_to_grok_<key>.png) and HTML ids; each point's params are the
+    varied keys' values; the base is a configuration and the phase rule a [phase] table."""
     path = os.path.join(os.fspath(out_dir), "points.json")
     try:
         with open(path) as fh:
@@ -345,6 +357,8 @@ def read_points(out_dir) -> dict:
                             "`grokscan sweep grid.toml -o SWEEP/`)") from None
     except (OSError, ValueError) as e:
         raise GrokscanError(f"{path}: unreadable ({e})") from None
+    except RecursionError:
+        raise FileFormatError(f"{path}: unreadable (JSON nested too deeply)") from None
     return _checked_points(doc, path)
 
 
@@ -359,8 +373,37 @@ def _checked_points(doc, path: str) -> dict:
     need(isinstance(points, list), "points: a list", type(points).__name__)
     for k in varied:
         safe_name(k, f"{path}: varied")
+    need(len(set(varied)) == len(varied), "varied: each key once", varied)
+    names = set()
     for p in points:
         need(isinstance(p, dict) and isinstance(p.get("params"), dict),
              "points: objects with a name and params", p)
-        safe_name(p.get("name"), f"{path}: points: name")
+        names.add(safe_name(p.get("name"), f"{path}: points: name"))
+        need(set(p["params"]) == set(varied) and all(map(_value, p["params"].values())),
+             f"points: params: a value of each varied key ({', '.join(varied)})", p["params"])
+    need(len(names) == len(points), "points: each name once", len(points) - len(names))
+    doc["grid"] = doc.get("grid", "")
+    need(isinstance(doc["grid"], str), "grid: the grid file's path", doc["grid"])
+    doc["base"] = _checked_base(doc.get("base", {}), path)
+    doc["phase"] = dataclasses.asdict(_rule(doc.get("phase", {}), path))
     return doc
+
+
+def _value(v) -> bool:
+    """A value a point can vary: a number, a text, a flag, or a list of texts (operations)."""
+    if isinstance(v, list):
+        return bool(v) and all(isinstance(x, str) for x in v)
+    return isinstance(v, (str, int, float, bool))
+
+
+def _checked_base(base, path: str) -> dict:
+    """points.json's base: the flat keys of `grokscan train` every point has, checked as a
+    grid file's base is."""
+    if not isinstance(base, dict):
+        raise FileFormatError(f"{path}: expected base: an object of settings, got "
+                              f"{shown(base)}")
+    try:
+        resolve(base)
+    except GrokscanError as e:
+        raise FileFormatError(f"{path}: base: {e}") from None
+    return base

@@ -13,14 +13,16 @@ importable, SWEEP/summary.parquet holds the same table.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
-from grokscan.errors import GrokscanError
+from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.files import write_atomic
-from grokscan.names import printable, safe_name
+from grokscan.names import printable, safe_name, shown
 from grokscan.summary import THRESHOLDS
 from grokscan.sweep.grid import read_points
 from grokscan.sweep.phase import PHASES
@@ -74,7 +76,48 @@ def read(out_dir) -> pd.DataFrame:
         raise GrokscanError(f"{path}: no column {missing[0]!r}; not a sweep summary")
     for run in df["run"]:  # each names a folder under SWEEP/runs/
         safe_name(run, f"{path}: run")
+    _check_rows(df, path)
     return df.fillna({"error": "", "key_freqs": ""})
+
+
+# the numbers of a row and their ranges: steps as `grokscan train --steps` allows them
+MAX_STEP = 10**9
+NUMBERS = {**{c: (0, MAX_STEP) for c in COLUMNS if c.startswith("step_") or c == "last_step"},
+           "delay": (-MAX_STEP, MAX_STEP),
+           **{c: (0, math.inf) for c in ("train_s", "analyze_s", "wall_s")},
+           **{c: (-math.inf, math.inf) for c in COLUMNS if c.startswith("final_")}}
+
+
+def _check_rows(df: pd.DataFrame, path: str) -> None:
+    """Each run once, its status and phase as a sweep writes them, its steps whole numbers in
+    range and its other numbers finite (an empty cell: never reached)."""
+    twice = df["run"][df["run"].duplicated()]
+    if len(twice):
+        raise FileFormatError(f"{path}: run: expected each run once, got {twice.iloc[0]!r} "
+                              "twice")
+    _within(df, "status", lambda v: v in ("done", "failed"), "done or failed", path)
+    _within(df, "phase", lambda v: v in PHASES or v != v, f"one of {', '.join(PHASES)} or "
+            "empty", path)
+    for c, (lo, hi) in NUMBERS.items():
+        if c not in df:
+            continue
+        values = pd.to_numeric(df[c], errors="coerce")
+        whole = c.startswith("step_") or c in ("last_step", "delay")
+        ok = (values.isna() == df[c].isna()) & (df[c].isna() | (
+            np.isfinite(values) & (values >= lo) & (values <= hi)
+            & (~whole | (values == values.round()))))
+        if not ok.all():
+            bad = df[c][~ok].iloc[0]
+            what = "whole numbers of steps" if whole else "numbers"
+            span = f" in [{lo}, {hi}]" if whole else ""
+            raise FileFormatError(f"{path}: {c}: expected {what}{span} or an empty cell, got "
+                                  f"{shown(bad)}")
+
+
+def _within(df: pd.DataFrame, column: str, ok, what: str, path: str) -> None:
+    bad = [v for v in df[column] if not ok(v)]
+    if bad:
+        raise FileFormatError(f"{path}: {column}: expected {what}, got {shown(bad[0])}")
 
 
 def counts(out_dir, df: pd.DataFrame | None = None) -> list[str]:

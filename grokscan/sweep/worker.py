@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokscan.errors import GrokscanError
-from grokscan.summary import FINAL, THRESHOLDS, of_run
+from grokscan.summary import FINAL, THRESHOLDS, finished, of_run
 from grokscan.sweep.paths import run_dir, run_file
 from grokscan.sweep.phase import PhaseRule, phase
 
@@ -107,18 +107,6 @@ def _state(path: str, cfg) -> str:
     return "finished" if finished(steps, test_acc, cfg.train) else "partial"
 
 
-def finished(steps: np.ndarray, test_acc: np.ndarray | None, t) -> bool:
-    """Whether a run with these checkpoints is complete for the train settings ``t``: it
-    reaches ``t.steps``, or --stop-when-grokked stopped it (test accuracy ≥ 0.99 for the last
-    ``t.stop_when_grokked`` steps)."""
-    from grokscan.training import grokked_since
-
-    if steps[-1] >= t.steps:
-        return True
-    since = grokked_since(steps, test_acc) if t.stop_when_grokked else None
-    return since is not None and bool(steps[-1] - since >= t.stop_when_grokked)
-
-
 # what may differ between a run file and its point: the length (a grid may ask for more
 # steps), the early stop, the device, and what training fills in from the data
 _FREE = {"train": ("steps", "stop_when_grokked", "device"), "model": ("d_in", "n_classes")}
@@ -145,20 +133,41 @@ def _analysis(path: str, mode: str, *, fresh: bool) -> str:
     """Analyse the run into its folder unless done before (and the run unchanged since);
     the key frequencies of its final checkpoint, "" if none."""
     from grokscan.analysis import FAMILIES, Options, analyze
-    from grokscan.store.metrics import MetricsFile
 
     if mode == "none":
         return ""
     families = CHEAP if mode == "cheap" else tuple(FAMILIES)
     out = os.path.dirname(path)
-    done = None
-    if not fresh and os.path.exists(os.path.join(out, "metrics.h5")):
-        with MetricsFile(out) as m:
-            if set(families) <= set(m.families) | set(m.left_out):
-                done = m.key_freqs
+    done = None if fresh else _analysed(path, out, families)
     if done is None:
         done = analyze(path, out, Options(families=families, quiet=True))["key_freqs"]
     return format_key_freqs(done)
+
+
+def _analysed(path: str, out: str, families: tuple) -> dict | None:
+    """The key frequencies of OUT/metrics.h5 if it is this run's analysis as it is now: its
+    families, the run's every checkpoint (steps and scalars as metrics.h5 keeps them) and
+    analysed up to the last; None otherwise (a sweep killed after resuming a run, before
+    analysing it again, leaves the analysis of the shorter run)."""
+    from grokscan.store.metrics import MetricsFile
+    from grokscan.store.reader import Run
+
+    if not os.path.exists(os.path.join(out, "metrics.h5")):
+        return None
+    with Run(path) as run:
+        steps, scalars = run.steps, run.scalars
+    with MetricsFile(out) as m:
+        current = (set(families) <= set(m.families) | set(m.left_out)
+                   and same_rows(m.run_steps, m.run_scalars, steps, scalars)
+                   and int(m.steps[-1]) == int(steps[-1]))
+        return m.key_freqs if current else None
+
+
+def same_rows(steps_a, scalars_a: dict, steps_b, scalars_b: dict) -> bool:
+    """Whether two records of checkpoints hold the same steps and scalars, bitwise."""
+    return (np.array_equal(steps_a, steps_b) and scalars_a.keys() == scalars_b.keys()
+            and all(np.array_equal(scalars_a[k], scalars_b[k], equal_nan=True)
+                    for k in scalars_a))
 
 
 def format_key_freqs(key_freqs: dict) -> str:

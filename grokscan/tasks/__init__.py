@@ -21,6 +21,14 @@ def get(kind: str) -> Task:
     return TASKS[kind]
 
 
+def check(cfg) -> None:
+    """Raise GrokscanError for a task config that cannot be built, where its task can tell
+    before making any data (its optional ``check``): a sweep checks every point so."""
+    own = getattr(get(cfg.kind), "check", None)
+    if own is not None:
+        own(cfg)
+
+
 def read(group, cfg, where: str) -> TaskData:
     """The task in the ``/task`` group of a checkpoint file, read and checked by its kind."""
     kind = group.attrs.get("kind")
@@ -36,4 +44,5 @@ def read(group, cfg, where: str) -> TaskData:
     return TASKS[kind].read(group, cfg if kind != "custom" else None, where)
 
 
-__all__ = ["TASKS", "TRAINABLE", "Residues", "Split", "Task", "TaskData", "get", "read"]
+__all__ = ["TASKS", "TRAINABLE", "Residues", "Split", "Task", "TaskData", "check", "get",
+           "read"]

@@ -111,6 +111,9 @@ class Task(Protocol):
     def make(self, cfg, seed: int) -> TaskData:
         """The examples and the split ``cfg`` describes, drawn from ``seed``."""
 
+    # optional: check(cfg), a GrokscanError for a config that make() would refuse, raised
+    # without making the data (grokscan.tasks.check)
+
     def read(self, group, cfg, where: str) -> TaskData:
         """Rebuild from the ``/task`` h5py Group of a checkpoint file, checked against the
         run's task config ``cfg`` (None when the file has none); FileFormatError naming

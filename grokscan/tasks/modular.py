@@ -118,18 +118,43 @@ def validate(cfg: ModularConfig) -> None:
             )
 
 
+def _lowest(cfg: ModularConfig, op: str) -> tuple[int, int]:
+    """The smallest a and b of operation ``op``'s pairs (1 where 0 is left out)."""
+    lo_a = 1 if cfg.exclude_zero else 0
+    return lo_a, 1 if (cfg.exclude_zero or OPS[op].b_nonzero) else 0
+
+
 def operands(cfg: ModularConfig, op: str) -> tuple[np.ndarray, np.ndarray]:
     """Every (a, b) pair of operation ``op``, a-major: a and b of shape (n,)."""
-    lo_a = 1 if cfg.exclude_zero else 0
-    lo_b = 1 if (cfg.exclude_zero or OPS[op].b_nonzero) else 0
+    lo_a, lo_b = _lowest(cfg, op)
     a, b = np.meshgrid(np.arange(lo_a, cfg.p), np.arange(lo_b, cfg.p), indexing="ij")
     return a.ravel(), b.ravel()
+
+
+def check(cfg: ModularConfig) -> None:
+    """Raise GrokscanError for a task that cannot be built (:func:`validate`, and a split
+    that leaves fewer train examples than classes, or no test example), before any data are
+    made: a sweep checks every point so."""
+    validate(cfg)
+    for name in cfg.ops:
+        lo_a, lo_b = _lowest(cfg, name)
+        n = (cfg.p - lo_a) * (cfg.p - lo_b)
+        n_train = int(round(cfg.frac * n))
+        if n_train < cfg.p:
+            raise GrokscanError(
+                f"the train split of {name!r} would hold {n_train} examples, fewer than the "
+                f"{cfg.p} classes; raise --frac (got {cfg.frac}) or P"
+            )
+        if n_train >= n:
+            raise GrokscanError(
+                f"the test split of {name!r} would be empty ({n} pairs, --frac {cfg.frac})"
+            )
 
 
 def make_data(cfg: ModularConfig, seed: int) -> ModularData:
     """All (a, op, b) examples and a split drawn from ``seed``, separately per operation so that
     every operation gets the fraction ``cfg.frac`` of its pairs for training."""
-    validate(cfg)
+    check(cfg)
     p = cfg.p
     rng = np.random.default_rng(seed)
     rows, labels, train = [], [], []
@@ -137,15 +162,6 @@ def make_data(cfg: ModularConfig, seed: int) -> ModularData:
         a, b = operands(cfg, name)
         n = a.size
         n_train = int(round(cfg.frac * n))
-        if n_train < p:
-            raise GrokscanError(
-                f"the train split of {name!r} would hold {n_train} examples, fewer than the "
-                f"{p} classes; raise --frac (got {cfg.frac}) or P"
-            )
-        if n_train >= n:
-            raise GrokscanError(
-                f"the test split of {name!r} would be empty ({n} pairs, --frac {cfg.frac})"
-            )
         mask = np.zeros(n, dtype=bool)
         mask[rng.permutation(n)[:n_train]] = True
         rows.append(np.stack([a, np.full(n, i), b], axis=1))
@@ -383,6 +399,7 @@ class ModularTask:
     def make(cfg: ModularConfig, seed: int) -> ModularData:
         return make_data(cfg, seed)
 
+    check = staticmethod(check)
     read = staticmethod(_read)
 
 

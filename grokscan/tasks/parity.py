@@ -86,7 +86,8 @@ def _signs(rng, rows: int, n: int) -> np.ndarray:
     return out
 
 
-def make(cfg: ParityConfig, seed: int) -> ParityData:
+def check(cfg: ParityConfig) -> None:
+    """Raise GrokscanError for a task that cannot be built, before any data are made."""
     n, k, total = cfg.n_bits, cfg.k, cfg.n_train + cfg.n_test
     if k > n:
         raise GrokscanError(f"--k {k}: expected at most --n-bits ({n}) relevant bits")
@@ -97,6 +98,11 @@ def make(cfg: ParityConfig, seed: int) -> ParityData:
         raise GrokscanError(f"--n-train + --n-test = {total} examples of --n-bits {n} would be "
                             f"{total * n} input bits; at most {MAX_ELEMENTS} (2^28), what a "
                             "run file's task holds")
+
+
+def make(cfg: ParityConfig, seed: int) -> ParityData:
+    check(cfg)
+    n, k, total = cfg.n_bits, cfg.k, cfg.n_train + cfg.n_test
     rng = np.random.default_rng(seed)
     relevant = np.sort(rng.choice(n, k, replace=False))
     x = np.empty((0, n), np.int8)
@@ -136,6 +142,7 @@ class _Parity:
     # One hidden layer of 256 ReLU units on the ±1 inputs, AdamW (the module docstring).
     defaults = {"width": 256, "lr": 1e-2, "wd": 1.0, "steps": 3000, "every": 20}
     make = staticmethod(make)
+    check = staticmethod(check)
     read = staticmethod(read)
 
 

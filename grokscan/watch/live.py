@@ -10,6 +10,7 @@ import numpy as np
 from rich.console import Console
 from rich.live import Live
 
+from grokscan.errors import GrokscanError
 from grokscan.watch import page
 from grokscan.watch.reader import LiveRun, Rows, wait_for
 from grokscan.watch.view import View
@@ -30,7 +31,9 @@ class WatchOptions:
 def watch(path: str, opts: WatchOptions, *, console: Console | None = None) -> View:
     """Follow ``path`` until its run ends (or, with ``opts.replay``, until every checkpoint has
     been shown), drawing the view on ``console``; prints the summary and returns the view.
-    KeyboardInterrupt leaves the terminal as it was (rich restores it) and propagates."""
+    A run whose writer died before its end is a GrokscanError after the summary ("stopped:
+    the writer is gone at step N of M"). KeyboardInterrupt leaves the terminal as it was (rich
+    restores it) and propagates."""
     console = console or Console()
     if not opts.replay:
         wait_for(path, timeout=opts.timeout, interval=min(opts.interval, 0.5))
@@ -45,10 +48,13 @@ def watch(path: str, opts: WatchOptions, *, console: Console | None = None) -> V
             _summary(console, view)
             raise
         finally:
-            view.status = "ended"
+            view.status = live.gone or "ended"
             if opts.html:
                 page.write(view, opts.html)
     _summary(console, view)
+    if live.gone:
+        raise GrokscanError(f"{path}: {live.gone} (its process was killed; `grokscan train -o "
+                            f"{path} --resume` continues it)")
     return view
 
 
@@ -71,7 +77,7 @@ def _frames(live: LiveRun, view: View, opts: WatchOptions, console: Console) -> 
             rows = live.poll()
             view.update(rows)
             if live.ended:
-                view.status = "ended"
+                view.status = live.gone or "ended"
             screen.update(view, refresh=True)
             if opts.html and len(rows) and time.monotonic() - written >= HTML_EVERY:
                 page.write(view, opts.html)

@@ -9,9 +9,12 @@ seen. The watcher never writes to the file and never takes the writer's lock.
 
 The run ends when no process holds the writer's lock any more (grokscan/hdf5/lock.py: the
 writer closes the file, then gives the lock up); the rows committed before that are read, and
-:attr:`LiveRun.ended` is set. A file that gets no new checkpoint for ``timeout`` seconds while
-its writer lives, that disappears or is replaced, or that is not grokscan's, is a
-GrokscanError in one line.
+:attr:`LiveRun.ended` is set. A writer that closed the file cleared its superblock's writer
+flags (grokscan/hdf5/superblock.py); one that was killed (SIGKILL, a power cut) left them set,
+and unless the run had reached its last step or stopped early by --stop-when-grokked,
+:attr:`LiveRun.gone` says so: "stopped: the writer is gone at step N of M". A file that gets
+no new checkpoint for ``timeout`` seconds while its writer lives, that disappears or is
+replaced, or that is not grokscan's, is a GrokscanError in one line.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import numpy as np
 
 from grokscan.errors import GrokscanError
 from grokscan.hdf5.lock import holder
+from grokscan.hdf5.superblock import writer_flags
 from grokscan.store.reader import Run
+from grokscan.summary import finished
 
 
 @dataclass
@@ -106,6 +111,7 @@ class LiveRun:
         self._datasets = [f["steps"], *(f["scalars"][k] for k in self.scalar_names),
                           *(f["params"][k] for k in self.param_names)]
         self.n, self.last_step, self.ended = 0, None, False
+        self.gone: str | None = None  # set when the writer died before the run's end
         self.total = run.n if self.replay else None  # a replay reads the rows of the open
         self._since = self.clock()
 
@@ -133,11 +139,28 @@ class LiveRun:
             self._since = self.clock()
         elif not alive:
             self.ended, self.writer = True, None
+            self.gone = self._gone()
         elif self.clock() - self._since > self.timeout:
             last = "no checkpoint" if self.last_step is None else f"step {self.last_step} last"
             raise GrokscanError(f"{self.path}: no new checkpoint for {self.timeout:g} s ({last}"
                                 f"; {self.writer} still holds it): is the training stuck?")
         return rows
+
+    def _gone(self) -> str | None:
+        """None if the run ended: its writer closed the file, or it reached the config's last
+        step, or --stop-when-grokked stopped it; else how its killed writer left it."""
+        if not writer_flags(self.path):
+            return None
+        cfg = self.run.config
+        at = "no checkpoint" if self.last_step is None else f"step {self.last_step}"
+        if cfg is None:
+            return f"stopped: the writer is gone at {at}"
+        steps = self.run.f["steps"][: self.n].astype(np.int64)
+        test = self.run.f["scalars"]["test_acc"][: self.n] if "test_acc" in self.scalar_names \
+            else None
+        if finished(steps, test, cfg.train):
+            return None
+        return f"stopped: the writer is gone at {at} of {cfg.train.steps}"
 
     def _check_file(self) -> None:
         try:

@@ -232,7 +232,8 @@ class View:
         body.add_column()
         body.add_row(Group(self.curves(), Text(""), self.spectrum()), self.constellation())
         return Panel(Group(self.header(), Text(""), body), title=self._title(),
-                     title_align="left", border_style=STATUS_STYLE.get(self.status, "blue"))
+                     title_align="left", border_style=STATUS_STYLE.get(self.status.split(":")[0],
+                                                                       "blue"))
 
     def _title(self) -> str:
         return f"grokscan watch · {self.what} · {self.status} · {self.path}"
@@ -268,7 +269,7 @@ class View:
 
 STATE_STYLE = {"memorising": "yellow", "memorised": "yellow", "generalising": "cyan",
                "grokked": "bold green"}
-STATUS_STYLE = {"live": "blue", "ended": "green", "replay": "magenta"}
+STATUS_STYLE = {"live": "blue", "ended": "green", "replay": "magenta", "stopped": "red"}
 
 
 def _number(x: float | None, log: bool) -> str:

@@ -371,6 +371,25 @@ def test_moments_tell_the_story():
     assert STEPS[moments(STEPS, phases, 5)].tolist() == [0, 40, 60, 80, 110]
 
 
+def test_moments_end_on_steps_that_repeat_or_are_nan():
+    """The fill-in loop chose a row again when steps repeat or are NaN, and never ended (the
+    metrics file is checked when it is opened; this is the function's own guarantee)."""
+    import signal
+
+    def stop(sig, frame):
+        raise TimeoutError("moments did not end")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(10)
+    try:
+        for steps in ([0, 10, 10, 10, 10, 20], [0, np.nan, np.nan, np.nan, 40, 50]):
+            rows = moments(np.array(steps), {}, 5)
+            assert len(rows) == 5 and len(set(rows.tolist())) == 5, (steps, rows)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def test_the_phases_of_test_accuracy():
     from grokscan.reporting.base import test_phases
 

@@ -124,6 +124,7 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
     families, left_out = choose(run, opts.families, trusted)
     cfg = run.config
     beta = cfg.train.beta if cfg is not None else 1.0
+    loss = cfg.train.loss if cfg is not None else "cross_entropy"
     res = run.task.residues
     if res is None and opts.key_freqs:
         raise GrokscanError(f"--key-freqs: expected a run on residues mod P, got a run of "
@@ -133,7 +134,7 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
                       families=families, settings=opts.settings)
     else:
         setup = _residue_setup(run, opts, res, families, beta)
-    setup.model = trusted
+    setup.model, setup.loss = trusted, loss
     if any(ALL[f].replay for f in families):
         setup = _with_data(run, setup, sel, opts.subset)
     if any(ALL[f].at_moments for f in families):

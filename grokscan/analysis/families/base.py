@@ -92,6 +92,7 @@ class Setup:
     neuron_logit_map: list[dict]  # {"param", "axes"} (store/layout.py)
     n_classes: int = 0
     beta: float = 1.0
+    loss: str = "cross_entropy"  # the run's training loss (grokscan/models/loss.py)
     key_freqs: dict[str, list[int]] = field(default_factory=dict)  # per op, final checkpoint
     grid_masks: dict[str, tuple] = field(default_factory=dict)  # per op: (train, test, labels)
     phase: dict[str, tuple[str, int]] = field(default_factory=dict)  # per op (Residues.phase)

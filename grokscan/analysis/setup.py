@@ -13,6 +13,7 @@ from grokscan.analysis.families import (
     ALL,
     ATTENTION,
     FAMILIES,
+    FIRST_LAYER,
     LOGIT_MAP,
     REPLAY,
     RESIDUE_VECTORS,
@@ -32,7 +33,7 @@ from grokscan.summary import MEMORISED
 BASES = ("auto", "additive", "multiplicative")
 N_PLANES = 8  # constellation planes: at most this many key frequencies of the final
 # embedding (those that carry 80 % of its power), strongest first
-NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP)
+NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP, FIRST_LAYER)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def missing(run: Run, model=None) -> dict[str, str]:
                        f"{run.model_spec.factory} (or model= in Python) to trust it")
     elif task.kind == "custom":
         out[REPLAY] = "the task was recorded as arrays, so grokscan cannot rebuild the inputs"
+    if "hidden.0.W" not in run.param_names:
+        out[FIRST_LAYER] = "the model has no first hidden layer of features (hidden.0.W)"
     if run.config is None:
         out[ATTENTION] = "the model is not grokscan's transformer: no attention maps to read"
     elif run.config.model.kind != "transformer":

@@ -23,6 +23,7 @@ REPLAY = "replay"  # the model rebuilt and run on the data (a config, a task gro
 SUBSET = "subset"  # expensive: run on a subset of the checkpoints only
 MOMENTS = "moments"  # run once, on the checkpoints of Setup.moments only (stored in /moments)
 ATTENTION = "attention"  # a model with attention (the transformer)
+FIRST_LAYER = "first_layer"  # an MLP's first hidden layer, hidden.0.W (its units' features)
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,20 @@ def sparsity_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
     return out
 
 
+def class_accuracy_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
+    """Accuracy per true class on the train and on the test examples (``train``, ``test``,
+    (C,); NaN for a class with no example in that split): which classes a network generalises
+    to first, and which it memorises."""
+    right = (ck.outputs[0].argmax(-1) == setup.data_label).astype(np.float64)
+    out = {}
+    for split, mask in (("train", setup.data_train), ("test", ~setup.data_train)):
+        count = np.bincount(setup.data_label[mask], minlength=setup.n_classes)
+        hits = np.bincount(setup.data_label[mask], weights=right[mask],
+                           minlength=setup.n_classes)
+        out[split] = np.divide(hits, count, out=np.full(len(count), np.nan), where=count > 0)
+    return out
+
+
 def _dropout_accuracy(ck: Checkpoint, rows: np.ndarray, rate: float, passes: int) -> np.ndarray:
     """Accuracy on the examples ``rows`` with dropout at ``rate`` after every hidden layer,
     once per pass (the seed is the step: reproducible, and the global RNG is left as it was).

@@ -32,7 +32,7 @@ from grokscan.hdf5.lock import WriterLock
 from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.models import check_shapes, for_split, weight_norm
 from grokscan.models.loss import loss as loss_of
-from grokscan.onset.forecast import Forecast, Spectrum
+from grokscan.onset.forecast import Forecast, Spectrum, not_applicable
 from grokscan.onset.shipped import default, flag_line
 from grokscan.progress import progress, say
 from grokscan.recorder import Recorder, Schedule
@@ -87,6 +87,7 @@ class _Session:
     recorded: bool = False  # the checkpoint of step ``start`` is in the file already (resume)
     grokked_since: int | None = None  # first step of the last stretch of test acc ≥ 0.99
     forecast: Forecast | None = None  # the default onset detector over the checkpoints
+    no_forecast: str | None = None  # why the forecast cannot read this run (one line), if so
 
 
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float,
@@ -134,6 +135,8 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
         before = s.rec.n
         bar = progress(s.cfg.train.steps, desc="train", unit="step", initial=s.start,
                        quiet=quiet)
+        if s.no_forecast:
+            say(bar, s.no_forecast)
         s.model.train()
         try:
             _, stopped = _loop(s, bar, on_checkpoint, stop)
@@ -227,8 +230,10 @@ def _fresh(path: str, cfg: RunConfig, force: bool) -> _Session:
     rec.track(opt, batch_rng)
     forecast = _forecast(lambda settings: Forecast(
         settings, Spectrum.of(task, Layout.of(model).residue_vectors)))
+    why = not_applicable(task.kind, residues=task.residues is not None,
+                         vectors=bool(Layout.of(model).residue_vectors))
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, 0,
-                    forecast=forecast)
+                    forecast=forecast, no_forecast=why)
 
 
 def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
@@ -416,6 +421,8 @@ def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
             since = grokked_since(run.steps, run.scalars.get("test_acc"))
             n = run.n
             forecast = _forecast(lambda settings: Forecast.of_run(run, settings))
+            why = not_applicable(task.kind, residues=task.residues is not None,
+                                 vectors=bool(run.residue_vectors))
         steps = override.train.steps
         if steps < state.step:
             raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
@@ -438,7 +445,8 @@ def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
         raise
     rec.track(opt, batch_rng)
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
-                    state.step, recorded=True, grokked_since=since, forecast=forecast)
+                    state.step, recorded=True, grokked_since=since, forecast=forecast,
+                    no_forecast=why)
 
 
 def _restore(cfg: RunConfig, model, params: dict, state, path: str):

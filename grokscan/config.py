@@ -65,6 +65,9 @@ class TrainConfig(Settings):
     warmup: int = setting(10, "linear learning-rate warm-up steps", range="[0, )")
     batch_size: int = setting(0, "examples per step; 0 = full batch", range="[0, )")
     beta: float = setting(1.0, "softmax inverse temperature: the loss sees β·logits", range="(0, )")
+    loss: str = setting("cross_entropy", "cross_entropy of β·logits, or mse of the logits "
+                        "against one-hot targets (Omnigrok's MNIST recipe)",
+                        choices=("cross_entropy", "mse"))
     steps: int = setting(2000, "optimizer steps", range="[0, 1000000000]")
     every: int = setting(20, "a checkpoint every N steps", range="[1, )")
     dense_until: int = setting(0, "before this step, a checkpoint every --dense-every steps "

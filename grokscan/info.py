@@ -9,6 +9,7 @@ import math
 import os
 
 from grokscan.names import printable_all
+from grokscan.onset.forecast import not_applicable
 from grokscan.onset.shipped import flag_line
 from grokscan.store.reader import Run
 from grokscan.summary import (
@@ -50,6 +51,9 @@ def describe(path) -> dict:
             "grokking_delay": summary["delay"],
             "provenance": run.provenance,
             "forecast": _forecast(run),
+            "forecast_not_applicable": not_applicable(
+                task.kind, residues=task.residues is not None,
+                vectors=bool(run.residue_vectors)),
             "onset_live": _onset_live(run),
         }
 
@@ -141,7 +145,9 @@ def format_text(d: dict) -> str:
         lines.append(f"grokking delay (train ≥ 0.99 → test ≥ 0.99): {d['grokking_delay']} steps")
     if d.get("forecast"):
         lines.append(_forecast_line(d["forecast"]))
-    if d.get("onset_live"):
+    if d.get("forecast_not_applicable"):  # said once, rather than each detector's "no flag"
+        lines.append(d["forecast_not_applicable"])
+    elif d.get("onset_live"):
         lines.append(_onset_live_line(d["onset_live"]))
     return "\n".join(lines)
 

@@ -139,4 +139,5 @@ def optimizer_line(o: dict) -> str:
             f"{o.get('beta2')}), {o.get('steps')} steps"
             + (f", batch {o['batch_size']}" if o.get("batch_size") else ", full batch")
             + (f", softmax β {o['beta']:g}" if o.get("beta", 1) != 1 else "")
+            + (", MSE loss on one-hot targets" if o.get("loss") == "mse" else "")
             + f", seed {o.get('seed')}")

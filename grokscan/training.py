@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from grokscan import tasks
 from grokscan.config import RunConfig
@@ -32,7 +31,8 @@ from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.hdf5.lock import WriterLock
 from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.models import check_shapes, for_split, weight_norm
-from grokscan.onset.forecast import Forecast, Spectrum
+from grokscan.models.loss import loss as loss_of
+from grokscan.onset.forecast import Forecast, Spectrum, not_applicable
 from grokscan.onset.shipped import default, flag_line
 from grokscan.progress import progress, say
 from grokscan.recorder import Recorder, Schedule
@@ -87,20 +87,22 @@ class _Session:
     recorded: bool = False  # the checkpoint of step ``start`` is in the file already (resume)
     grokked_since: int | None = None  # first step of the last stretch of test acc ≥ 0.99
     forecast: Forecast | None = None  # the default onset detector over the checkpoints
+    no_forecast: str | None = None  # why the forecast cannot read this run (one line), if so
 
 
-def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float) -> tuple[float, float]:
-    loss = F.cross_entropy(beta * logits, y).item()
+def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, beta: float,
+                      kind: str = "cross_entropy") -> tuple[float, float]:
+    loss = loss_of(logits, y, beta=beta, kind=kind).item()
     # the exact ratio: a float32 mean stores 54 of 60 as 0.8999999761581421, below 0.9
     acc = (logits.argmax(-1) == y).sum().item() / len(y)
     return loss, acc
 
 
 @torch.no_grad()
-def evaluate(model, x, y, beta: float) -> tuple[float, float]:
+def evaluate(model, x, y, beta: float, kind: str = "cross_entropy") -> tuple[float, float]:
     was = model.training
     model.eval()
-    out = loss_and_accuracy(model(x), y, beta)
+    out = loss_and_accuracy(model(x), y, beta, kind)
     model.train(was)
     return out
 
@@ -133,6 +135,8 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
         before = s.rec.n
         bar = progress(s.cfg.train.steps, desc="train", unit="step", initial=s.start,
                        quiet=quiet)
+        if s.no_forecast:
+            say(bar, s.no_forecast)
         s.model.train()
         try:
             _, stopped = _loop(s, bar, on_checkpoint, stop)
@@ -226,8 +230,10 @@ def _fresh(path: str, cfg: RunConfig, force: bool) -> _Session:
     rec.track(opt, batch_rng)
     forecast = _forecast(lambda settings: Forecast(
         settings, Spectrum.of(task, Layout.of(model).residue_vectors)))
+    why = not_applicable(task.kind, residues=task.residues is not None,
+                         vectors=bool(Layout.of(model).residue_vectors))
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec, 0,
-                    forecast=forecast)
+                    forecast=forecast, no_forecast=why)
 
 
 def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
@@ -254,7 +260,7 @@ def _loop(s: _Session, bar, on_checkpoint, stop: list) -> tuple[int, bool]:
             xb, yb = xtr[idx], ytr[idx]
         s.opt.zero_grad(set_to_none=False)
         logits = s.model(xb)
-        loss = F.cross_entropy(t.beta * logits, yb)
+        loss = loss_of(logits, yb, beta=t.beta, kind=t.loss)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"the training loss became {loss.item()} at step {step}; the "
                                    f"{s.rec.n} checkpoints before it are kept in {s.rec.path}")
@@ -319,17 +325,18 @@ def _checkpoint(s: _Session, step: int, exact, rng_states) -> dict[str, float]:
     ``exact``: (logits, labels) of the training forward when it was the full train set."""
     t, model = s.cfg.train, s.model
     if exact is not None:
-        train_loss, train_acc = loss_and_accuracy(*exact, t.beta)
+        train_loss, train_acc = loss_and_accuracy(*exact, t.beta, t.loss)
         grads = None
     else:
-        grads = _full_batch_grads(model, *s.data["train"], t.beta)
-        train_loss, train_acc = evaluate(model, *s.data["train"], t.beta)
-    test_loss, test_acc = evaluate(model, *s.data["test"], t.beta)
+        grads = _full_batch_grads(model, *s.data["train"], t.beta, t.loss)
+        train_loss, train_acc = evaluate(model, *s.data["train"], t.beta, t.loss)
+    test_loss, test_acc = evaluate(model, *s.data["test"], t.beta, t.loss)
     scalars = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                    test_acc=test_acc, lr=s.opt.param_groups[0]["lr"],
                    weight_norm=weight_norm(model.parameters()))
     for name, (x, y) in list(s.data.items())[2:]:
-        scalars[f"{name}_loss"], scalars[f"{name}_acc"] = evaluate(model, x, y, t.beta)
+        scalars[f"{name}_loss"], scalars[f"{name}_acc"] = evaluate(model, x, y, t.beta,
+                                                                   t.loss)
     # the resume state recorded with the checkpoint is that of the start of this iteration
     now = torch.get_rng_state(), s.batch_rng.get_state()
     torch.set_rng_state(rng_states[0])
@@ -357,12 +364,12 @@ def _optimizer(cfg: RunConfig, model) -> torch.optim.Optimizer:
                                    weight_decay=t.wd)
 
 
-def _full_batch_grads(model, x, y, beta: float) -> dict[str, torch.Tensor]:
+def _full_batch_grads(model, x, y, beta: float, kind: str) -> dict[str, torch.Tensor]:
     """The full-batch training gradient in eval mode (no dropout), leaving ``.grad`` intact."""
     params = dict(model.named_parameters())
     was = model.training
     model.eval()
-    loss = F.cross_entropy(beta * model(x), y)
+    loss = loss_of(model(x), y, beta=beta, kind=kind)
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
     model.train(was)
     return {k: (g if g is not None else torch.zeros_like(p))
@@ -414,6 +421,8 @@ def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
             since = grokked_since(run.steps, run.scalars.get("test_acc"))
             n = run.n
             forecast = _forecast(lambda settings: Forecast.of_run(run, settings))
+            why = not_applicable(task.kind, residues=task.residues is not None,
+                                 vectors=bool(run.residue_vectors))
         steps = override.train.steps
         if steps < state.step:
             raise GrokscanError(f"{path} already reaches step {state.step}; --resume --steps "
@@ -436,7 +445,8 @@ def _resumed(path: str, override: RunConfig) -> _Session | TrainResult:
         raise
     rec.track(opt, batch_rng)
     return _Session(cfg, model, tensors(split, cfg.train.device), opt, batch_rng, rec,
-                    state.step, recorded=True, grokked_since=since, forecast=forecast)
+                    state.step, recorded=True, grokked_since=since, forecast=forecast,
+                    no_forecast=why)
 
 
 def _restore(cfg: RunConfig, model, params: dict, state, path: str):

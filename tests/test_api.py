@@ -157,6 +157,7 @@ def test_a_config_round_trips_through_its_flat_keys():
     from grokscan.config import from_flat
 
     for kw in (dict(op="mul", p=59, wd=0.3), dict(task="ising", beta=0.5),
-               dict(task="parity", n_bits=20), dict(model="transformer", op="add,sub")):
+               dict(task="parity", n_bits=20), dict(task="digits", n_train=300),
+               dict(model="transformer", op="add,sub")):
         cfg = grokscan.run_config(**kw)
         assert from_flat(cfg.flat()) == cfg, kw

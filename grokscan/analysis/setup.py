@@ -13,6 +13,7 @@ from grokscan.analysis.families import (
     ALL,
     ATTENTION,
     FAMILIES,
+    FIRST_LAYER,
     LOGIT_MAP,
     REPLAY,
     RESIDUE_VECTORS,
@@ -32,7 +33,7 @@ from grokscan.summary import MEMORISED
 BASES = ("auto", "additive", "multiplicative")
 N_PLANES = 8  # constellation planes: at most this many key frequencies of the final
 # embedding (those that carry 80 % of its power), strongest first
-NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP)
+NEEDS_ORDER = (RESIDUES, REPLAY, ATTENTION, RESIDUE_VECTORS, LOGIT_MAP, FIRST_LAYER)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def missing(run: Run, model=None) -> dict[str, str]:
                        f"{run.model_spec.factory} (or model= in Python) to trust it")
     elif task.kind == "custom":
         out[REPLAY] = "the task was recorded as arrays, so grokscan cannot rebuild the inputs"
+    if "hidden.0.W" not in run.param_names:
+        out[FIRST_LAYER] = "the model has no first hidden layer of features (hidden.0.W)"
     if run.config is None:
         out[ATTENTION] = "the model is not grokscan's transformer: no attention maps to read"
     elif run.config.model.kind != "transformer":
@@ -124,6 +127,7 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
     families, left_out = choose(run, opts.families, trusted)
     cfg = run.config
     beta = cfg.train.beta if cfg is not None else 1.0
+    loss = cfg.train.loss if cfg is not None else "cross_entropy"
     res = run.task.residues
     if res is None and opts.key_freqs:
         raise GrokscanError(f"--key-freqs: expected a run on residues mod P, got a run of "
@@ -133,7 +137,7 @@ def make_setup(run: Run, opts: Options, sel: np.ndarray) -> tuple[Setup, dict[st
                       families=families, settings=opts.settings)
     else:
         setup = _residue_setup(run, opts, res, families, beta)
-    setup.model = trusted
+    setup.model, setup.loss = trusted, loss
     if any(ALL[f].replay for f in families):
         setup = _with_data(run, setup, sel, opts.subset)
     if any(ALL[f].at_moments for f in families):

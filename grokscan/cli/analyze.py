@@ -158,7 +158,8 @@ def list_metrics():
     notes = {"replay": "replays the model", "subset": "on a subset of the checkpoints",
              "residues": "needs residues mod P", "residue_vectors": "needs the per-residue "
              "vectors", "logit_map": "needs the neuron-logit map",
-             "moments": "on two checkpoints only", "attention": "transformers only"}
+             "moments": "on two checkpoints only", "attention": "transformers only",
+             "first_layer": "MLPs only (hidden.0.W)"}
     width = max(map(len, ALL))
     for name, fam in ALL.items():
         needs = [notes[n] for n in sorted(fam.needs)]

@@ -47,6 +47,7 @@ A figure as the report draws it, saved where you choose:
 """
 
 from grokscan.figures._style import EVENTS, RC, marker_legend, series_grid, series_panel
+from grokscan.figures.classes import class_accuracy, norm_accuracy
 from grokscan.figures.curves import accuracy_curves, loss_curves, training_curves
 from grokscan.figures.factor import factor_evidence, factor_panel
 from grokscan.figures.fourier import (
@@ -125,6 +126,8 @@ __all__ = [
     "gradient_class_panel", "gradient_dimension", "last_layer_pca", "last_layer_plane",
     # weights, dropout, outputs
     "weight_statistics", "dropout_variance", "dropout_robustness", "softmax_gap",
+    # classes and the weight norm
+    "class_accuracy", "norm_accuracy",
     # local learning coefficient
     "llc_curve", "llc_diagnostics", "llc_chains", "acceptance_rates",
     # onset detectors

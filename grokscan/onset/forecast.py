@@ -83,6 +83,27 @@ class Spectrum:
         return np.where(sparser, fn(mul), fn(add))
 
 
+def not_applicable(kind: str, *, residues: bool, vectors: bool = True) -> str | None:
+    """Why the forecast (the default detector, grokscan/onset/shipped.py) cannot read a run of
+    task ``kind``, in the one line that ``train``, ``watch``, ``info`` and the report say
+    instead of a flag; None where it can. Every shipped detector that measured well reads the
+    Fourier spectrum of the per-residue vectors, which a task without residues mod P (digits,
+    parity, Ising) does not have: no detector is judged on such runs, so none is shown."""
+    from grokscan.onset.shipped import FORECAST, default
+
+    d = default()
+    if d.settings is not None and not spectral(d.settings.signal):
+        return None  # a scalar signal: any run has it
+    if not residues:
+        why = f"the {kind} task has no residues mod P"
+    elif not vectors:
+        why = "the file names no per-residue vectors"
+    else:
+        return None
+    return (f"{FORECAST}: not applicable ({why}; the default detector, {d.name}, reads the "
+            "Fourier spectrum of the per-residue vectors)")
+
+
 def needs(settings: OnsetSettings) -> str:
     """Where a checkpoint detector's signal comes from: "norms" or "scalars"."""
     return "norms" if spectral(settings.signal) else "scalars"

@@ -25,6 +25,7 @@ from grokscan.errors import GrokscanError
 from grokscan.files import Staged, write_atomic
 from grokscan.progress import progress
 from grokscan.reporting.base import GIF_FPS, Page, Section, event_markers
+from grokscan.reporting.classes import classes_section
 from grokscan.reporting.llc import llc_section
 from grokscan.reporting.model import output_section, pca_section, training_section, weights_section
 from grokscan.reporting.page import html_page
@@ -40,7 +41,8 @@ DPI = 130  # PNG resolution: a full-width figure (10 in) is 1300 px wide
 GIF_DPI = 100
 
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,
-            pca_section, last_layer_section, weights_section, output_section, llc_section)
+            pca_section, last_layer_section, weights_section, output_section, classes_section,
+            llc_section)
 # why a section can be missing, shown at the foot of the page
 MISSING = {
     "fourier": "no Fourier metrics (the fourier, neurons and freqloss families; modular only)",

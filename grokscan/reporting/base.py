@@ -86,7 +86,7 @@ def forecasts(m: MetricsFile) -> dict:
                              "threshold": rec["settings"].get("threshold", float("nan")),
                              **{k: rec[k] for k in ("step", "memorisation", "reason")}}
     live = m.onset_live()
-    if live is not None:
+    if live is not None and m.p:  # without residues it never scores: nothing to draw
         out["live"] = {"detector": detectors()[LIVE], "name": LIVE,
                        **{k: live[k] for k in ("steps", "score", "threshold", "step",
                                                "memorisation", "reason")}}

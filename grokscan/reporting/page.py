@@ -8,6 +8,7 @@ import html
 import os
 
 from grokscan._version import __version__
+from grokscan.onset.forecast import not_applicable
 from grokscan.onset.shipped import default
 from grokscan.reporting.base import Page, Section, forecasts
 from grokscan.store.metrics import MetricsFile
@@ -92,6 +93,8 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
         flag = "no flag" if f["step"] is None else f"flagged at step {f['step']}"
         facts.append(f"{d.label}: {flag}; {lead_words({**s['lead'], 'step': f['step']})}. "
                      f"Read it with its record: {d.reliability()}")
+    elif not m.p and not_applicable(m.task_kind, residues=False):
+        facts.append(not_applicable(m.task_kind, residues=False))
     else:
         facts.append(f"{default().label}: not computed (its signal, "
                      f"{default().settings.signal if default().settings else 'the in-loop record'}"

@@ -9,7 +9,7 @@ from grokscan.errors import FileFormatError, GrokscanError
 from grokscan.tasks.base import Residues, Split, Task, TaskData
 
 # The task modules (grokscan/tasks/<name>.py or <name>/), each with a module-level TASK.
-MODULES = ("modular", "ising", "parity", "custom")
+MODULES = ("modular", "ising", "parity", "digits", "custom")
 TASKS: dict[str, Task] = {m: importlib.import_module(f"grokscan.tasks.{m}").TASK for m in MODULES}
 TRAINABLE = tuple(k for k, t in TASKS.items() if t.Config is not None)
 

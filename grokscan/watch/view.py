@@ -27,7 +27,7 @@ from rich.text import Text
 
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
-from grokscan.onset.forecast import Forecast, Spectrum
+from grokscan.onset.forecast import Forecast, Spectrum, not_applicable
 from grokscan.onset.shipped import default
 from grokscan.summary import GROKKED, MEMORISED
 
@@ -95,6 +95,8 @@ class View:
         # from the weights); where the default reads every step, the file's or the trainer's
         self.forecast = Forecast(DEFAULT.settings, self.fourier) \
             if DEFAULT.settings is not None else None
+        self.no_forecast = not_applicable(task.kind, residues=res is not None,
+                                          vectors=bool(residue_vectors))
         self.steps = Series()
         self.scalars: dict[str, Series] = {}
         self.ffd, self.gini = Series(), Series()
@@ -187,6 +189,8 @@ class View:
         if onset is not None:
             t.append_text(Text.assemble((f"\n{DEFAULT.label}: flagged at step ", "dim"),
                                         (f"{onset}", "bold magenta")))
+        elif self.no_forecast:
+            t.append_text(Text(f"\n{self.no_forecast}", style="dim"))
         return t
 
     def curves(self) -> Table:
@@ -255,7 +259,9 @@ class View:
             if name in self.scalars:
                 step = self.crossings[name]
                 t.add_row(what, "not reached" if step is None else f"at step {step}")
-        if self.forecast is None or self.forecast.possible:
+        if self.no_forecast:
+            t.add_row("onset", self.no_forecast)
+        elif self.forecast is None or self.forecast.possible:
             onset = self.onset
             t.add_row(DEFAULT.label, ("not flagged" if onset is None else f"at step {onset}")
                       + f"\n{DEFAULT.reliability()}")

@@ -187,3 +187,37 @@ def test_the_analysis_never_writes_over_its_input(fast_run, tmp_path):
     with pytest.raises(GrokscanError, match="would be overwritten by the analysis"):
         analyze(victim, out, Options(families=("norms",), quiet=True))
     assert victim.read_bytes() == fast_run.read_bytes()
+
+
+def test_feature_cosine_against_sklearn():
+    """The first layer's units' features (columns of hidden.0.W) compared pairwise: the mean
+    |cosine| over distinct pairs and their histogram; two equal columns give a cosine of 1."""
+    from grokscan.analysis.families import Setup
+    from grokscan.analysis.families.weights import feature_cosine_family
+
+    W = np.random.default_rng(0).normal(size=(2, 6, 5))
+    W[1, :, 4] = W[1, :, 0]
+    out = feature_cosine_family(Setup("x", 0, (), "additive", {}, [], []), {"hidden.0.W": W})
+    for i in range(2):
+        C = cosine_similarity(W[i].T)
+        pairs = C[np.triu_indices(5, k=1)]
+        np.testing.assert_allclose(out["mean_abs"][i], np.abs(pairs).mean())
+        assert out["hist"][i].sum() == 10
+    assert out["hist"][1][-1] >= 1  # the equal pair, in the last bin
+
+
+def test_class_accuracy_counts_each_true_class_in_each_split():
+    from grokscan.analysis.families import Setup
+    from grokscan.analysis.families.replayed import class_accuracy_family
+
+    setup = Setup("x", 0, (), "additive", {}, [], [], n_classes=3,
+                  data_label=np.array([0, 0, 1, 1, 0, 1]),
+                  data_train=np.array([True, True, True, False, False, False]))
+    logits = np.eye(3)[[0, 1, 1, 0, 0, 1]]  # predicted 0, 1, 1, 0, 0, 1
+
+    class Ck:
+        outputs = (logits, [])
+
+    out = class_accuracy_family(setup, Ck())
+    np.testing.assert_array_equal(out["train"], [0.5, 1.0, np.nan])  # class 2: no example
+    np.testing.assert_array_equal(out["test"], [1.0, 0.5, np.nan])

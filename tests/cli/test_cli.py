@@ -173,4 +173,5 @@ def test_metrics_lists_every_family_with_what_it_needs():
     lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln and not ln[0].isspace()}
     assert set(ALL) <= set(lines)
     assert "transformers only" in lines["attention/maps"]
+    assert "MLPs only" in lines["features/cosine"] and "replays" in lines["accuracy/class"]
     assert all("only with --families" in lines[n] for n in OPTIONAL)

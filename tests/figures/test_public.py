@@ -236,6 +236,15 @@ def _dropout_robustness():
     return (rates, acc), dict(steps=[0, 70]), check
 
 
+def _norm_accuracy():
+    norm, test = np.linspace(90, 20, N), np.clip(T, 0, 1)
+    def check(ax):
+        assert list(curves(ax)) == ["train accuracy", "test accuracy"]
+        np.testing.assert_array_equal(curves(ax)["test accuracy"][0], norm)
+        np.testing.assert_array_equal(curves(ax)["test accuracy"][1], test)
+    return (norm, test), dict(train_acc=np.ones(N)), check
+
+
 def _llc_curve():
     mean = np.where(np.arange(N) % 3 == 0, 10.0 + T, np.nan)
     def check(ax):
@@ -411,6 +420,7 @@ def _figures():
         "weight_statistics": ((STEPS, {"weight norm": {"W": 2 - T}}), {}, 1),
         "dropout_variance": ((STEPS, 0.01 * T, 1 - T), {}, 2),
         "softmax_gap": ((STEPS, T, np.stack([T, 1 - T], axis=1)), {}, 2),
+        "class_accuracy": ((STEPS, np.stack([T, 1 - T], axis=1), np.ones((N, 2))), {}, 2),
         "llc_diagnostics": (([0, 70], rng.random((2, 3, 5)), [0.1, 0.1], 10.0, STEPS,
                              rng.random((N, 3))), {}, 3),
         "forecast": ((STEPS, T, T ** 2), dict(checkpoint={

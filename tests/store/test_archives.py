@@ -102,6 +102,11 @@ CHECKPOINTS = [
 _FAMILIES_V1 = ["fourier", "neurons", "freqloss", "norms", "pca/activations", "pca/gradients",
                 "pca/last_layer", "entropy/weights", "embedding/cosine", "embedding/bimodality",
                 "sparsity", "dropout/variance", "dropout/drc"]
+# what grokscan 0.2.0 analysed: every family then but the transformer's
+_FAMILIES_V2 = ["fourier", "neurons", "freqloss", "norms", "pca/activations", "pca/gradients",
+                "pca/last_layer", "entropy/weights", "embedding/cosine", "embedding/bimodality",
+                "embedding/constellation", "sparsity", "dropout/variance", "dropout/drc",
+                "neurons/maps", "llc"]
 METRICS = [
     Metrics("metrics-v1.h5", 1, "0.1.0", "/tmp/fx/run.h5", [0, 10, 20, 30, 40],
             [0, 10, 20, 30, 40], _FAMILIES_V1, {}, "add mod 13, train fraction 0.5",
@@ -112,7 +117,7 @@ METRICS = [
             "this metrics file (format version 1) holds no constellation"),
     Metrics("metrics-v2.h5", 2, "0.2.0", "checkpoints-v3.h5", [0, 40, 54, 60, 100],
             [0, 20, 40, 52, 54, 56, 60, 80, 100, 120],
-            [f for f in ALL if f != "attention/maps"], NO_ATTENTION,
+            _FAMILIES_V2, NO_ATTENTION,
             "add mod 11, train fraction 0.5",
             {"metrics/fourier/norms_embed": (5, 11), "metrics/embedding/cosine/matrix": (5, 11, 11),
              "metrics/embedding/constellation/pca": (5, 11, 2),

@@ -74,6 +74,8 @@ def test_trained_analysed_and_reported_through_the_protocol(tmp_path):
         assert f.config.model.d_in == 12 and f.config.model.n_classes == 2
     info = CliRunner().invoke(main, ["info", str(run)])
     assert info.exit_code == 0 and "2-sparse parity of 12 bits" in info.output
+    assert "forecast: not applicable (the parity task has no residues mod P" in info.output
+    assert "in-loop model" not in info.output  # said once, not as each detector's "no flag"
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["analyze", str(run), "-o", str(out), "--subset", "2", "-q"])
     assert r.exit_code == 0, r.output

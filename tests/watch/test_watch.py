@@ -156,6 +156,11 @@ def test_an_ising_view_leaves_the_fourier_parts_out():
     text = frame(view)
     assert "Fourier measures: left out (the ising task has no residues mod P)" in text
     assert "state generalising" in text and "plane" not in text
+    assert "forecast: not applicable (the ising task has no residues mod P" in text
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(view.summary())
+    assert re.search(r"onset\s+forecast: not applicable \(the ising task",
+                     console.export_text())
 
 
 def test_a_finished_file_without_replay_a_missing_and_a_foreign_file(known, tmp_path):

@@ -21,6 +21,7 @@ from grokscan.analysis.families import replayed as r
 from grokscan.analysis.families import weights as w
 from grokscan.analysis.families.base import (
     ATTENTION,
+    FIRST_LAYER,
     LOGIT_MAP,
     MOMENTS,
     REPLAY,
@@ -60,12 +61,16 @@ FAMILIES: dict[str, Family] = {
                                doc="weight entropy per matrix, last-layer autocorrelation"),
     "embedding/cosine": _family(w.cosine_family, *EMBEDDING,
                                 doc="cosine-similarity matrix, circulant share, band contrast"),
+    "features/cosine": _family(w.feature_cosine_family, FIRST_LAYER,
+                               doc="first-layer features: mean |cosine| between units, histogram"),
     "embedding/bimodality": _family(w.bimodality_family, *EMBEDDING,
                                     doc="embedding entries: bimodality coefficient, two modes"),
     "embedding/constellation": _family(w.constellation_family, *EMBEDDING,
                                        doc="residue vectors on their PCs and frequency planes"),
     "sparsity": _family(r.sparsity_family, REPLAY,
                         doc="inactive units, small weights, softmax gap"),
+    "accuracy/class": _family(r.class_accuracy_family, REPLAY,
+                              doc="accuracy per true class, train and test"),
     "dropout/variance": _family(r.dropout_variance_family, REPLAY, SUBSET,
                                 doc="test-accuracy variance over Monte-Carlo dropout passes"),
     "dropout/drc": _family(r.drc_family, REPLAY, SUBSET,
@@ -88,9 +93,11 @@ OPTIONAL: dict[str, Family] = {
 }
 ALL: dict[str, Family] = {**FAMILIES, **OPTIONAL}
 
-GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)}}
+GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)},
+               "features/cosine": {"edges": w.COSINE_EDGES.tolist()}}
 
-__all__ = ["ATTENTION", "FAMILIES", "GROUP_ATTRS", "LOGIT_MAP", "MOMENTS", "REPLAY", "RESIDUES",
+__all__ = ["ATTENTION", "FAMILIES", "FIRST_LAYER",
+           "GROUP_ATTRS", "LOGIT_MAP", "MOMENTS", "REPLAY", "RESIDUES",
            "RESIDUE_VECTORS", "SUBSET", "Family", "FamilySettings", "Setup", "basis_matrix",
            "neuron_logit_matrix", "residue_matrix"]
 __all__ += ["ALL", "OPTIONAL"]

@@ -23,6 +23,7 @@ REPLAY = "replay"  # the model rebuilt and run on the data (a config, a task gro
 SUBSET = "subset"  # expensive: run on a subset of the checkpoints only
 MOMENTS = "moments"  # run once, on the checkpoints of Setup.moments only (stored in /moments)
 ATTENTION = "attention"  # a model with attention (the transformer)
+FIRST_LAYER = "first_layer"  # an MLP's first hidden layer, hidden.0.W (its units' features)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Setup:
     neuron_logit_map: list[dict]  # {"param", "axes"} (store/layout.py)
     n_classes: int = 0
     beta: float = 1.0
+    loss: str = "cross_entropy"  # the run's training loss (grokscan/models/loss.py)
     key_freqs: dict[str, list[int]] = field(default_factory=dict)  # per op, final checkpoint
     grid_masks: dict[str, tuple] = field(default_factory=dict)  # per op: (train, test, labels)
     phase: dict[str, tuple[str, int]] = field(default_factory=dict)  # per op (Residues.phase)

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from grokscan.errors import GrokscanError
+from grokscan.models.loss import loss as loss_of
 
 EXTRA = "llc"  # pip install grokscan[llc]
 MODULE = "devinterp"
@@ -201,10 +201,10 @@ def llc_family(setup, ck) -> dict[str, np.ndarray]:
     s = setup.settings.llc
     rp = ck.rp
     x, y = rp.inputs("train"), torch.from_numpy(np.asarray(rp.split.y_train)).long()
-    beta = setup.beta
+    beta, kind = setup.beta, setup.loss
 
     def loss(logits, target):
-        return F.cross_entropy(beta * logits, target)
+        return loss_of(logits, target, beta=beta, kind=kind)
 
     try:
         out = estimate(rp.model, x, y, loss, s)

@@ -10,12 +10,12 @@ from functools import cached_property
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from grokscan.analysis.families.base import Setup, basis_matrix
 from grokscan.metrics import fourier as fm
 from grokscan.metrics import pca as pm
 from grokscan.metrics import weights as wm
+from grokscan.models.loss import loss as loss_of
 
 DRC_RATES = tuple(round(0.1 * i, 1) for i in range(10))
 
@@ -137,10 +137,11 @@ def activations_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
 
 
 def per_sample_grads(model, x: torch.Tensor, y: torch.Tensor, beta: float,
-                     names: list[str]) -> dict[str, torch.Tensor]:
-    """The gradient of each sample's loss, cross_entropy(β·logits, y), with respect to the
-    parameters ``names``: {name: (n_samples, *shape)}, batched with torch.func (vmap over
-    grad), no loop over samples."""
+                     names: list[str], kind: str = "cross_entropy") -> dict[str, torch.Tensor]:
+    """The gradient of each sample's loss (the run's: cross_entropy(β·logits, y), or ``kind``
+    "mse", grokscan/models/loss.py) with respect to the parameters ``names``:
+    {name: (n_samples, *shape)}, batched with torch.func (vmap over grad), no loop over
+    samples."""
     from torch.func import functional_call, grad, vmap
 
     fixed = {k: v.detach() for k, v in model.named_parameters() if k not in names}
@@ -148,7 +149,7 @@ def per_sample_grads(model, x: torch.Tensor, y: torch.Tensor, beta: float,
 
     def loss(p, xi, yi):
         logits = functional_call(model, {**fixed, **p}, (xi[None],))
-        return F.cross_entropy(beta * logits, yi[None])
+        return loss_of(logits, yi[None], beta=beta, kind=kind)
 
     return vmap(grad(loss), in_dims=(None, 0, 0))(free, x, y)
 
@@ -164,7 +165,7 @@ def gradients_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
     idx = setup.grad_pick
     x = ck.data_x[idx]
     y = torch.from_numpy(setup.data_label[idx]).long()
-    grads = per_sample_grads(model, x, y, setup.beta, names)
+    grads = per_sample_grads(model, x, y, setup.beta, names, setup.loss)
     G = torch.cat([grads[k].flatten(1) for k in names], 1)
     K = (G @ G.T).double().numpy()  # one Gram matrix; the splits are its sub-blocks
     coords, _ = pm.gram_pca(K, 2)
@@ -198,6 +199,20 @@ def sparsity_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
     total = np.bincount(setup.data_label, weights=gap, minlength=setup.n_classes)
     out["softmax_gap_class"] = np.divide(total, count, out=np.full(len(count), np.nan),
                                          where=count > 0)
+    return out
+
+
+def class_accuracy_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:
+    """Accuracy per true class on the train and on the test examples (``train``, ``test``,
+    (C,); NaN for a class with no example in that split): which classes a network generalises
+    to first, and which it memorises."""
+    right = (ck.outputs[0].argmax(-1) == setup.data_label).astype(np.float64)
+    out = {}
+    for split, mask in (("train", setup.data_train), ("test", ~setup.data_train)):
+        count = np.bincount(setup.data_label[mask], minlength=setup.n_classes)
+        hits = np.bincount(setup.data_label[mask], weights=right[mask],
+                           minlength=setup.n_classes)
+        out[split] = np.divide(hits, count, out=np.full(len(count), np.nan), where=count > 0)
     return out
 
 

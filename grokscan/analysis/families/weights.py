@@ -94,6 +94,25 @@ def cosine_family(setup: Setup, params) -> dict[str, np.ndarray]:
             "band_contrast": em.band_contrast(C, order=order)}
 
 
+FIRST_LAYER = "hidden.0.W"  # the MLP's first hidden layer (d_in, width): a feature per column
+COSINE_EDGES = np.linspace(-1.0, 1.0, HIST_BINS + 1)
+
+
+def feature_cosine_family(setup: Setup, params) -> dict[str, np.ndarray]:
+    """The cosine similarity between the first hidden layer's features (each unit's weights
+    over the layer's inputs, the columns of ``hidden.0.W``: pixel templates for an image
+    task), the measure of arXiv:2507.11645 Eq. 2 on the units instead of the residues: the
+    mean |cosine| over distinct pairs (``mean_abs``; ~sqrt(2/(π d_in)) for random features,
+    larger when units share a template) and the histogram of the pairs' cosines (``hist``,
+    counts over 40 bins from −1 to 1, group attribute ``edges``)."""
+    W = params[FIRST_LAYER]  # (n, d_in, width)
+    C = em.cosine_matrix(np.swapaxes(W, -1, -2))  # (n, width, width)
+    iu = np.triu_indices(C.shape[-1], k=1)
+    pairs = C[:, iu[0], iu[1]].astype(np.float64)  # (n, width·(width−1)/2)
+    hist = np.stack([np.histogram(row, bins=COSINE_EDGES)[0] for row in pairs])
+    return {"mean_abs": np.abs(pairs).mean(axis=1), "hist": hist}
+
+
 def bimodality_family(setup: Setup, params) -> dict[str, np.ndarray]:
     """The distribution of the embedding's entries (arXiv:2507.11645): Sarle's bimodality
     coefficient (above 5/9 suggests two modes), the means of a two-component Gaussian fit,

@@ -173,7 +173,7 @@ def make_data(cfg: ModularConfig, seed: int) -> ModularData:
 
 @dataclass(frozen=True)
 class ModularData:
-    """The full example table of a modular task and its split (a :class:`TaskData`).
+    """The full example table of a modular task and its split (a :class:`~grokscan.tasks.TaskData`).
 
     examples: int64 array of shape (n, 3), rows (a, op_index, b); labels: shape (n,);
     train: bool mask of shape (n,). Token ids: residues 0..P-1, operation i is P + i,

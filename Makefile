@@ -36,7 +36,7 @@ test-slow: install  ## the long runs (the fuzz pass, real grokking at P = 97)
 
 docs: install  ## the documentation site, into docs/_build/html (tutorials run; warnings are errors)
 	rm -rf docs/_build/html docs/gallery docs/reference/api
-	cd docs && OMP_NUM_THREADS=1 ../$(BIN)/sphinx-build -W --keep-going -n -j 2 -q -b html . _build/html
+	cd docs && OMP_NUM_THREADS=1 $(abspath $(BIN))/sphinx-build -W --keep-going -n -j 2 -q -b html . _build/html
 
 bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_startup.py

@@ -34,7 +34,7 @@ def available_inventories(urls: dict[str, str], *, kept: Path, cache: Path,
     """``intersphinx_mapping`` of the inventories that can be had: ``kept/<name>.inv`` (a copy
     kept with the docs), else ``cache/<name>.inv`` fetched before (by an earlier build), else
     fetched now within ``timeout`` seconds. One that cannot be had is left out and said so."""
-    mapping = {}
+    mapping, missing = {}, []
     for name, url in urls.items():
         for path in (kept / f"{name}.inv", cache / f"{name}.inv"):
             if path.is_file():
@@ -47,9 +47,11 @@ def available_inventories(urls: dict[str, str], *, kept: Path, cache: Path,
                 cache.mkdir(parents=True, exist_ok=True)
                 (cache / f"{name}.inv").write_bytes(data)
                 mapping[name] = (url, str(cache / f"{name}.inv"))
-            except Exception as e:  # noqa: BLE001 - offline, a proxy, a timeout: all the same
-                print(f"intersphinx: no inventory for {name} ({url}: {e}); its names stay "
-                      "plain text")
+            except Exception:  # noqa: BLE001 - offline, a proxy, a timeout: all the same
+                missing.append(name)
+    if missing:
+        print(f"intersphinx: no inventory could be had for {', '.join(missing)}; their names "
+              "stay plain text")
     return mapping
 
 

@@ -5,8 +5,9 @@ What is generated rather than written: the command-line reference (sphinx-click,
 click commands), the API reference (autosummary with numpydoc, from the public modules'
 ``__all__``: the pages under reference/api/ are written here, at every build), the metric
 table and the ``grokscan train`` keys (the directives of _ext/grokscan_docs.py, from the
-registries and the settings), the figure gallery (sphinx-gallery runs examples/), and the
-tutorials' output (myst-nb executes them).
+registries and the settings), the figure gallery (one example per figure function, written
+into _gallery_src/ from its docstring's example and run by sphinx-gallery), and the
+tutorials' output (myst-nb runs every tutorial at every build).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")  # the tutorials' kernels and the gallery draw off-screen
+# the tutorials' kernels, and the commands they run, import this checkout's grokscan too
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 import grokscan_docs  # noqa: E402
 

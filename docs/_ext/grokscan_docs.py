@@ -152,7 +152,7 @@ def family_rows() -> list[list[str]]:
     return rows
 
 
-# arXiv numbers cited in the code and the README, and who wrote them (as the README names them)
+# every arXiv number cited in the code, and who wrote it (as the code names them)
 PAPERS = {
     "2201.02177": "Power et al. 2022",
     "2205.10343": "Liu et al. 2022",
@@ -163,6 +163,10 @@ PAPERS = {
     "2411.05353": "Salah & Yevick 2024",
     "2507.11645": "Salah & Yevick 2025",
     "2510.25966": "Hutchison & Yevick 2025",
+    "2207.08799": "Barak et al. 2022",
+    "2303.11873": "Merrill et al. 2023",
+    "2403.19896": "Yevick 2024",
+    "2501.04697": "Prieto et al. 2025",
 }
 _AUTHORS = {"Furuta et al.": "2402.16726", "Nanda et al.": "2301.05217",
             "Hutchison & Yevick": "2510.25966", "Lau et al.": "2308.12108"}
@@ -200,6 +204,25 @@ def _escape(m: re.Match) -> str:
     return "\\" + m.group(0)
 
 
+def metric_papers(fn) -> str:
+    """The papers a metric function's docstring cites; where it cites none, those of the
+    functions of its module that it names (``:func:`x```), else its module's docstring's, said
+    so."""
+    import sys
+
+    doc = inspect.getdoc(fn) or ""
+    found = citations(doc)
+    if found:
+        return "; ".join(found)
+    module = sys.modules[fn.__module__]
+    for ref in re.findall(r":func:`~?\.?(\w+)`", doc):
+        other = getattr(module, ref, None)
+        if callable(other) and (found := citations(inspect.getdoc(other) or "")):
+            return f"{'; '.join(found)} (through ``{ref}``)"
+    found = citations(inspect.getdoc(module) or "")
+    return f"{'; '.join(found)} (the module's papers)" if found else ""
+
+
 def metric_rows() -> list[list[str]]:
     """[name, input core shape, output core shape, summary, papers] of every metric."""
     from grokscan.metrics import METRICS
@@ -211,7 +234,7 @@ def metric_rows() -> list[list[str]]:
         summary = doc.split("\n\n")[0]
         core = "(..., " + ", ".join(f"n{i}" for i in range(m.core_ndim)) + ")"
         rows.append([_literal(name), f"{core}, e.g. {tuple(m.example_shape)}",
-                     f"(...) + {m.out_core}", text_as_rst(summary), "; ".join(citations(doc))])
+                     f"(...) + {m.out_core}", text_as_rst(summary), metric_papers(m.fn)])
     return rows
 
 
@@ -224,7 +247,7 @@ class Families(_Generated):
 class Metrics(_Generated):
     def lines(self):
         return list_table(["metric", "input", "output", "what", "paper and equation"],
-                          metric_rows(), widths=[18, 16, 10, 36, 20], raw={0, 3})
+                          metric_rows(), widths=[18, 16, 10, 36, 20], raw={0, 3, 4})
 
 
 # -- the keys of `grokscan train` ------------------------------------------------------------

@@ -86,3 +86,13 @@ def test_every_figure_function_has_a_gallery_example():
     assert set(figures) <= set(names)
     for n in names:
         assert ">>> " in (inspect.getdoc(getattr(gf, n)) or ""), f"{n} has no example to show"
+
+
+def test_every_trainable_task_has_its_keys_in_the_reference():
+    """docs/reference/config.md draws the table of `grokscan train`'s keys once per task: a new
+    task needs its section there."""
+    from grokscan.tasks import TRAINABLE
+
+    page = (DOCS / "reference" / "config.md").read_text()
+    for kind in TRAINABLE:
+        assert f".. grokscan-train-keys::\n   :task: {kind}\n" in page, f"{kind} has no table"

@@ -132,7 +132,7 @@ def operands(cfg: ModularConfig, op: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check(cfg: ModularConfig) -> None:
-    """Raise GrokscanError for a task that cannot be built (:func:`validate`, and a split
+    """Raise GrokscanError for a task that cannot be built (``validate``, and a split
     that leaves fewer train examples than classes, or no test example), before any data are
     made: a sweep checks every point so."""
     validate(cfg)

@@ -138,7 +138,7 @@ class _Generated(Directive):
 NEEDS = {"replay": "replays the model", "subset": "on a subset of the checkpoints",
          "residues": "residues mod P", "residue_vectors": "the per-residue vectors",
          "logit_map": "the neuron-logit map", "moments": "two checkpoints only",
-         "attention": "a transformer"}
+         "attention": "a transformer", "first_layer": "an MLP's first hidden layer"}
 
 
 def family_rows() -> list[list[str]]:

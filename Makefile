@@ -8,7 +8,7 @@ OUT    ?= out/demo
 # configured; a GPU user sets a CUDA index, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install demo test test-slow bench lint clean
+.PHONY: install docs-env demo test test-slow docs bench lint clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# the llc extra (devinterp 1.x, ~130 kB with einops) too, so that its tests run
 	$(BIN)/pip install -q -e '.[test,llc]'
+	touch $@
+
+docs-env: $(VENV)/.docs-installed
+
+# the docs extra (Sphinx and its extensions); with it, the tests of the CLI reference run too
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[docs]'
 	touch $@
 
 demo: install  ## train the default recipe, describe the run, analyse it
@@ -32,6 +39,10 @@ test: install  ## the default suite (fast), in two processes
 
 test-slow: install  ## the long runs (the fuzz pass, real grokking at P = 97)
 	$(BIN)/pytest -m slow -n 2
+
+docs: docs-env  ## the documentation site, into docs/_build/html (tutorials run; warnings are errors)
+	rm -rf docs/_build/html docs/gallery docs/reference/api
+	cd docs && OMP_NUM_THREADS=1 $(abspath $(BIN))/sphinx-build -W --keep-going -n -j 2 -q -b html . _build/html
 
 bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_startup.py
@@ -49,4 +60,4 @@ lint: install
 	$(BIN)/ruff check grokscan tests scripts
 
 clean:
-	rm -rf $(VENV) out *.egg-info
+	rm -rf $(VENV) out *.egg-info docs/_build docs/gallery docs/reference/api docs/_gallery_src

@@ -240,9 +240,9 @@ def open_run(path):
     -------
     Run
         ``steps`` (ndarray of shape (n_checkpoints,)), ``scalars`` ({name: ndarray of shape
-        (n_checkpoints,)}), ``param(name, sel)`` (ndarray of shape (n_selected,
-        *param_shape)), ``grad(name, sel)``, ``param_names``, ``config`` (RunConfig or None),
-        ``task``; a context manager that closes the file.
+        (n_checkpoints,)}), ``param(name, sel)`` (ndarray of shape
+        ``(n_selected, *param_shape)``), ``grad(name, sel)``, ``param_names``, ``config``
+        (RunConfig or None), ``task``; a context manager that closes the file.
 
     Examples
     --------

@@ -103,7 +103,7 @@ class RunConfig:
 
     def flat(self) -> dict:
         """The flat keys of ``grokscan train`` that make this configuration again
-        (:func:`from_flat` of them equals it): the task's kind, the model's and every
+        (``grokscan.config.from_flat`` of them equals it): the task's kind, the model's and every
         option's value."""
         kind = getattr(self.task, "kind", "modular")
         out = {"task": kind, "model": self.model.kind}

@@ -35,7 +35,8 @@ from grokscan.store.writer import Header, Writer
 class Schedule:
     """Which steps are checkpointed: step 0, every ``every`` steps, every ``dense_every``
     steps before ``dense_until`` (a denser start, where memorisation happens) and, with
-    ``dense_memorised``, after memorisation (where grokking starts; :meth:`due`)."""
+    ``dense_memorised``, after memorisation (where grokking starts;
+    :meth:`~grokscan.Schedule.due`)."""
 
     every: int = 10
     dense_until: int = 0
@@ -116,9 +117,9 @@ class Recorder:
     config: what builds the model: its RunConfig (grokscan's own models), a :class:`ModelSpec`
     (a model of your own: the callable that builds it, for analysis to run it again), or None
     (only the measures of the weights apply). schedule: which steps are checkpointed
-    (:meth:`due`). layout: where analysis finds the per-residue vectors and the neuron-logit
-    map (:class:`Layout`; by default the model's own), checked against the model and the
-    task's classes before anything is written.
+    (:meth:`~grokscan.Recorder.due`). layout: where analysis finds the per-residue vectors and
+    the neuron-logit map (:class:`Layout`; by default the model's own), checked against the
+    model and the task's classes before anything is written.
     """
 
     def __init__(self, path, model: torch.nn.Module, *, task=None,

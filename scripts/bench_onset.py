@@ -2,7 +2,7 @@
 ``grokscan.onset.detect`` over a run of ``--n`` checkpoints (the median of ``--repeat``
 calls), run offline over the whole series and online (once per new checkpoint, on the
 series so far, as a training loop would call it). Target: far below one checkpoint's
-analysis (README "Forecasting grokking").
+analysis (docs/results/onset.md).
 
     .venv/bin/python scripts/bench_onset.py --n 500
 """

@@ -1,7 +1,7 @@
 """The in-loop onset detector's cost: training time with it (the default, ``onset = true``)
 over training time without it (``--no-onset``), measured in one run, alternating the two
-``--repeat`` times on the same config, and the ratio of the medians. Target: ≤ 1.05 (README
-"Forecasting grokking"). Also the dense checkpoints after memorisation (``--dense-memorised
+``--repeat`` times on the same config, and the ratio of the medians. Target: ≤ 1.05
+(docs/results/onset.md). Also the dense checkpoints after memorisation (``--dense-memorised
 200 --dense-every 5``): file size and time against the plain schedule.
 
     .venv/bin/python scripts/bench_onset_live.py              # the default model, 400 steps

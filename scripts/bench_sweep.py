@@ -23,7 +23,7 @@ import os
 import tempfile
 import time
 
-GRID = """# the fast recipe of the README's benchmarks
+GRID = """# the fast recipe (docs/tutorials/first-run.md)
 p = 41
 frac = 0.5
 d_embed = 32

@@ -16,8 +16,9 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def fast_run(tmp_path_factory):
-    """The fast grokking recipe (README, "Benchmarks"): (a+b) mod 41, frac 0.5, MLP emb 32 → 128
-    ReLU, AdamW lr 1e-2, wd 1; 1500 steps, a checkpoint every 10. Trained once per test session."""
+    """The fast grokking recipe (docs/tutorials/first-run.md): (a+b) mod 41, frac 0.5, MLP
+    emb 32 → 128 ReLU, AdamW lr 1e-2, wd 1; 1500 steps, a checkpoint every 10. Trained once per
+    test session."""
     from grokscan.training import train
 
     path = tmp_path_factory.mktemp("runs") / "fast.h5"

@@ -15,7 +15,7 @@ import grokscan
 
 ROOT = Path(__file__).parent.parent
 # the public modules: grokscan and the packages a user imports on purpose, each with its
-# public names in __all__ (README, "Python"); every other module is internal
+# public names in __all__ (docs/reference/api); every other module is internal
 PUBLIC_MODULES = ("grokscan", "grokscan.cli", "grokscan.figures", "grokscan.metrics",
                   "grokscan.onset", "grokscan.tasks", "grokscan.tasks.modular",
                   "grokscan.tasks.ising", "grokscan.factor", "grokscan.sweep", "grokscan.watch",

@@ -6,7 +6,7 @@ exit, no traceback, no output under a final name, the input's bytes unchanged. T
 run in a separate interpreter under a limit on its address space, so that an allocation the
 config does not imply fails the test instead of the machine. Kills, interrupts, two writers
 and a full disk run for real, in subprocesses. ``-m slow`` adds a fuzz pass of seeded byte
-flips. The counts are in the README ("Reliability").
+flips. The counts are in docs/explanation/reliability.md.
 """
 
 import hashlib

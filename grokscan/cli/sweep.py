@@ -40,7 +40,7 @@ def sweep():
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on the Dask scheduler at this address (tls://host:8786) instead of "
               "local processes; its workers must share the sweep folder's file system. The "
-              "client takes its TLS settings from Dask's config (README \"Sweeps\").")
+              "client takes its TLS settings from Dask's config (docs/howto/dask.md).")
 @click.option("--dashboard", is_flag=True,
               help="Serve the local cluster's Dask dashboard on 127.0.0.1 and print its "
               "address (anyone on this machine can view it). [default: none]")
@@ -60,7 +60,7 @@ def run(grid_path, out_dir, jobs, scheduler, dashboard, analyze, full_analysis, 
     failed.
 
     The grid file is a `grokscan train --config` file with [axes] (lists: a full grid),
-    `seeds = N` (or a list) and [sample] (n random draws; see README "Sweeps").
+    `seeds = N` (or a list) and [sample] (n random draws; see docs/reference/grid.md).
 
     \b
     grokscan sweep grid.toml -o SWEEP/ --jobs 2

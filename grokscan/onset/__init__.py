@@ -19,7 +19,7 @@ the signals it may read (``SIGNALS``), the frozen logistic model (``OnsetModel``
 features of a recorded series (``features``) and the Monitor run over it offline
 (``replay``); ``label`` (labels.py) says what a run is for the protocol below.
 
-The protocol (README, "Forecasting grokking"):
+The protocol (docs/results/onset.md):
 
 - Two grid files, fixed in the repository before any setting was chosen:
   scripts/grids/onset_tune.toml (tuning) and scripts/grids/onset_eval.toml (evaluation:

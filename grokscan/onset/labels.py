@@ -1,5 +1,5 @@
 """What a run is, for judging an onset detector: grokking, a control, undecided or with no
-delay (the rule: README, "Forecasting grokking"; grokscan/onset/__init__.py).
+delay (the rule: docs/results/onset.md; grokscan/onset/__init__.py).
 
 - *grokking*: test accuracy reaches 0.5 at a checkpoint after memorisation (the first
   checkpoint with train accuracy ≥ 0.99);

@@ -5,7 +5,7 @@ Each detector is data in the package: the checkpoint detectors (one training-sid
 a threshold, grokscan/onset/detector.py) in ``detectors.json``, the in-loop model
 (grokscan/onset/live.py) in ``model.json``; each with a ``held_out`` block: the evaluation
 sweeps it was judged on (fixed before they were run, with seeds, operations and moduli no
-tuning run used: README, "Forecasting grokking") and what it did there. The rule of the
+tuning run used: docs/results/onset.md) and what it did there. The rule of the
 product: a flag is shown only beside those numbers, and is called an *experimental* forecast
 until its detector meets :data:`TARGETS` on held-out runs. The default detector is the shipped
 one with the highest held-out ROC AUC (the ranking of grokking runs above controls, which no
@@ -203,7 +203,7 @@ def best(reads: str | None = None) -> Detector:
 
 def default() -> Detector:
     """The forecast shown to users: the shipped detector that measured best on held-out runs
-    (:func:`best`)."""
+    (``best``)."""
     return best()
 
 

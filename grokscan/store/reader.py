@@ -147,7 +147,7 @@ class Run(Reader):
 
     def param(self, name: str, sel=slice(None)) -> np.ndarray:
         """Parameter ``name`` at the checkpoints ``sel`` (an index, slice or sorted index
-        array into the committed rows): shape (n_sel, *param_shape) or param_shape."""
+        array into the committed rows): shape ``(n_sel, *param_shape)`` or ``param_shape``."""
         return self._read("params", name, sel)
 
     def grad(self, name: str, sel=slice(None)) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The onset corpus (README, "Forecasting grokking"): the runs of the corpus sweeps
+"""The onset corpus (docs/results/onset.md): the runs of the corpus sweeps
 (scripts/grids/onset3/) read into one table, one row per checkpoint, of what a forecast may
 read (training-side signals, computed from the weights, the replayed model on the train split
 and the every-step record) beside what judges it (test accuracy, kept in its own column and

@@ -1,4 +1,4 @@
-"""Choosing an onset detector by how it transfers (README, "Forecasting grokking"): every
+"""Choosing an onset detector by how it transfers (docs/results/onset.md): every
 candidate — one training-side signal of the corpus table (grokscan/studies/corpus.py), rising
 or falling, relative or absolute, from its value at memorisation — is scored on the tuning part
 of the corpus by leave-one-group-out: its threshold is chosen on every group but one (the most

@@ -68,7 +68,7 @@ class Residues:
 
     @property
     def basis(self) -> str:
-        """The basis of the per-residue vectors (:func:`basis_of`)."""
+        """The basis of the per-residue vectors (``basis_of``)."""
         return basis_of(self.groups.values())
 
 

@@ -132,7 +132,7 @@ def operands(cfg: ModularConfig, op: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check(cfg: ModularConfig) -> None:
-    """Raise GrokscanError for a task that cannot be built (:func:`validate`, and a split
+    """Raise GrokscanError for a task that cannot be built (``validate``, and a split
     that leaves fewer train examples than classes, or no test example), before any data are
     made: a sweep checks every point so."""
     validate(cfg)
@@ -173,7 +173,7 @@ def make_data(cfg: ModularConfig, seed: int) -> ModularData:
 
 @dataclass(frozen=True)
 class ModularData:
-    """The full example table of a modular task and its split (a :class:`TaskData`).
+    """The full example table of a modular task and its split (a :class:`~grokscan.tasks.TaskData`).
 
     examples: int64 array of shape (n, 3), rows (a, op_index, b); labels: shape (n,);
     train: bool mask of shape (n,). Token ids: residues 0..P-1, operation i is P + i,

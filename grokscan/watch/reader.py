@@ -35,7 +35,7 @@ from grokscan.summary import finished
 @dataclass
 class Rows:
     """Checkpoints new since the last poll: ``steps`` (k,), ``scalars`` {name: (k,)} and
-    ``params`` {name: (k, *shape)} for the parameters that hold the per-residue vectors."""
+    ``params`` {name: ``(k, *shape)``} for the parameters that hold the per-residue vectors."""
 
     steps: np.ndarray
     scalars: dict[str, np.ndarray] = field(default_factory=dict)

@@ -80,7 +80,7 @@ def plane(spectrum: Spectrum, E: np.ndarray, k: int) -> np.ndarray:
 
 
 class View:
-    """The state of the view after the checkpoints given to :meth:`update`.
+    """The state of the view after the checkpoints given to :meth:`~grokscan.watch.View.update`.
 
     path: the run file; task: its TaskData (grokscan.tasks); residue_vectors: the file's
     layout. ``status`` is what the header says of the run ("live", "ended", "replay").

@@ -1,4 +1,4 @@
-"""The detector on real runs of the fast recipe (README "Benchmarks"): the flag comes before
+"""The detector on real runs of the fast recipe (docs/tutorials/first-run.md): the flag comes before
 test accuracy 0.5; with weight decay 0 (no grokking) there is no flag."""
 
 import os

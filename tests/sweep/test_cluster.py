@@ -123,7 +123,7 @@ def test_a_sweep_on_it_without_its_credentials_is_one_line(sweep_cluster, tmp_pa
 
 def test_a_tls_scheduler_takes_its_credentials_from_dasks_config(sweep_cluster, tmp_path):
     """--scheduler on a cluster with TLS: the client reads the CA, its certificate and key
-    from Dask's config (distributed.comm.tls.*), as README "Sweeps" says."""
+    from Dask's config (distributed.comm.tls.*), as docs/howto/dask.md says."""
     import dask
 
     client, _ = sweep_cluster

@@ -11,8 +11,8 @@ sampled by SGLD chains started at w* (step ε: Δw = −ε/2 (nβ ∇L_m(w) + γ
 L_m the loss of a minibatch of m). For a regular minimum (a quadratic loss with Hessian H)
 λ̂ → d/2 as γ → 0; for γ > 0 and a step ε → 0 it is Σ_i nβ h_i / (2 (nβ h_i + γ)) (h_i
 the eigenvalues of H), and at a finite step the value SGLD samples has a factor
-1 / (1 − ε p_i / 4) more per term, p_i = nβ h_i + γ (README, "The local learning
-coefficient"): tests/analysis/test_llc.py checks the pipeline against that.
+1 / (1 − ε p_i / 4) more per term, p_i = nβ h_i + γ (docs/howto/llc.md):
+tests/analysis/test_llc.py checks the pipeline against that.
 
 The loss is the run's: cross-entropy of softmax(β · logits) on the train split. The model is
 kept in eval mode while sampling (devinterp switches models to train mode; dropout would make

@@ -277,7 +277,7 @@ def sample(
 
 
 def summarize(spins: np.ndarray) -> dict[str, float]:
-    """Mean |m| and e = E/L² per spin over independent lattices, with standard errors
+    """Mean \\|m\\| and e = E/L² per spin over independent lattices, with standard errors
     (std / √n, ddof 1). spins: (n, L, L)."""
     n, L, _ = spins.shape
     step = max(1, _SITES_PER_BATCH // (L * L))  # energy() takes 8 bytes a spin and more

@@ -123,7 +123,7 @@ class _Ising:
     # The paper's network and recipe (arXiv:2510.25966 §2): 64 spins → 4 × 48 ReLU, no biases,
     # init × 7, lr and weight decay 5e-4. The paper does not name its optimizer;
     # torch.optim.Adam with its default betas and weight_decay 5e-4 (an L2 term in the
-    # gradient) reproduces its numbers (README, "The Ising experiment"), AdamW's decoupled
+    # gradient) reproduces its numbers (docs/tutorials/ising.md), AdamW's decoupled
     # decay at these values (θ shrinks by lr·wd = 2.5e-7 a step) acts like none.
     defaults = {"depth": 4, "width": 48, "bias": False, "init_scale": 7.0, "optimizer": "adam",
                 "lr": 5e-4, "wd": 5e-4, "beta2": 0.999, "warmup": 0, "steps": 20000,

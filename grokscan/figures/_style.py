@@ -38,6 +38,7 @@ SPLIT = {"train": PALETTE[0], "test": PALETTE[1]}
 # ΔE 26, are far apart in it): the colours of the series of one panel, in turn
 SERIES = [PALETTE[i] for i in (0, 1, 2, 4, 7, 8, 5, 9, 3, 6)]
 WIDTH = 10.0  # inches: a full-width report figure
+DPI = 130  # the report's PNG resolution: a full-width figure is 1300 px wide
 
 # The events marked on every time axis: (colour, line style, legend text). What the run
 # shows only; a detector's flag is a forecast, drawn in its own figure (figures/onset.py).

@@ -414,14 +414,15 @@ def gradient_dimension(steps, dims, *, markers=None, ax=None) -> Axes | Figure:
 
 
 @panel(height=3.3, width=3.3)
-def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
+def last_layer_plane(xy, *, title: str = "", hue=None, ax=None) -> Axes | Figure:
     """The last layer's rows, one point per class, on one plane.
 
     Salah & Yevick (arXiv:2411.05353 §3.3-3.4): P/d clusters of d points on a plane say that its
     frequency shares the factor d with P.
 
-    Points are coloured around the hue circle by class and numbered when there are at most
-    50.
+    Points are coloured around the hue circle by ``hue`` (the paper's k·t mod C in the plane
+    of frequency k: a learned circle then reads as a colour wheel) and numbered by class when
+    there are at most 50.
 
     Parameters
     ----------
@@ -429,6 +430,9 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
         The projection of each class's row; rows with a NaN coordinate are not drawn.
     title : str, optional
         The panel's title (e.g. "PC0 (30%) – PC1 (20%)", "plane of k = 5").
+    hue : array_like of int of shape (C,), optional
+        The place of each class on the hue circle, in 0..C−1 (e.g. k·t mod C); None: the
+        class t itself.
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; None: a new Figure.
 
@@ -451,8 +455,9 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
     xy = np.asarray(xy, dtype=float)
     C = len(xy)
     colours = residue_colours(C)
+    hue = np.arange(C) if hue is None else np.asarray(hue).astype(int) % C
     ok = np.isfinite(xy).all(axis=1)
-    ax.scatter(xy[ok, 0], xy[ok, 1], c=[colours[q] for q in np.flatnonzero(ok)], s=20,
+    ax.scatter(xy[ok, 0], xy[ok, 1], c=[colours[hue[q]] for q in np.flatnonzero(ok)], s=20,
                edgecolors="0.2", linewidths=0.3, zorder=3)
     if C <= LABEL_MAX:
         for q in np.flatnonzero(ok):
@@ -466,11 +471,14 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
 
 
 @styled
-def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> Figure:
+def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None,
+                   pair_freqs=None) -> Figure:
     """The last layer's rows on its principal planes and frequency planes.
 
     One point per class on PC0–PC1, PC2–PC3, PC4–PC5, and on the plane of each learned frequency
-    (Salah & Yevick, arXiv:2411.05353 §3.3-3.4): one :func:`last_layer_plane` per plane.
+    (Salah & Yevick, arXiv:2411.05353 §3.3-3.4): one :func:`last_layer_plane` per plane. Class t
+    is coloured by k·t mod C on the plane of frequency k (and on a PC plane whose frequency
+    ``pair_freqs`` gives), by t elsewhere; each title says which.
 
     Parameters
     ----------
@@ -484,6 +492,10 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> F
         Each class's row on the plane of each of ``plane_freqs``.
     plane_freqs : sequence of int of length K, optional
         The frequency of each plane.
+    pair_freqs : sequence of int or None of length 3, optional
+        The frequency k at which the classes turn on each PC pair (the report finds it as the
+        largest Fourier component of the points over t), for its colours k·t; None (or an
+        entry None): t.
 
     Returns
     -------
@@ -501,17 +513,24 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> F
     """
     pairs = np.asarray(pairs, dtype=float)
     evr = np.asarray(evr, dtype=float)
-    panels = [(pairs[j], f"PC{2 * j} ({evr[2 * j]:.0%}) – PC{2 * j + 1} ({evr[2 * j + 1]:.0%})")
-              for j in range(len(pairs))]
+    t = np.arange(pairs.shape[1])
+
+    def colour(k) -> tuple:
+        return (t, "colour t") if k is None else ((k * t) % len(t), f"colour {k}·t")
+
+    ks = list(pair_freqs) if pair_freqs is not None else [None] * len(pairs)
+    panels = [(pairs[j], f"PC{2 * j} ({evr[2 * j]:.0%}) – PC{2 * j + 1} ({evr[2 * j + 1]:.0%})",
+               *colour(ks[j])) for j in range(len(pairs))]
     if planes is not None:
-        panels += [(np.asarray(planes[i], float), f"plane of k = {k}")
+        panels += [(np.asarray(planes[i], float), f"plane of k = {k}", *colour(int(k)))
                    for i, k in enumerate(plane_freqs)]
     ncols = min(3 if len(panels) <= 6 else 4, len(panels))
     nrows = -(-len(panels) // ncols)
     side = min(3.3, 10.0 / ncols)
     fig, axes = new_figure(nrows, ncols, height=side, width=side * ncols)
-    for ax, (xy, title) in zip(axes.flat, panels):
-        last_layer_plane(xy, title=title, ax=ax)
+    for ax, (xy, title, hue, words) in zip(axes.flat, panels):
+        last_layer_plane(xy, title=title, hue=hue, ax=ax)
+        ax.set_xlabel(words, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"last layer at step {step}", fontsize=11)

@@ -242,8 +242,8 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
     """Small multiples of quantities against step, one panel per entry.
 
     One :func:`series_panel` per entry of ``panels``; a label has one colour in every panel.
-    Event markers appear on every panel and in one legend above; each column's lowest panel
-    carries the step axis.
+    The last panel spans the rest of its row, so no slot is left empty. Event markers appear on
+    every panel and in one legend above; each column's lowest panel carries the step axis.
 
     Parameters
     ----------
@@ -282,20 +282,25 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
     ['loss', 'accuracy']
     """
     titles = list(panels)
-    ncols = max(1, min(ncols, len(titles)))
-    nrows = -(-len(titles) // ncols)
-    fig, axes = new_figure(nrows, ncols, height=height, sharex=True)
+    n = len(titles)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(WIDTH, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(nrows, ncols)
     named = _series_colours((label for curves in panels.values() for label in curves), colours)
-    for ax, title in zip(axes.flat, titles):
+    axes = []
+    for i, title in enumerate(titles):
+        r, c = divmod(i, ncols)
+        # the last panel spans the rest of its row: no empty slot
+        ax = fig.add_subplot(grid[r, c:] if i == n - 1 else grid[r, c],
+                             sharex=axes[0] if axes else None)
+        axes.append(ax)
         series_panel(steps, panels[title], title=title, markers=markers, logy=title in logy,
                      ylim=(ylims or {}).get(title), colours=named, ax=ax)
-    for j in range(ncols):  # the lowest visible panel of each column carries the step axis
-        col = [ax for i, ax in enumerate(axes[:, j]) if i * ncols + j < len(titles)]
-        for ax in col[:-1]:
+        if i + ncols < n or (n - 1) // ncols == r + 1:  # a panel below carries the step axis
+            ax.tick_params(labelbottom=False)
             ax.set_xlabel("")
-        col[-1].tick_params(labelbottom=True)
-    for ax in list(axes.flat)[len(titles):]:
-        ax.set_visible(False)
     marker_legend(fig, markers)
     return fig
 

@@ -66,3 +66,108 @@ def test_the_neuron_maps_show_a_few_rows_the_best_explained_of_each_frequency():
     height, width = png(fig).shape[:2]
     assert height < 1300 and width < 1000  # shown 1:1 in the page's column, no rescaling
     assert fig._suptitle.get_text() == "4 of the 12 neurons picked"
+
+
+# --- Fourier heatmap --------------------------------------------------------------------------
+
+def test_the_fourier_heatmap_tells_a_key_frequency_from_the_faded_ones():
+    """Norms of 10 at initialisation, at the end 1 at the key frequency and 0.01 elsewhere: on
+    a linear scale both ends near its bottom, one colour; on the log scale far apart."""
+    z = np.full((4, 6), 10.0)
+    z[1:] = 0.01
+    z[1:, 2] = [0.1, 0.5, 1.0]
+    fig = F.fourier_heatmap(np.arange(4) * 100, {"embedding": z})
+    mesh = fig.axes[0].collections[0]
+    key, faded = mesh.to_rgba(np.array([1.0, 0.01]))[:, :3]
+    assert np.abs(key - faded).max() > 0.3
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    assert "log" in bar.get_ylabel()
+
+
+# --- embedding histograms ---------------------------------------------------------------------
+
+def test_the_embedding_histograms_share_one_x_range_and_say_so():
+    edges = np.array([np.linspace(-0.1, 0.1, 11), np.linspace(-0.8, 0.6, 11)])
+    fig = F.embedding_histograms(np.ones((2, 10)), edges, steps=[0, 2000])
+    lims = {tuple(np.round(ax.get_xlim(), 9)) for ax in fig.axes}
+    assert lims == {(-0.8, 0.6)}
+    assert "one x range" in fig._supxlabel.get_text()
+
+
+# --- last-layer PCA ---------------------------------------------------------------------------
+
+class _Last:
+    """Enough of a MetricsFile for the last-layer section: rows of a last layer that turn at
+    frequency k = 3 on PC0–PC1 and k = 5 on the others."""
+
+    def __init__(self, p: int):
+        self.p, self.steps = p, np.array([0, 100])
+        t = np.arange(p)
+        plane = lambda k: np.stack([np.cos(2 * np.pi * k * t / p),  # noqa: E731
+                                    np.sin(2 * np.pi * k * t / p)], axis=1)
+        pairs = np.stack([plane(3), plane(5), plane(5)])
+        self.data = {"metrics/pca/last_layer/pairs": np.stack([pairs, pairs]),
+                     "metrics/pca/last_layer/evr": np.tile([0.3, 0.3, 0.1, 0.1, 0.05, 0.05],
+                                                           (2, 1))}
+
+    def has(self, path):
+        return path in self.data
+
+    def get(self, path):
+        return self.data.get(path)
+
+    def attr(self, group, name, default=None):
+        return default
+
+
+def test_the_last_layer_title_is_true_for_the_run_and_colours_follow_k_t():
+    from grokscan.reporting.base import Page
+    from grokscan.reporting.residues import last_layer_section, turning_frequency
+
+    assert turning_frequency(_Last(23).data["metrics/pca/last_layer/pairs"][0, 0]) == 3
+    for p, even in ((23, False), (97, False), (24, True)):
+        item = last_layer_section(Page(_Last(p), {})).items[0]
+        assert ("even against odd" in item.title.lower()) == even
+        assert f"P = {p}" in item.title
+    item = last_layer_section(Page(_Last(23), {})).items[0]
+    fig = item.draw()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "colour 3·t"
+    # in the order around the circle the colours are the hue circle's, class t at 3·t mod 23
+    from grokscan.figures._style import residue_colours
+
+    faces = ax.collections[0].get_facecolors()[:, :3]
+    wheel = np.asarray(residue_colours(23))
+    np.testing.assert_allclose(faces, wheel[(3 * np.arange(23)) % 23], atol=1e-6)
+
+
+# --- weight statistics ------------------------------------------------------------------------
+
+def test_weight_statistics_say_a_share_that_is_zero_and_leave_no_empty_slot():
+    steps, one = np.arange(10) * 10, np.ones(10)
+    panels = {"weight entropy": {"hidden.0.W": one}, "weight norm (L2)": {"hidden.0.W": one},
+              "inactive units (share)": {"hidden 0": 0 * one},
+              "small weights |w| < 0.01 (share)": {"hidden.0.W": 0.1 * one},
+              "weight autocorrelation peak": {"last layer": one}}
+    fig = F.weight_statistics(steps, panels)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "inactive units (share)" not in titles and len(titles) == 4
+    assert "no inactive units at any checkpoint" in fig._suptitle.get_text()
+    del panels["inactive units (share)"]
+    panels["inactive units (share)"] = {"hidden 0": np.linspace(0, 0.2, 10)}
+    fig = F.weight_statistics(steps, panels)  # five panels: the last spans its row
+    assert all(ax.get_visible() and ax.lines for ax in fig.axes) and len(fig.axes) == 5
+    fig.canvas.draw()
+    last, first = fig.axes[-1].get_position(), fig.axes[0].get_position()
+    assert last.width > 1.8 * first.width
+
+
+# --- softmax gap ------------------------------------------------------------------------------
+
+def test_the_softmax_gap_of_many_classes_is_one_panel_not_two_alike():
+    g = np.random.default_rng(3).uniform(size=(10, 97))
+    fig = F.softmax_gap(np.arange(10), g.mean(1), g)
+    assert len(fig.axes) == 1
+    labels = [c.get_label() for c in fig.axes[0].collections] + [
+        ln.get_label() for ln in fig.axes[0].lines if not ln.get_label().startswith("_")]
+    assert labels == ["10–90 % of the 97 classes", "all samples"]

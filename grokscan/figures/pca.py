@@ -22,28 +22,25 @@ from grokscan.figures._style import (
 from grokscan.figures.geometry import LABEL_MAX
 
 CATEGORICAL_MAX = 10  # up to this many classes: a categorical palette and a legend
-ROBUST = (1.0, 99.0)  # percentiles of the gradient PCA's axis limits; points beyond: at the edge
 # correct / misclassified in greys, so that no class colour means either
 OUTCOME = {1: "0.62", 0: "0.05"}
-EDGE = "0.35"  # the points beyond the range: open diamonds, no hue either
+PLANE_LABEL = "PC 2 against PC 1\n(asinh scale)"
 
 
-def robust_limits(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple, tuple]:
-    """((x0, x1), (y0, y1)): the ROBUST percentiles of the finite points (n, 2), widened by
-    ``pad`` of their span on each side."""
+def asinh_plane(xy: np.ndarray) -> np.ndarray:
+    """Points (n, 2) on a scale that shows a tight core and far outliers at once: per axis
+    asinh((x − median) / w), w the core's spread (1.4826 × the median absolute deviation, else
+    the standard deviation, else 1); linear within about w of the median, logarithmic beyond,
+    so no point is off the axes and the core is not a dot."""
+    xy = np.asarray(xy, dtype=float)
     ok = np.isfinite(xy).all(axis=1)
-    lo, hi = np.percentile(xy[ok], ROBUST, axis=0) if ok.any() else (np.zeros(2), np.ones(2))
-    span = np.where(hi > lo, hi - lo, 1.0)
-    lo, hi = lo - pad * span, hi + pad * span
-    return (lo[0], hi[0]), (lo[1], hi[1])
-
-
-def _clip(xy: np.ndarray, lims) -> tuple[np.ndarray, np.ndarray]:
-    """The points clipped into ``lims`` and a mask of those that were outside."""
-    lo = np.array([lims[0][0], lims[1][0]])
-    hi = np.array([lims[0][1], lims[1][1]])
-    out = ((xy < lo) | (xy > hi)).any(axis=1)
-    return np.clip(xy, lo, hi), out
+    if not ok.any():
+        return xy
+    centre = np.median(xy[ok], axis=0)
+    w = 1.4826 * np.median(np.abs(xy[ok] - centre), axis=0)
+    sd = xy[ok].std(axis=0)
+    w = np.where(w > 0, w, np.where(sd > 0, sd, 1.0))
+    return np.arcsinh((xy - centre) / w)
 
 
 def class_colours(n_classes: int):
@@ -178,13 +175,15 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
 
 
 def _in_range(xy: np.ndarray, correct: np.ndarray):
-    """(lims, clipped points, drawn, outside): the ROBUST limits of xy (G, 2), the points
-    clipped into them, the samples drawn (finite coordinates and a correct/misclassified
-    flag) and those that lay outside the limits."""
-    lims = robust_limits(xy)
-    clipped, outside = _clip(xy, lims)
-    ok = np.isfinite(clipped).all(axis=1) & np.isfinite(correct)
-    return lims, clipped, ok, outside
+    """(lims, points, drawn): the points of xy (G, 2) on :func:`asinh_plane`, limits that hold
+    every one of them, and the samples drawn (finite coordinates and a correct/misclassified
+    flag)."""
+    xy = asinh_plane(xy)
+    ok = np.isfinite(xy).all(axis=1) & np.isfinite(correct)
+    lo, hi = (xy[ok].min(axis=0), xy[ok].max(axis=0)) if ok.any() else (-np.ones(2),
+                                                                          np.ones(2))
+    pad = 0.06 * np.where(hi > lo, hi - lo, 1.0)
+    return ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])), xy, ok
 
 
 def _plane(ax, lims, title: str, ylabel: str) -> None:
@@ -206,8 +205,9 @@ def gradient_pca_panel(xy, correct, *, is_train=None, title: str = "",
     misclassified samples form lines away from the centre, correct ones gather near it).
 
     Correct samples are light grey, misclassified ones black (drawn on top); train samples
-    dots, test samples crosses. The axes span the 1–99 % range of the points; points beyond
-    it are drawn at the edge as open diamonds.
+    dots, test samples crosses. The axes are on an asinh scale around the median
+    (:func:`asinh_plane`): linear in the core, logarithmic for the far points, so every point
+    is drawn where it lies on that scale and the core is not a dot.
 
     Parameters
     ----------
@@ -239,18 +239,15 @@ def gradient_pca_panel(xy, correct, *, is_train=None, title: str = "",
     20
     """
     xy, correct = np.asarray(xy, dtype=float), np.asarray(correct, dtype=float)
-    lims, xy, ok, outside = _in_range(xy, correct)
+    lims, xy, ok = _in_range(xy, correct)
     train = (np.asarray(is_train) > 0.5) if is_train is not None else np.ones(len(xy), bool)
     for flag in (1, 0):  # misclassified drawn last, on top
         for tr, mk in ((True, "o"), (False, "x")):
-            sel = ok & (correct == flag) & (train == tr) & ~outside
+            sel = ok & (correct == flag) & (train == tr)
             if sel.any():
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=9, marker=mk, color=OUTCOME[flag],
                            linewidths=0.8 if mk == "x" else 0, alpha=0.8)
-    if (ok & outside).any():
-        ax.scatter(xy[ok & outside, 0], xy[ok & outside, 1], s=22, marker="D",
-                   facecolors="none", edgecolors=EDGE, linewidths=0.9)
-    _plane(ax, lims, title, "PC 2 against PC 1")
+    _plane(ax, lims, title, PLANE_LABEL)
     return ax
 
 
@@ -263,8 +260,7 @@ def gradient_class_panel(xy, correct, labels, *, title: str = "", ax=None) -> Ax
     Parameters
     ----------
     xy : array_like of shape (G, 2)
-        PC 1 and PC 2 of each sample's gradient; points beyond the 1–99 % range are drawn at
-        its edge.
+        PC 1 and PC 2 of each sample's gradient, drawn on :func:`asinh_plane`.
     correct : array_like of shape (G,)
         1 correct, 0 misclassified, NaN not computed (not drawn).
     labels : array_like of int of shape (G,)
@@ -291,10 +287,10 @@ def gradient_class_panel(xy, correct, labels, *, title: str = "", ax=None) -> Ax
     """
     labels = np.asarray(labels).astype(int)
     colours = class_colours(int(labels.max()) + 1)
-    lims, xy, ok, _ = _in_range(np.asarray(xy, dtype=float), np.asarray(correct, dtype=float))
+    lims, xy, ok = _in_range(np.asarray(xy, dtype=float), np.asarray(correct, dtype=float))
     ax.scatter(xy[ok, 0], xy[ok, 1], s=9, linewidths=0, alpha=0.8,
                c=[colours[k] for k in labels[ok]])
-    _plane(ax, lims, title, "by class\nPC 2 against PC 1")
+    _plane(ax, lims, title, f"by class\n{PLANE_LABEL}")
     return ax
 
 
@@ -342,10 +338,7 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     by_class = labels is not None and int(np.max(labels)) + 1 <= CATEGORICAL_MAX
     side = min(2.8, 10.0 / n_mom)
     fig, axes = new_figure(2 if by_class else 1, n_mom, height=side, width=side * n_mom)
-    n_out = 0
     for j, ax in enumerate(axes[0]):
-        _, _, ok, outside = _in_range(coords[j], correct[j])
-        n_out += int((ok & outside).sum())
         gradient_pca_panel(coords[j], correct[j],
                            is_train=None if is_train is None else is_train[j],
                            title=f"step {steps[j]}", ax=ax)
@@ -364,10 +357,6 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     if is_train is not None:
         handles += [Line2D([], [], marker="o", ls="", color="0.4", label="train"),
                     Line2D([], [], marker="x", ls="", color="0.4", label="test")]
-    if n_out:
-        handles.append(Line2D([], [], marker="D", ls="", mfc="none", color=EDGE,
-                              label=f"{n_out} beyond {ROBUST[0]:g}–{ROBUST[1]:g} %, at the "
-                              "edge"))
     if by_class:
         handles += [Line2D([], [], marker="o", ls="", color=colours[k], label=f"class {k}")
                     for k in np.unique(labels)]
@@ -524,7 +513,8 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None,
     if planes is not None:
         panels += [(np.asarray(planes[i], float), f"plane of k = {k}", *colour(int(k)))
                    for i, k in enumerate(plane_freqs)]
-    ncols = min(3 if len(panels) <= 6 else 4, len(panels))
+    n = len(panels)  # three or four a row, whichever leaves fewer empty slots
+    ncols = min(min((3, 4), key=lambda c: (-n % c, -c)), n)
     nrows = -(-len(panels) // ncols)
     side = min(3.3, 10.0 / ncols)
     fig, axes = new_figure(nrows, ncols, height=side, width=side * ncols)

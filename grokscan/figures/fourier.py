@@ -23,6 +23,7 @@ from grokscan.figures._style import (
     styled,
 )
 
+LEGEND_ROWS = 8  # entries a column in the legend beside a panel
 HEATMAP_DECADES = 3  # the depth of the Fourier heatmap's logarithmic colour scale
 
 
@@ -388,6 +389,8 @@ def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient of cos(w_k(a+b−c))")
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    # at most LEGEND_ROWS a column, so that the legend of many frequencies fits the figure
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5),
+              ncols=-(-len(coefficients) // LEGEND_ROWS))
     add_markers(ax, markers)
     return ax

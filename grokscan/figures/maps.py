@@ -108,12 +108,13 @@ def residue_pixels(n: int, *, dpi: int = DPI) -> int:
     return max(1, int(PANEL * dpi) // n)
 
 
-def _layout(R: int, M: int, side: int, *, title: bool, dpi: int):
+def _layout(R: int, M: int, side: int, *, title: int, dpi: int):
     """The figure's size in inches and the [left, bottom, width, height] of every panel and of
-    each row's colour bar, in figure fractions, on whole pixels at ``dpi``."""
+    each row's colour bar, in figure fractions, on whole pixels at ``dpi``; ``title``: the
+    lines of the figure's title."""
     px = lambda inches: int(round(inches * dpi))  # noqa: E731
     left, gap, bar_gap, bar, bar_text = px(1.0), px(0.12), px(0.12), px(0.14), px(0.8)
-    head, row_gap, foot, top = px(0.42), px(0.12), px(0.55), px(0.4) if title else px(0.05)
+    head, row_gap, foot, top = px(0.42), px(0.12), px(0.55), px(0.1 + 0.2 * title)
     W = left + M * side + (M - 1) * gap + bar_gap + bar + bar_text
     H = top + R * (head + side) + (R - 1) * row_gap + foot
     panels = np.empty((R, M, 4))
@@ -179,7 +180,8 @@ def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=Non
     values = np.asarray(values, dtype=float)
     R, M, n, _ = values.shape
     side = n * residue_pixels(n)
-    size, boxes, bars = _layout(R, M, side, title=bool(title), dpi=DPI)
+    size, boxes, bars = _layout(R, M, side, title=title.count("\n") + 1 if title else 0,
+                                dpi=DPI)
     fig = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(fig)  # its own canvas: saving needs no pyplot backend
     at, _ = _ticks(n, tick_labels)
@@ -201,5 +203,5 @@ def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=Non
                 ax.set_xlabel("")
         fig.colorbar(ax.images[0], cax=fig.add_axes(bars[r]), label=colour_label)
     if title:
-        fig.suptitle(title, fontsize=10, y=1 - 0.08 / size[1])
+        fig.suptitle(title, fontsize=10, y=1 - 0.06 / size[1], va="top")
     return fig

@@ -13,10 +13,19 @@ import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from grokscan.figures._style import PALETTE, SERIES, panel, series_grid
+from grokscan.figures._style import (
+    PALETTE,
+    SERIES,
+    marker_legend,
+    panel,
+    series_grid,
+    styled,
+)
 
 
+@styled
 def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
                       markers=None) -> Figure:
     """Per-layer weight statistics against step, one panel per statistic.
@@ -26,7 +35,7 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
 
     A panel titled "... norm ..." has a log y axis, one titled "... (share)" a y axis from 0
     (to at least 0.05); a share that is 0 at every checkpoint in every layer is not drawn as a
-    flat panel but said in the figure's title ("no inactive units at any checkpoint"). A
+    flat panel but said in the legend above ("no inactive units at any checkpoint"). A
     layer has one colour in every panel: a hidden layer's units ("hidden 2") take the colour
     of its weights ("hidden.2.W").
 
@@ -69,9 +78,11 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
             ylims[t] = (-0.02 * max(top, 0.05), 1.1 * max(top, 0.05))
     fig = series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims,
                       colours=colours)
-    if zero:
-        fig.suptitle("; ".join(f"no {t.replace(' (share)', '')} at any checkpoint"
-                               for t in zero) + " (not drawn)", fontsize=10)
+    if zero:  # said in the legend above, beside the events
+        note = "; ".join(f"no {t.replace(' (share)', '')} at any checkpoint" for t in zero)
+        for legend in list(fig.legends):
+            legend.remove()
+        marker_legend(fig, markers, [Line2D([], [], ls="", label=f"{note} (not drawn)")])
     return fig
 
 

@@ -89,9 +89,9 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     ks = sorted(set(freq.tolist()))
     per = max(np.sum(freq == k) for k in ks)
     rows = shown_neurons(freq, share[-1])
-    shown = (f"{len(rows)} of the {len(neuron)} neurons picked: the best explained of "
+    shown = (f"{len(rows)} of the {len(neuron)} neurons picked:\nthe best explained of "
              + ("each frequency" if len(rows) == len(ks) else
-                f"the {len(rows)} best explained of the {len(ks)} frequencies")
+                f"{len(rows)} of the {len(ks)} frequencies")
              if len(rows) < len(neuron) else "")
 
     def draw():
@@ -117,7 +117,8 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
             f"(a, b) ({grid}), up to {per} per {which}: "
             "those whose dominant frequency at the end is k, best explained first"
-            + (f" (drawn: {shown}, at most {MAX_ROWS})" if shown else "") + ", at "
+            + (f" (drawn: {shown.replace(chr(10), ' ')}, at most {MAX_ROWS})" if shown else "")
+            + ", at "
             f"{when}; one colour scale per neuron (diverging around 0 where an activation is "
             "negative). Nanda et al. (arXiv:2301.05217 §4–5) find that after grokking a neuron "
             f"of frequency k is, to a good approximation, a function of cos and sin of {wave} "

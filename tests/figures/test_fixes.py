@@ -62,10 +62,10 @@ def test_the_neuron_maps_show_a_few_rows_the_best_explained_of_each_frequency():
     assert len(rows) == MAX_ROWS
     acts = np.random.default_rng(0).standard_normal((len(rows), 2, 97, 97))
     fig = F.grid_maps(acts, rows=[f"neuron {r}" for r in rows], moments=["mem", "end"],
-                      title="4 of the 12 neurons picked")
+                      title="4 of the 12 neurons picked:\nthe best explained of 4 of 6")
     height, width = png(fig).shape[:2]
     assert height < 1300 and width < 1000  # shown 1:1 in the page's column, no rescaling
-    assert fig._suptitle.get_text() == "4 of the 12 neurons picked"
+    assert inside_figure(fig, fig._suptitle)
 
 
 # --- Fourier heatmap --------------------------------------------------------------------------
@@ -152,7 +152,8 @@ def test_weight_statistics_say_a_share_that_is_zero_and_leave_no_empty_slot():
     fig = F.weight_statistics(steps, panels)
     titles = [ax.get_title() for ax in fig.axes]
     assert "inactive units (share)" not in titles and len(titles) == 4
-    assert "no inactive units at any checkpoint" in fig._suptitle.get_text()
+    said = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "no inactive units at any checkpoint (not drawn)" in said
     del panels["inactive units (share)"]
     panels["inactive units (share)"] = {"hidden 0": np.linspace(0, 0.2, 10)}
     fig = F.weight_statistics(steps, panels)  # five panels: the last spans its row
@@ -171,3 +172,63 @@ def test_the_softmax_gap_of_many_classes_is_one_panel_not_two_alike():
     labels = [c.get_label() for c in fig.axes[0].collections] + [
         ln.get_label() for ln in fig.axes[0].lines if not ln.get_label().startswith("_")]
     assert labels == ["10–90 % of the 97 classes", "all samples"]
+
+
+# --- gradient PCA -----------------------------------------------------------------------------
+
+def test_the_gradient_pca_shows_the_core_and_every_outlier():
+    """95 % of the points in a tight core, 5 % a thousand times farther: the core spans a good
+    part of the panel (it used to be a dot) and every point lies inside the axes."""
+    rng = np.random.default_rng(0)
+    xy = rng.standard_normal((400, 2))
+    xy[:20] *= 1000.0
+    fig = F.gradient_pca(xy[None], np.ones((1, 400)), steps=[100])
+    ax = fig.axes[0]
+    pts = np.concatenate([np.asarray(c.get_offsets()) for c in ax.collections])
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert len(pts) == 400
+    assert ((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)).all()
+    core = pts[20:]
+    spread = np.percentile(core, 95, axis=0) - np.percentile(core, 5, axis=0)
+    assert (spread > 0.1 * np.array([x1 - x0, y1 - y0])).all()  # it was 0.05 %
+    assert "asinh" in ax.get_ylabel()
+
+
+# --- the forecast's score ---------------------------------------------------------------------
+
+def test_a_saturated_probability_is_readable_and_its_threshold_no_event_line():
+    steps = np.arange(0, 2000, 10)
+    score = 1 - np.exp(-steps / 50.0)  # at 1 from step 300 on, in float32
+    score = score.astype(np.float32)
+    record = {"name": "in-loop model", "steps": steps, "score": score, "threshold": 0.9,
+              "step": 120, "probability": True}
+    fig = F.forecast(steps, np.ones(len(steps)), np.linspace(0, 1, len(steps)), live=record,
+                     memorisation=20)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "logit" and "logit" in ax.get_ylabel()
+    line = next(ln for ln in ax.lines if ln.get_label().startswith("threshold"))
+    events = [ln for ln in ax.lines if ln is not line and ln.get_label().startswith("_")]
+    assert line.get_linestyle() == "-"  # every event line is dashed or dotted
+    assert all(ev.get_linestyle() != "-" for ev in events)
+    assert any(t.get_text() == "threshold 0.9" for t in ax.texts)  # named on the panel
+    shown = ax.lines[0].get_ydata()
+    assert np.isfinite(shown).all() and ax.get_ylim()[1] < 1  # no point at an infinite logit
+    checkpoint = {**record, "name": "entropy fall", "score": np.linspace(0, 0.4, len(steps)),
+                  "threshold": 0.01, "probability": False}
+    fig = F.forecast(steps, np.ones(len(steps)), np.ones(len(steps)), checkpoint=checkpoint)
+    assert fig.axes[0].get_yscale() == "linear"  # a relative change: not a probability
+
+
+# --- legends ----------------------------------------------------------------------------------
+
+def test_the_legends_of_the_frequency_figures_lie_inside_the_figure():
+    steps = np.arange(0, 2001, 20)
+    markers = {"memorisation": 20, "grokking": 980}
+    losses = {f"{kind}_{split}": np.exp(-steps / 500) + 0.01
+              for kind in ("loss", "restricted", "excluded") for split in ("train", "test")}
+    trig = {k: np.linspace(0, 3000, len(steps)) * k for k in range(1, 21)}  # 20 frequencies
+    for fig in (F.frequency_loss(steps, losses, markers=markers),
+                F.trig_coefficients(steps, trig, markers=markers)):
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert len(legends) == 2
+        assert all(inside_figure(fig, legend) for legend in legends)

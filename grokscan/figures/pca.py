@@ -1,6 +1,7 @@
 """PCA figures (Hutchison & Yevick, arXiv:2510.25966; Salah & Yevick, arXiv:2411.05353): layer
 activations coloured by class, per-sample gradients (correct against misclassified), their
-90 %-variance dimension, and the last layer's "even against odd" principal-component planes."""
+90 %-variance dimension, and the last layer's principal-component planes ("even against odd"
+for an even P)."""
 
 from __future__ import annotations
 
@@ -25,19 +26,20 @@ CATEGORICAL_MAX = 10  # up to this many classes: a categorical palette and a leg
 # correct / misclassified in greys, so that no class colour means either
 OUTCOME = {1: "0.62", 0: "0.05"}
 PLANE_LABEL = "PC 2 against PC 1\n(asinh scale)"
+CORE = 0.9  # the share of the points drawn on the near-linear part of the asinh scale
 
 
 def asinh_plane(xy: np.ndarray) -> np.ndarray:
-    """Points (n, 2) on a scale that shows a tight core and far outliers at once: per axis
-    asinh((x − median) / w), w the core's spread (1.4826 × the median absolute deviation, else
-    the standard deviation, else 1); linear within about w of the median, logarithmic beyond,
-    so no point is off the axes and the core is not a dot."""
+    """Points (n, 2) on a scale that shows the bulk and far outliers at once: per axis
+    asinh((x − median) / w), w the distance from the median within which CORE of the points
+    lie (else the standard deviation, else 1); near-linear for those, logarithmic beyond, so
+    no point is off the axes and the bulk is not a dot."""
     xy = np.asarray(xy, dtype=float)
     ok = np.isfinite(xy).all(axis=1)
     if not ok.any():
         return xy
     centre = np.median(xy[ok], axis=0)
-    w = 1.4826 * np.median(np.abs(xy[ok] - centre), axis=0)
+    w = np.quantile(np.abs(xy[ok] - centre), CORE, axis=0)
     sd = xy[ok].std(axis=0)
     w = np.where(w > 0, w, np.where(sd > 0, sd, 1.0))
     return np.arcsinh((xy - centre) / w)

@@ -518,7 +518,7 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None,
     n = len(panels)  # three or four a row, whichever leaves fewer empty slots
     ncols = min(min((3, 4), key=lambda c: (-n % c, -c)), n)
     nrows = -(-len(panels) // ncols)
-    side = min(3.3, 10.0 / ncols)
+    side = min(3.3, 10.0 / ncols, 7.5 / nrows)  # at most 7.5 inches tall
     fig, axes = new_figure(nrows, ncols, height=side, width=side * ncols)
     for ax, (xy, title, hue, words) in zip(axes.flat, panels):
         last_layer_plane(xy, title=title, hue=hue, ax=ax)

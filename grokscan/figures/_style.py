@@ -100,7 +100,8 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
     extra : list of matplotlib.artist.Artist, optional
         Handles to list before the events (e.g. the chains of a panel).
     ncols : int, optional
-        The legend's columns (default: one per entry, at most four).
+        The legend's columns (default: one per entry, at most four); fewer where the legend
+        would be wider than the figure.
 
     Returns
     -------
@@ -126,8 +127,15 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
             colour, ls, text = EVENTS[name]
             handles.append(Line2D([], [], color=colour, ls=ls, lw=1.2, label=f"{text}: {step}"))
     if handles:
-        fig.legend(handles=handles, loc="outside upper center",
-                   ncols=ncols or min(len(handles), 4))
+        ncols = ncols or min(len(handles), 4)
+        while True:  # fewer columns while the legend is wider than the figure (it would be cut)
+            legend = fig.legend(handles=handles, loc="outside upper center", ncols=ncols)
+            renderer = getattr(fig.canvas, "get_renderer", None)  # an Agg canvas: measured
+            if ncols == 1 or renderer is None or (
+                    legend.get_window_extent(renderer()).width <= fig.bbox.width):
+                break
+            legend.remove()
+            ncols -= 1
 
 
 def panel(*, height: float, width: float = WIDTH):

@@ -232,3 +232,16 @@ def test_the_legends_of_the_frequency_figures_lie_inside_the_figure():
         legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
         assert len(legends) == 2
         assert all(inside_figure(fig, legend) for legend in legends)
+
+
+def test_the_event_legend_takes_fewer_columns_rather_than_be_cut():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from grokscan.figures import marker_legend
+
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    FigureCanvasAgg(fig)
+    F.series_panel(np.arange(10), {"x": np.arange(10.0)}, ax=fig.subplots())
+    marker_legend(fig, {"memorisation": 20, "grokking": 1400})
+    assert inside_figure(fig, fig.legends[0])

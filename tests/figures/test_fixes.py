@@ -119,6 +119,9 @@ class _Last:
     def attr(self, group, name, default=None):
         return default
 
+    def numbers(self, group, name, default=None, **_):
+        return default
+
 
 def test_the_last_layer_title_is_true_for_the_run_and_colours_follow_k_t():
     from grokscan.reporting.base import Page

@@ -38,6 +38,7 @@ SPLIT = {"train": PALETTE[0], "test": PALETTE[1]}
 # ΔE 26, are far apart in it): the colours of the series of one panel, in turn
 SERIES = [PALETTE[i] for i in (0, 1, 2, 4, 7, 8, 5, 9, 3, 6)]
 WIDTH = 10.0  # inches: a full-width report figure
+DPI = 130  # the report's PNG resolution: a full-width figure is 1300 px wide
 
 # The events marked on every time axis: (colour, line style, legend text). What the run
 # shows only; a detector's flag is a forecast, drawn in its own figure (figures/onset.py).
@@ -99,7 +100,8 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
     extra : list of matplotlib.artist.Artist, optional
         Handles to list before the events (e.g. the chains of a panel).
     ncols : int, optional
-        The legend's columns (default: one per entry, at most four).
+        The legend's columns (default: one per entry, at most four); fewer where the legend
+        would be wider than the figure.
 
     Returns
     -------
@@ -125,8 +127,15 @@ def marker_legend(fig: Figure, markers: Markers | None, extra: list | None = Non
             colour, ls, text = EVENTS[name]
             handles.append(Line2D([], [], color=colour, ls=ls, lw=1.2, label=f"{text}: {step}"))
     if handles:
-        fig.legend(handles=handles, loc="outside upper center",
-                   ncols=ncols or min(len(handles), 4))
+        ncols = ncols or min(len(handles), 4)
+        while True:  # fewer columns while the legend is wider than the figure (it would be cut)
+            legend = fig.legend(handles=handles, loc="outside upper center", ncols=ncols)
+            renderer = getattr(fig.canvas, "get_renderer", None)  # an Agg canvas: measured
+            if ncols == 1 or renderer is None or (
+                    legend.get_window_extent(renderer()).width <= fig.bbox.width):
+                break
+            legend.remove()
+            ncols -= 1
 
 
 def panel(*, height: float, width: float = WIDTH):
@@ -241,8 +250,8 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
     """Small multiples of quantities against step, one panel per entry.
 
     One :func:`series_panel` per entry of ``panels``; a label has one colour in every panel.
-    Event markers appear on every panel and in one legend above; each column's lowest panel
-    carries the step axis.
+    The last panel spans the rest of its row, so no slot is left empty. Event markers appear on
+    every panel and in one legend above; each column's lowest panel carries the step axis.
 
     Parameters
     ----------
@@ -281,20 +290,25 @@ def series_grid(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *, marker
     ['loss', 'accuracy']
     """
     titles = list(panels)
-    ncols = max(1, min(ncols, len(titles)))
-    nrows = -(-len(titles) // ncols)
-    fig, axes = new_figure(nrows, ncols, height=height, sharex=True)
+    n = len(titles)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(WIDTH, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(nrows, ncols)
     named = _series_colours((label for curves in panels.values() for label in curves), colours)
-    for ax, title in zip(axes.flat, titles):
+    axes = []
+    for i, title in enumerate(titles):
+        r, c = divmod(i, ncols)
+        # the last panel spans the rest of its row: no empty slot
+        ax = fig.add_subplot(grid[r, c:] if i == n - 1 else grid[r, c],
+                             sharex=axes[0] if axes else None)
+        axes.append(ax)
         series_panel(steps, panels[title], title=title, markers=markers, logy=title in logy,
                      ylim=(ylims or {}).get(title), colours=named, ax=ax)
-    for j in range(ncols):  # the lowest visible panel of each column carries the step axis
-        col = [ax for i, ax in enumerate(axes[:, j]) if i * ncols + j < len(titles)]
-        for ax in col[:-1]:
+        if i + ncols < n or (n - 1) // ncols == r + 1:  # a panel below carries the step axis
+            ax.tick_params(labelbottom=False)
             ax.set_xlabel("")
-        col[-1].tick_params(labelbottom=True)
-    for ax in list(axes.flat)[len(titles):]:
-        ax.set_visible(False)
     marker_legend(fig, markers)
     return fig
 

@@ -23,6 +23,9 @@ from grokscan.figures._style import (
     styled,
 )
 
+LEGEND_ROWS = 8  # entries a column in the legend beside a panel
+HEATMAP_DECADES = 3  # the depth of the Fourier heatmap's logarithmic colour scale
+
 
 def _edges(x: np.ndarray) -> np.ndarray:
     """Cell edges around (possibly unevenly spaced) centres x (n,): midpoints, ends mirrored."""
@@ -39,7 +42,10 @@ def frequency_heatmap(steps, norms, *, title: str = "", markers=None, colorbar: 
     """The norm carried by each frequency over training, as one heatmap.
 
     Frequency in rows, checkpoint in columns (Nanda et al., arXiv:2301.05217: a few key
-    frequencies take over the embedding).
+    frequencies take over the embedding). The colour scale is logarithmic, at most
+    HEATMAP_DECADES decades deep (values below it drawn at its bottom): on a linear scale the
+    large norms of the initialisation would leave the key frequencies' rise, and the fading
+    of the rest, in one colour.
 
     Parameters
     ----------
@@ -77,9 +83,12 @@ def frequency_heatmap(steps, norms, *, title: str = "", markers=None, colorbar: 
     """
     z = np.asarray(norms, dtype=float)
     k = np.arange(1, z.shape[1] + 1)
-    mesh = ax.pcolormesh(_edges(steps), _edges(k), z.T, shading="flat", rasterized=True)
+    norm = _power_norm(z, decades=HEATMAP_DECADES)
+    norm.clip = True  # a norm below the scale (0 included) at its bottom colour
+    mesh = ax.pcolormesh(_edges(steps), _edges(k), z.T, norm=norm, shading="flat",
+                         rasterized=True)
     if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, label="norm", pad=0.01)
+        ax.figure.colorbar(mesh, ax=ax, label="norm (log scale)", pad=0.01)
     add_markers(ax, markers, on_image=True)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
@@ -163,13 +172,14 @@ def fourier_measures(steps, measures: Mapping[str, Mapping[str, np.ndarray]], *,
     return series_grid(steps, measures, markers=markers, ncols=2)
 
 
-def _power_norm(*powers: np.ndarray) -> LogNorm:
-    """A logarithmic colour scale over the positive values of ``powers``, at most six decades
+def _power_norm(*powers: np.ndarray, decades: float = 6) -> LogNorm:
+    """A logarithmic colour scale over the positive values of ``powers``, at most ``decades``
     deep."""
     pos = np.concatenate([np.asarray(p, float)[np.asarray(p, float) > 0].ravel()
                           for p in powers])
+    pos = pos[np.isfinite(pos)]
     vmax = pos.max() if pos.size else 1.0
-    vmin = max(pos.min() if pos.size else 1e-12, vmax * 1e-6)
+    vmin = max(pos.min() if pos.size else 1e-12, vmax * 10.0 ** -decades)
     return LogNorm(vmin=vmin, vmax=vmax)
 
 
@@ -379,6 +389,8 @@ def trig_coefficients(steps, coefficients: Mapping[int, np.ndarray], *, markers=
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient of cos(w_k(a+b−c))")
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    # at most LEGEND_ROWS a column, so that the legend of many frequencies fits the figure
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5),
+              ncols=-(-len(coefficients) // LEGEND_ROWS))
     add_markers(ax, markers)
     return ax

@@ -364,7 +364,8 @@ def embedding_histogram(hist, edges, *, title: str = "", ax=None) -> Axes | Figu
 def embedding_histograms(hist, edges, *, steps: Sequence[int]) -> Figure:
     """The histogram of embedding entries at several checkpoints.
 
-    One :func:`embedding_histogram` per checkpoint, in a row. Each is normalised to unit area,
+    One :func:`embedding_histogram` per checkpoint, in a row, on one shared x range (the
+    union of the checkpoints' bins), said in the axis label. Each is normalised to unit area,
     so checkpoints with different ranges compare.
 
     Parameters
@@ -391,11 +392,16 @@ def embedding_histograms(hist, edges, *, steps: Sequence[int]) -> Figure:
     ['density', '']
     """
     hist, edges = np.asarray(hist, dtype=float), np.asarray(edges, dtype=float)
-    fig, axes = new_figure(1, len(hist), height=2.8, width=10.0)
+    fig, axes = new_figure(1, len(hist), height=2.8, width=10.0, sharex=True)
     for j, (ax, h, e, step) in enumerate(zip(axes[0], hist, edges, steps)):
         embedding_histogram(h, e, title=f"step {step}", ax=ax)
+        ax.set_xlabel("")
         if j > 0:
             ax.set_ylabel("")
+    finite = edges[np.isfinite(edges)]
+    if finite.size and finite.max() > finite.min():
+        axes[0, 0].set_xlim(finite.min(), finite.max())  # shared: every panel, one range
+    fig.supxlabel("embedding entry value (one x range for every panel)", fontsize="medium")
     return fig
 
 

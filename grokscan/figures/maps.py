@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from grokscan.figures._style import new_figure, panel, styled
+from grokscan.figures._style import DPI, panel, styled
 
 ROW_HEIGHT = 2.35  # inches per unit
+PANEL = 2.0  # inches: about the side of one map of a grid_maps figure
 MAX_TICKS = 6
 
 
@@ -98,14 +100,47 @@ def grid_map(values, *, scale: tuple[str, Normalize] | None = None, title: str =
     return ax
 
 
+def residue_pixels(n: int, *, dpi: int = DPI) -> int:
+    """The pixels per residue of a map over an n × n grid drawn at ``dpi``: a whole number, so
+    that each residue is one square block of pixels (no resampling, so no aliasing however
+    short the wavelength), chosen for a panel of about PANEL inches (each residue at least one
+    pixel: a panel of n pixels past that)."""
+    return max(1, int(PANEL * dpi) // n)
+
+
+def _layout(R: int, M: int, side: int, *, title: int, dpi: int):
+    """The figure's size in inches and the [left, bottom, width, height] of every panel and of
+    each row's colour bar, in figure fractions, on whole pixels at ``dpi``; ``title``: the
+    lines of the figure's title."""
+    px = lambda inches: int(round(inches * dpi))  # noqa: E731
+    left, gap, bar_gap, bar, bar_text = px(1.0), px(0.12), px(0.12), px(0.14), px(0.8)
+    head, row_gap, foot, top = px(0.42), px(0.12), px(0.55), px(0.1 + 0.2 * title)
+    W = left + M * side + (M - 1) * gap + bar_gap + bar + bar_text
+    H = top + R * (head + side) + (R - 1) * row_gap + foot
+    panels = np.empty((R, M, 4))
+    bars = np.empty((R, 4))
+    for r in range(R):
+        y = H - top - head - side - r * (head + side + row_gap)  # the panel's bottom, in px
+        for m in range(M):
+            panels[r, m] = (left + m * (side + gap), y, side, side)
+        bars[r] = (left + M * side + (M - 1) * gap + bar_gap, y + side // 10, bar,
+                   side - 2 * (side // 10))
+    scale = np.array([W, H, W, H], dtype=float)
+    return (W / dpi, H / dpi), panels / scale, bars / scale
+
+
 @styled
 def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=None,
               axes_names: tuple[str, str] = ("a", "b"), tick_labels: Sequence | None = None,
-              colour_label: str = "activation") -> Figure:
+              colour_label: str = "activation", title: str = "") -> Figure:
     """Unit maps over the (a, b) input grid, one row per unit, one column per moment.
 
     One :func:`grid_map` per panel, one colour scale per row (``row_norm``) with its colour
-    bar; the outer panels carry the ticks and labels (Nanda et al., arXiv:2301.05217).
+    bar; the outer panels carry the ticks and labels (Nanda et al., arXiv:2301.05217). Each
+    residue is a square block of ``residue_pixels(n)`` pixels at the figure's dpi (DPI, the
+    report's PNG resolution, and what ``savefig`` uses by default): the grid is drawn as it
+    is, never resampled, so a wave of wavelength 2 still reads as one (saved at another dpi
+    the blocks are resampled).
 
     Parameters
     ----------
@@ -124,11 +159,13 @@ def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=Non
         What position i stands for (default i).
     colour_label : str, default "activation"
         The colour bars' label.
+    title : str, optional
+        The figure's title, above the rows (e.g. which of the units are shown).
 
     Returns
     -------
     matplotlib.figure.Figure
-        The grid, on its own Agg canvas.
+        The grid, on its own Agg canvas, at dpi DPI.
 
     Examples
     --------
@@ -142,12 +179,17 @@ def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=Non
     """
     values = np.asarray(values, dtype=float)
     R, M, n, _ = values.shape
-    fig, axes = new_figure(R, M, height=ROW_HEIGHT, width=2.35 * M + 1.3)
+    side = n * residue_pixels(n)
+    size, boxes, bars = _layout(R, M, side, title=title.count("\n") + 1 if title else 0,
+                                dpi=DPI)
+    fig = Figure(figsize=size, dpi=DPI)
+    FigureCanvasAgg(fig)  # its own canvas: saving needs no pyplot backend
     at, _ = _ticks(n, tick_labels)
+    axes = [[fig.add_axes(boxes[r, m]) for m in range(M)] for r in range(R)]  # panels first
     for r in range(R):
         scale = row_norm(values[r])
         for m in range(M):
-            ax = axes[r, m]
+            ax = axes[r][m]
             extra = f"\n{titles[r][m]}" if titles is not None else ""
             grid_map(values[r, m], scale=scale, title=f"{moments[m]}{extra}",
                      axes_names=axes_names, tick_labels=tick_labels, colorbar=False, ax=ax)
@@ -159,6 +201,7 @@ def grid_maps(values, *, rows: Sequence[str], moments: Sequence[str], titles=Non
             if r < R - 1:
                 ax.set_xticks(at, [])
                 ax.set_xlabel("")
-        fig.colorbar(axes[r, -1].images[0], ax=axes[r].tolist(), label=colour_label,
-                     shrink=0.9, pad=0.02)
+        fig.colorbar(ax.images[0], cax=fig.add_axes(bars[r]), label=colour_label)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.06 / size[1], va="top")
     return fig

@@ -8,10 +8,23 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from grokscan.figures._style import EVENTS, PALETTE, SPLIT, WIDTH, new_figure, panel, styled
 
 FLAG = PALETTE[4]  # the colour of a detector's flag and score
+THRESHOLD = "0.1"  # the colour of a detector's threshold
+LOGIT_CLIP = 1e-5  # a probability drawn on the logit scale is kept within [c, 1 − c]
+LOGIT_TICKS = (1e-5, 1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999)
+
+
+def probability_like(score: np.ndarray, threshold: float) -> bool:
+    """Whether a score reads best on the logit scale: every value and the threshold within
+    [0, 1], some of them within 0.02 of either end (a probability that saturates)."""
+    v = np.append(np.asarray(score, dtype=float), threshold)
+    v = v[np.isfinite(v)]
+    return bool(v.size) and v.min() >= 0 and v.max() <= 1 and bool(
+        ((v > 0.98) | (v < 0.02)).any())
 
 
 @panel(height=4.2, width=5.6)
@@ -190,11 +203,14 @@ def forecast_score(record: dict, *, colour=FLAG, ax=None) -> Axes | Figure:
     ----------
     record : dict
         {"name": str, "steps": array_like of shape (m,), "score": array_like of shape (m,),
-        "threshold": float, ...}: a detector's record (``MetricsFile.onset()`` for a
-        checkpoint detector, ``MetricsFile.onset_live()`` for the in-loop model). The score
-        is drawn on its finite points.
+        "threshold": float, "probability": bool (optional), ...}: a detector's record
+        (``MetricsFile.onset()`` for a checkpoint detector, ``MetricsFile.onset_live()`` for
+        the in-loop model). The score is drawn on its finite points.
     colour : colour, optional
-        The score's and the threshold's colour.
+        The score's colour. The threshold is a thin solid black line, named on the panel; a
+        score that is a probability (``record["probability"]`` true, the in-loop model's)
+        near 0 or 1 (:func:`probability_like`) is drawn on the logit scale, clipped to
+        [LOGIT_CLIP, 1 − LOGIT_CLIP].
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; None: a new Figure.
 
@@ -216,12 +232,34 @@ def forecast_score(record: dict, *, colour=FLAG, ax=None) -> Axes | Figure:
     """
     steps, score = np.asarray(record["steps"]), np.asarray(record["score"], dtype=float)
     ok = np.isfinite(score)
+    threshold = float(record["threshold"])
+    logit = bool(record.get("probability")) and probability_like(score[ok], threshold)
+    clipped = ""
+    if logit:  # a probability near 0 or 1: the logit scale spreads 0.9, 0.99, 0.999 apart
+        top, bottom = 1 - LOGIT_CLIP, LOGIT_CLIP
+        ends = [f"{end} at {at:g}" for end, at, out in
+                ((1, top, score[ok] > top), (0, bottom, score[ok] < bottom)) if out.any()]
+        clipped = f"\n({', '.join(ends)})" if ends else ""
+        score = np.clip(score, LOGIT_CLIP, 1 - LOGIT_CLIP)
+        ax.set_yscale("logit")
     ax.plot(steps[ok], score[ok], color=colour, lw=1.3, marker="o" if ok.sum() < 40 else None,
             ms=2.5, label="score")
-    ax.axhline(record["threshold"], color=colour, ls=(0, (5, 2, 1, 2)), lw=1, alpha=0.8,
-               label=f"threshold {record['threshold']:g}")
+    # the threshold: a thin solid black line, named on it, unlike every event (vertical,
+    # dashed or dotted)
+    ax.axhline(threshold, color=THRESHOLD, ls="-", lw=0.9, label=f"threshold {threshold:g}")
+    if logit:  # probabilities as such (0.9, 0.99), not as 1 − 10^-k; no crowded minor labels
+        ax.yaxis.set_major_locator(FixedLocator(LOGIT_TICKS))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.get_ylim()  # the limits settled, the name goes on the side of the line with room
+    where = ax.transAxes.inverted().transform(ax.transData.transform((0, threshold)))[1]
+    above = where < 0.75
+    ax.annotate(f"threshold {threshold:g}", (1.0, threshold), xytext=(-3, 2 if above else -2),
+                xycoords=("axes fraction", "data"), textcoords="offset points",
+                fontsize="x-small", color=THRESHOLD, va="bottom" if above else "top",
+                ha="right")
     ax.set_xlabel("step")
-    ax.set_ylabel("score")
+    ax.set_ylabel(f"score (logit scale){clipped}" if logit else "score")
     ax.set_title(record["name"], loc="left")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return ax

@@ -1,6 +1,7 @@
 """PCA figures (Hutchison & Yevick, arXiv:2510.25966; Salah & Yevick, arXiv:2411.05353): layer
 activations coloured by class, per-sample gradients (correct against misclassified), their
-90 %-variance dimension, and the last layer's "even against odd" principal-component planes."""
+90 %-variance dimension, and the last layer's principal-component planes ("even against odd"
+for an even P)."""
 
 from __future__ import annotations
 
@@ -22,28 +23,26 @@ from grokscan.figures._style import (
 from grokscan.figures.geometry import LABEL_MAX
 
 CATEGORICAL_MAX = 10  # up to this many classes: a categorical palette and a legend
-ROBUST = (1.0, 99.0)  # percentiles of the gradient PCA's axis limits; points beyond: at the edge
 # correct / misclassified in greys, so that no class colour means either
 OUTCOME = {1: "0.62", 0: "0.05"}
-EDGE = "0.35"  # the points beyond the range: open diamonds, no hue either
+PLANE_LABEL = "PC 2 against PC 1\n(asinh scale)"
+CORE = 0.9  # the share of the points drawn on the near-linear part of the asinh scale
 
 
-def robust_limits(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple, tuple]:
-    """((x0, x1), (y0, y1)): the ROBUST percentiles of the finite points (n, 2), widened by
-    ``pad`` of their span on each side."""
+def asinh_plane(xy: np.ndarray) -> np.ndarray:
+    """Points (n, 2) on a scale that shows the bulk and far outliers at once: per axis
+    asinh((x − median) / w), w the distance from the median within which CORE of the points
+    lie (else the standard deviation, else 1); near-linear for those, logarithmic beyond, so
+    no point is off the axes and the bulk is not a dot."""
+    xy = np.asarray(xy, dtype=float)
     ok = np.isfinite(xy).all(axis=1)
-    lo, hi = np.percentile(xy[ok], ROBUST, axis=0) if ok.any() else (np.zeros(2), np.ones(2))
-    span = np.where(hi > lo, hi - lo, 1.0)
-    lo, hi = lo - pad * span, hi + pad * span
-    return (lo[0], hi[0]), (lo[1], hi[1])
-
-
-def _clip(xy: np.ndarray, lims) -> tuple[np.ndarray, np.ndarray]:
-    """The points clipped into ``lims`` and a mask of those that were outside."""
-    lo = np.array([lims[0][0], lims[1][0]])
-    hi = np.array([lims[0][1], lims[1][1]])
-    out = ((xy < lo) | (xy > hi)).any(axis=1)
-    return np.clip(xy, lo, hi), out
+    if not ok.any():
+        return xy
+    centre = np.median(xy[ok], axis=0)
+    w = np.quantile(np.abs(xy[ok] - centre), CORE, axis=0)
+    sd = xy[ok].std(axis=0)
+    w = np.where(w > 0, w, np.where(sd > 0, sd, 1.0))
+    return np.arcsinh((xy - centre) / w)
 
 
 def class_colours(n_classes: int):
@@ -178,13 +177,15 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
 
 
 def _in_range(xy: np.ndarray, correct: np.ndarray):
-    """(lims, clipped points, drawn, outside): the ROBUST limits of xy (G, 2), the points
-    clipped into them, the samples drawn (finite coordinates and a correct/misclassified
-    flag) and those that lay outside the limits."""
-    lims = robust_limits(xy)
-    clipped, outside = _clip(xy, lims)
-    ok = np.isfinite(clipped).all(axis=1) & np.isfinite(correct)
-    return lims, clipped, ok, outside
+    """(lims, points, drawn): the points of xy (G, 2) on :func:`asinh_plane`, limits that hold
+    every one of them, and the samples drawn (finite coordinates and a correct/misclassified
+    flag)."""
+    xy = asinh_plane(xy)
+    ok = np.isfinite(xy).all(axis=1) & np.isfinite(correct)
+    lo, hi = (xy[ok].min(axis=0), xy[ok].max(axis=0)) if ok.any() else (-np.ones(2),
+                                                                          np.ones(2))
+    pad = 0.06 * np.where(hi > lo, hi - lo, 1.0)
+    return ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])), xy, ok
 
 
 def _plane(ax, lims, title: str, ylabel: str) -> None:
@@ -206,8 +207,9 @@ def gradient_pca_panel(xy, correct, *, is_train=None, title: str = "",
     misclassified samples form lines away from the centre, correct ones gather near it).
 
     Correct samples are light grey, misclassified ones black (drawn on top); train samples
-    dots, test samples crosses. The axes span the 1–99 % range of the points; points beyond
-    it are drawn at the edge as open diamonds.
+    dots, test samples crosses. The axes are on an asinh scale around the median
+    (:func:`asinh_plane`): linear in the core, logarithmic for the far points, so every point
+    is drawn where it lies on that scale and the core is not a dot.
 
     Parameters
     ----------
@@ -239,18 +241,15 @@ def gradient_pca_panel(xy, correct, *, is_train=None, title: str = "",
     20
     """
     xy, correct = np.asarray(xy, dtype=float), np.asarray(correct, dtype=float)
-    lims, xy, ok, outside = _in_range(xy, correct)
+    lims, xy, ok = _in_range(xy, correct)
     train = (np.asarray(is_train) > 0.5) if is_train is not None else np.ones(len(xy), bool)
     for flag in (1, 0):  # misclassified drawn last, on top
         for tr, mk in ((True, "o"), (False, "x")):
-            sel = ok & (correct == flag) & (train == tr) & ~outside
+            sel = ok & (correct == flag) & (train == tr)
             if sel.any():
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=9, marker=mk, color=OUTCOME[flag],
                            linewidths=0.8 if mk == "x" else 0, alpha=0.8)
-    if (ok & outside).any():
-        ax.scatter(xy[ok & outside, 0], xy[ok & outside, 1], s=22, marker="D",
-                   facecolors="none", edgecolors=EDGE, linewidths=0.9)
-    _plane(ax, lims, title, "PC 2 against PC 1")
+    _plane(ax, lims, title, PLANE_LABEL)
     return ax
 
 
@@ -263,8 +262,7 @@ def gradient_class_panel(xy, correct, labels, *, title: str = "", ax=None) -> Ax
     Parameters
     ----------
     xy : array_like of shape (G, 2)
-        PC 1 and PC 2 of each sample's gradient; points beyond the 1–99 % range are drawn at
-        its edge.
+        PC 1 and PC 2 of each sample's gradient, drawn on :func:`asinh_plane`.
     correct : array_like of shape (G,)
         1 correct, 0 misclassified, NaN not computed (not drawn).
     labels : array_like of int of shape (G,)
@@ -291,10 +289,10 @@ def gradient_class_panel(xy, correct, labels, *, title: str = "", ax=None) -> Ax
     """
     labels = np.asarray(labels).astype(int)
     colours = class_colours(int(labels.max()) + 1)
-    lims, xy, ok, _ = _in_range(np.asarray(xy, dtype=float), np.asarray(correct, dtype=float))
+    lims, xy, ok = _in_range(np.asarray(xy, dtype=float), np.asarray(correct, dtype=float))
     ax.scatter(xy[ok, 0], xy[ok, 1], s=9, linewidths=0, alpha=0.8,
                c=[colours[k] for k in labels[ok]])
-    _plane(ax, lims, title, "by class\nPC 2 against PC 1")
+    _plane(ax, lims, title, f"by class\n{PLANE_LABEL}")
     return ax
 
 
@@ -342,10 +340,7 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     by_class = labels is not None and int(np.max(labels)) + 1 <= CATEGORICAL_MAX
     side = min(2.8, 10.0 / n_mom)
     fig, axes = new_figure(2 if by_class else 1, n_mom, height=side, width=side * n_mom)
-    n_out = 0
     for j, ax in enumerate(axes[0]):
-        _, _, ok, outside = _in_range(coords[j], correct[j])
-        n_out += int((ok & outside).sum())
         gradient_pca_panel(coords[j], correct[j],
                            is_train=None if is_train is None else is_train[j],
                            title=f"step {steps[j]}", ax=ax)
@@ -364,10 +359,6 @@ def gradient_pca(coords, correct, *, steps: Sequence[int], is_train=None,
     if is_train is not None:
         handles += [Line2D([], [], marker="o", ls="", color="0.4", label="train"),
                     Line2D([], [], marker="x", ls="", color="0.4", label="test")]
-    if n_out:
-        handles.append(Line2D([], [], marker="D", ls="", mfc="none", color=EDGE,
-                              label=f"{n_out} beyond {ROBUST[0]:g}–{ROBUST[1]:g} %, at the "
-                              "edge"))
     if by_class:
         handles += [Line2D([], [], marker="o", ls="", color=colours[k], label=f"class {k}")
                     for k in np.unique(labels)]
@@ -414,14 +405,15 @@ def gradient_dimension(steps, dims, *, markers=None, ax=None) -> Axes | Figure:
 
 
 @panel(height=3.3, width=3.3)
-def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
+def last_layer_plane(xy, *, title: str = "", hue=None, ax=None) -> Axes | Figure:
     """The last layer's rows, one point per class, on one plane.
 
     Salah & Yevick (arXiv:2411.05353 §3.3-3.4): P/d clusters of d points on a plane say that its
     frequency shares the factor d with P.
 
-    Points are coloured around the hue circle by class and numbered when there are at most
-    50.
+    Points are coloured around the hue circle by ``hue`` (the paper's k·t mod C in the plane
+    of frequency k: a learned circle then reads as a colour wheel) and numbered by class when
+    there are at most 50.
 
     Parameters
     ----------
@@ -429,6 +421,9 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
         The projection of each class's row; rows with a NaN coordinate are not drawn.
     title : str, optional
         The panel's title (e.g. "PC0 (30%) – PC1 (20%)", "plane of k = 5").
+    hue : array_like of int of shape (C,), optional
+        The place of each class on the hue circle, in 0..C−1 (e.g. k·t mod C); None: the
+        class t itself.
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; None: a new Figure.
 
@@ -451,8 +446,9 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
     xy = np.asarray(xy, dtype=float)
     C = len(xy)
     colours = residue_colours(C)
+    hue = np.arange(C) if hue is None else np.asarray(hue).astype(int) % C
     ok = np.isfinite(xy).all(axis=1)
-    ax.scatter(xy[ok, 0], xy[ok, 1], c=[colours[q] for q in np.flatnonzero(ok)], s=20,
+    ax.scatter(xy[ok, 0], xy[ok, 1], c=[colours[hue[q]] for q in np.flatnonzero(ok)], s=20,
                edgecolors="0.2", linewidths=0.3, zorder=3)
     if C <= LABEL_MAX:
         for q in np.flatnonzero(ok):
@@ -466,11 +462,14 @@ def last_layer_plane(xy, *, title: str = "", ax=None) -> Axes | Figure:
 
 
 @styled
-def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> Figure:
+def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None,
+                   pair_freqs=None) -> Figure:
     """The last layer's rows on its principal planes and frequency planes.
 
     One point per class on PC0–PC1, PC2–PC3, PC4–PC5, and on the plane of each learned frequency
-    (Salah & Yevick, arXiv:2411.05353 §3.3-3.4): one :func:`last_layer_plane` per plane.
+    (Salah & Yevick, arXiv:2411.05353 §3.3-3.4): one :func:`last_layer_plane` per plane. Class t
+    is coloured by k·t mod C on the plane of frequency k (and on a PC plane whose frequency
+    ``pair_freqs`` gives), by t elsewhere; each title says which.
 
     Parameters
     ----------
@@ -484,6 +483,10 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> F
         Each class's row on the plane of each of ``plane_freqs``.
     plane_freqs : sequence of int of length K, optional
         The frequency of each plane.
+    pair_freqs : sequence of int or None of length 3, optional
+        The frequency k at which the classes turn on each PC pair (the report finds it as the
+        largest Fourier component of the points over t), for its colours k·t; None (or an
+        entry None): t.
 
     Returns
     -------
@@ -501,17 +504,25 @@ def last_layer_pca(pairs, evr, *, step: int, planes=None, plane_freqs=None) -> F
     """
     pairs = np.asarray(pairs, dtype=float)
     evr = np.asarray(evr, dtype=float)
-    panels = [(pairs[j], f"PC{2 * j} ({evr[2 * j]:.0%}) – PC{2 * j + 1} ({evr[2 * j + 1]:.0%})")
-              for j in range(len(pairs))]
+    t = np.arange(pairs.shape[1])
+
+    def colour(k) -> tuple:
+        return (t, "colour t") if k is None else ((k * t) % len(t), f"colour {k}·t")
+
+    ks = list(pair_freqs) if pair_freqs is not None else [None] * len(pairs)
+    panels = [(pairs[j], f"PC{2 * j} ({evr[2 * j]:.0%}) – PC{2 * j + 1} ({evr[2 * j + 1]:.0%})",
+               *colour(ks[j])) for j in range(len(pairs))]
     if planes is not None:
-        panels += [(np.asarray(planes[i], float), f"plane of k = {k}")
+        panels += [(np.asarray(planes[i], float), f"plane of k = {k}", *colour(int(k)))
                    for i, k in enumerate(plane_freqs)]
-    ncols = min(3 if len(panels) <= 6 else 4, len(panels))
+    n = len(panels)  # three or four a row, whichever leaves fewer empty slots
+    ncols = min(min((3, 4), key=lambda c: (-n % c, -c)), n)
     nrows = -(-len(panels) // ncols)
-    side = min(3.3, 10.0 / ncols)
+    side = min(3.3, 10.0 / ncols, 7.5 / nrows)  # at most 7.5 inches tall
     fig, axes = new_figure(nrows, ncols, height=side, width=side * ncols)
-    for ax, (xy, title) in zip(axes.flat, panels):
-        last_layer_plane(xy, title=title, ax=ax)
+    for ax, (xy, title, hue, words) in zip(axes.flat, panels):
+        last_layer_plane(xy, title=title, hue=hue, ax=ax)
+        ax.set_xlabel(words, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"last layer at step {step}", fontsize=11)

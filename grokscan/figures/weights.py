@@ -13,10 +13,19 @@ import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from grokscan.figures._style import PALETTE, SERIES, panel, series_grid
+from grokscan.figures._style import (
+    PALETTE,
+    SERIES,
+    marker_legend,
+    panel,
+    series_grid,
+    styled,
+)
 
 
+@styled
 def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
                       markers=None) -> Figure:
     """Per-layer weight statistics against step, one panel per statistic.
@@ -25,8 +34,10 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
     small weights (Hutchison & Yevick, arXiv:2510.25966), norms: :func:`series_grid`.
 
     A panel titled "... norm ..." has a log y axis, one titled "... (share)" a y axis from 0
-    (to at least 0.05, so that a share of 0 reads as 0). A layer has one colour in every
-    panel: a hidden layer's units ("hidden 2") take the colour of its weights ("hidden.2.W").
+    (to at least 0.05); a share that is 0 at every checkpoint in every layer is not drawn as a
+    flat panel but said in the legend above ("no inactive units at any checkpoint"). A
+    layer has one colour in every panel: a hidden layer's units ("hidden 2") take the colour
+    of its weights ("hidden.2.W").
 
     Parameters
     ----------
@@ -52,6 +63,12 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
     >>> fig.axes[0].get_yscale(), fig.axes[1].get_yscale()
     ('log', 'linear')
     """
+    colours = layer_colours(panels)
+    zero = [t for t, curves in panels.items() if "(share)" in t and _all_zero(curves)]
+    if len(zero) < len(panels):  # a share that is 0 throughout is said, not drawn flat
+        panels = {t: c for t, c in panels.items() if t not in zero}
+    else:
+        zero = []
     logy = [t for t in panels if "norm" in t]
     ylims = {}
     for t, curves in panels.items():
@@ -59,8 +76,22 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
             top = max((np.nanmax(v) for v in map(np.asarray, curves.values())
                        if np.isfinite(v).any()), default=0.0)
             ylims[t] = (-0.02 * max(top, 0.05), 1.1 * max(top, 0.05))
-    return series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims,
-                       colours=layer_colours(panels))
+    fig = series_grid(steps, panels, markers=markers, ncols=2, logy=logy, ylims=ylims,
+                      colours=colours)
+    if zero:  # said in the legend above, beside the events
+        note = "; ".join(f"no {t.replace(' (share)', '')} at any checkpoint" for t in zero)
+        for legend in list(fig.legends):
+            legend.remove()
+        marker_legend(fig, markers, [Line2D([], [], ls="", label=f"{note} (not drawn)")])
+    return fig
+
+
+def _all_zero(curves: Mapping[str, np.ndarray]) -> bool:
+    """Whether every finite value of every curve is 0 (and there is one)."""
+    values = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in curves.values()]
+                            or [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    return bool(values.size) and not values.any()
 
 
 def layer_colours(panels: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
@@ -160,8 +191,11 @@ def dropout_robustness(rates, accuracy, *, steps: Sequence[int], ax=None) -> Axe
 def softmax_gap(steps, gap, gap_class=None, *, markers=None, class_names=None) -> Figure:
     """The mean gap P_max − P_second of the softmax outputs, against step.
 
-    Overall and per class (Hutchison & Yevick, arXiv:2510.25966: the gap dips during grokking):
-    :func:`series_grid`, one or two panels.
+    Over all samples, and how it varies over the classes (Hutchison & Yevick, arXiv:2510.25966:
+    the gap dips during grokking). With up to 10 classes a second panel draws each class's gap;
+    with more, one panel: the gap over all samples inside the band of the classes' 10 % to
+    90 % quantiles (a second panel of quantiles would repeat the first, their median being
+    near the mean).
 
     Parameters
     ----------
@@ -170,8 +204,7 @@ def softmax_gap(steps, gap, gap_class=None, *, markers=None, class_names=None) -
     gap : array_like of shape (n_checkpoints,)
         The gap over all samples.
     gap_class : array_like of shape (n_checkpoints, C), optional
-        The gap of each class; with more than 10 classes the second panel shows their 10 %,
-        50 % and 90 % quantiles.
+        The gap of each class.
     markers : mapping of str to int or None, optional
         {event: step} of the events of :data:`EVENTS` to mark.
     class_names : sequence of str of length C, optional
@@ -188,22 +221,25 @@ def softmax_gap(steps, gap, gap_class=None, *, markers=None, class_names=None) -
     >>> from grokscan.figures import softmax_gap
     >>> gap_class = np.random.default_rng(0).uniform(size=(10, 13))
     >>> fig = softmax_gap(np.arange(10), gap_class.mean(axis=1), gap_class)
-    >>> [line.get_label() for line in fig.axes[1].lines]
-    ['10 %', 'median', '90 %']
+    >>> len(fig.axes), [c.get_label() for c in fig.axes[0].collections]
+    (1, ['10–90 % of the 13 classes'])
     """
-    panels = {"softmax gap P_max − P_second": {"all samples": gap}}
-    if gap_class is not None:
-        g = np.asarray(gap_class, dtype=float)
-        if g.shape[1] <= 10:
-            names = class_names or [f"class {c}" for c in range(g.shape[1])]
-            panels["per class"] = {names[c]: g[:, c] for c in range(g.shape[1])}
-        else:
-            with warnings.catch_warnings():  # rows not computed are all NaN: NaN quantiles
-                warnings.simplefilter("ignore", RuntimeWarning)
-                q = np.nanquantile(np.where(np.isfinite(g), g, np.nan), [0.1, 0.5, 0.9], axis=1)
-            panels["per class (quantiles over classes)"] = {
-                "10 %": q[0], "median": q[1], "90 %": q[2]}
-    shades = sns.color_palette("crest", 3)  # the quantiles as light, middle and dark of one hue
-    return series_grid(steps, panels, markers=markers, ncols=2, height=3.0,
-                       colours={"all samples": PALETTE[0], "10 %": shades[0],
-                                "median": shades[1], "90 %": shades[2]})
+    title = "softmax gap P_max − P_second"
+    panels = {title: {"all samples": gap}}
+    g = None if gap_class is None else np.asarray(gap_class, dtype=float)
+    if g is not None and g.shape[1] <= 10:
+        names = class_names or [f"class {c}" for c in range(g.shape[1])]
+        panels["per class"] = {names[c]: g[:, c] for c in range(g.shape[1])}
+    fig = series_grid(steps, panels, markers=markers, ncols=2, height=3.0,
+                      colours={"all samples": PALETTE[0]})
+    if g is not None and g.shape[1] > 10:
+        with warnings.catch_warnings():  # rows not computed are all NaN: NaN quantiles
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(np.where(np.isfinite(g), g, np.nan), [0.1, 0.9], axis=1)
+        ok = np.isfinite(q).all(axis=0)
+        ax = fig.axes[0]
+        ax.fill_between(np.asarray(steps)[ok], q[0, ok], q[1, ok], color=PALETTE[0],
+                        alpha=0.2, linewidth=0, label=f"10–90 % of the {g.shape[1]} classes")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0)
+    return fig

@@ -22,6 +22,7 @@ import os
 from matplotlib.animation import FuncAnimation, PillowWriter
 
 from grokscan.errors import GrokscanError
+from grokscan.figures._style import DPI  # PNG resolution: a full-width figure is 1300 px
 from grokscan.files import Staged, write_atomic
 from grokscan.progress import progress
 from grokscan.reporting.base import GIF_FPS, Page, Section, event_markers
@@ -37,7 +38,6 @@ from grokscan.reporting.residues import (
 )
 from grokscan.store.metrics import MetricsFile
 
-DPI = 130  # PNG resolution: a full-width figure (10 in) is 1300 px wide
 GIF_DPI = 100
 
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,

@@ -87,7 +87,7 @@ def forecasts(m: MetricsFile) -> dict:
                              **{k: rec[k] for k in ("step", "memorisation", "reason")}}
     live = m.onset_live()
     if live is not None and m.p:  # without residues it never scores: nothing to draw
-        out["live"] = {"detector": detectors()[LIVE], "name": LIVE,
+        out["live"] = {"detector": detectors()[LIVE], "name": LIVE, "probability": True,
                        **{k: live[k] for k in ("steps", "score", "threshold", "step",
                                                "memorisation", "reason")}}
     out["shown"] = next((k for k in ("checkpoint", "live")

@@ -12,6 +12,7 @@ from grokscan.reporting.base import Item, Page, op_title, sfx
 from grokscan.store.metrics import MetricsFile
 
 # the group phase of an operation whose answer is a function of it (grokscan.tasks.modular)
+MAX_ROWS = 4  # neurons drawn at most, one per frequency: the figure's height stays bounded
 PHASE = {"add": "a + b", "sub": "a − b", "mul": "log a + log b", "div": "log a − log b"}
 MOMENT_NAMES = {"memorisation": "memorisation", "end": "end"}  # column titles (else as stored)
 PROSE = {"memorisation": "memorisation", "end": "the end",  # in captions
@@ -57,6 +58,19 @@ def _range(x: np.ndarray) -> str:
     return f"median {np.median(x):.2f}, {x.min():.2f}–{x.max():.2f}"
 
 
+def shown_neurons(freq: np.ndarray, share_end: np.ndarray, *,
+                  max_rows: int | None = None) -> np.ndarray:
+    """The rows of the neuron maps to draw, of the neurons the analysis picked (``freq``, (R,),
+    each one's frequency; ``share_end``, (R,), its k-share at the end): the best explained
+    neuron of each frequency, at most ``max_rows`` (default MAX_ROWS) of them, the best
+    explained frequencies kept; in the order given (of k)."""
+    freq, share_end = np.asarray(freq), np.nan_to_num(np.asarray(share_end, float), nan=-1.0)
+    best = [int(np.flatnonzero(freq == k)[np.argmax(share_end[freq == k])])
+            for k in dict.fromkeys(freq.tolist())]
+    kept = sorted(best, key=lambda r: -share_end[r])[:max_rows or MAX_ROWS]
+    return np.array(sorted(kept), dtype=np.int64)
+
+
 def neuron_maps_item(page: Page, op: str) -> Item | None:
     m = page.m
     s = sfx(m, op)
@@ -74,15 +88,19 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
     axes_names, grid = _grid_words(order)
     ks = sorted(set(freq.tolist()))
     per = max(np.sum(freq == k) for k in ks)
+    rows = shown_neurons(freq, share[-1])
+    shown = (f"{len(rows)} of the {len(neuron)} neurons picked:\nthe best explained of "
+             + ("each frequency" if len(rows) == len(ks) else
+                f"{len(rows)} of the {len(ks)} frequencies")
+             if len(rows) < len(neuron) else "")
 
     def draw():
         return F.grid_maps(
-            np.swapaxes(_view(acts, order), 0, 1),
-            rows=[f"neuron {i}, k = {k}" for i, k in zip(neuron, freq)],
+            np.swapaxes(_view(acts[:, rows], order), 0, 1),
+            rows=[f"neuron {neuron[r]}, k = {freq[r]}" for r in rows],
             moments=_columns(names, steps),
-            titles=[[f"k-share {share[j, r]:.2f}" for j in range(len(names))]
-                    for r in range(len(neuron))],
-            axes_names=axes_names, colour_label="activation")
+            titles=[[f"k-share {share[j, r]:.2f}" for j in range(len(names))] for r in rows],
+            axes_names=axes_names, colour_label="activation", title=shown)
 
     phase_words = PHASE.get(_op_name(m, op))
     when = " and at ".join(f"{PROSE.get(n, n)} (step {t})" for n, t in zip(names, steps))
@@ -98,7 +116,9 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
              "are the frequencies that dominate the most neurons)")
     text = (f"The activation of {len(neuron)} neurons of the last hidden layer over every input "
             f"(a, b) ({grid}), up to {per} per {which}: "
-            "those whose dominant frequency at the end is k, best explained first, at "
+            "those whose dominant frequency at the end is k, best explained first"
+            + (f" (drawn: {shown.replace(chr(10), ' ')}, at most {MAX_ROWS})" if shown else "")
+            + ", at "
             f"{when}; one colour scale per neuron (diverging around 0 where an activation is "
             "negative). Nanda et al. (arXiv:2301.05217 §4–5) find that after grokking a neuron "
             f"of frequency k is, to a good approximation, a function of cos and sin of {wave} "

@@ -143,8 +143,8 @@ def pca_section(page: Page) -> Section:
                 "checkpoints where it was computed (Hutchison & Yevick, arXiv:2510.25966, "
                 "Fig. 14); light grey: correctly classified, black: misclassified; dots train, "
                 "crosses test (for a few classes, a second row colours them by class). The "
-                "axes span the 1–99 % range of each panel's points; points beyond it are drawn "
-                "at the edge as open diamonds. "
+                "axes are on an asinh scale around each panel's median, linear in its core and "
+                "logarithmic beyond, so that every point is drawn. "
                 "The paper reports misclassified samples forming lines away from the centre "
                 "and correct ones gathering near it.", gradients))
     dims = {s: f"{gg}/dim90_{s}" for s in ("train", "test") if m.has(f"{gg}/dim90_{s}")}

@@ -272,6 +272,26 @@ def geometry_section(page: Page) -> Section:
     return sec
 
 
+def turning_frequency(xy) -> int | None:
+    """The frequency k in 1..C−1 at which C points (C, 2), class t at angle about 2πkt/C, turn
+    around their centre: the largest Fourier component of x + iy over t (None when a point is
+    not finite). For the colours k·t mod C under which such a circle reads as a colour wheel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> theta = 2 * np.pi * 3 * np.arange(11) / 11
+    >>> turning_frequency(np.stack([np.cos(theta), np.sin(theta)], axis=1))
+    3
+    """
+    xy = np.asarray(xy, dtype=float)
+    if len(xy) < 3 or not np.isfinite(xy).all():
+        return None
+    z = xy[:, 0] + 1j * xy[:, 1]
+    spectrum = np.abs(np.fft.fft(z - z.mean()))  # component k: Σ_t z_t e^{−2πikt/C}
+    return int(np.argmax(spectrum[1:]) + 1)
+
+
 def last_layer_section(page: Page) -> Section:
     m = page.m
     sec = Section("last_layer", "Last-layer principal components")
@@ -286,8 +306,10 @@ def last_layer_section(page: Page) -> Section:
             freqs = m.numbers(g, "plane_freqs", whole=True, lo=1, hi=m.p // 2)
             freqs = None if freqs is None else freqs.tolist()
             use_planes = planes is not None and freqs and len(freqs) == planes.shape[1]
+            title = (f"Even against odd (P = {m.p}): the last layer's PC planes"
+                     if m.p and m.p % 2 == 0 else f"The last layer's PC planes (P = {m.p})")
             sec.items.append(Item(
-                "last_layer_pca", "Even against odd: the last layer's PC planes",
+                "last_layer_pca", title,
                 "The rows of the last layer's weight matrix, one point per output class, on "
                 "its principal-component pairs PC0–PC1, PC2–PC3 and PC4–PC5 and on the plane "
                 "of each learned frequency, at the last checkpoint (Salah & Yevick, "
@@ -297,7 +319,8 @@ def last_layer_section(page: Page) -> Section:
                 lambda: F.last_layer_pca(
                     pairs[i], evr[i] if evr is not None else np.full(6, np.nan),
                     step=int(m.steps[i]), planes=planes[i] if use_planes else None,
-                    plane_freqs=freqs if use_planes else None)))
+                    plane_freqs=freqs if use_planes else None,
+                    pair_freqs=[turning_frequency(xy) for xy in pairs[i]])))
     return sec
 
 

@@ -18,6 +18,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 import grokscan.figures as F
+from grokscan.figures.pca import asinh_plane
 from grokscan.sweep.stats import AlongAxis, Diagram
 
 N, P = 8, 7  # checkpoints, residues
@@ -197,7 +198,8 @@ def _gradient_pca_panel():
     correct[7] = np.nan
     def check(ax):
         got = np.concatenate([c.get_offsets() for c in ax.collections])
-        np.testing.assert_allclose(np.sort(got, axis=0), np.sort(np.delete(xy, 7, 0), axis=0))
+        drawn = np.delete(asinh_plane(xy), 7, 0)  # on the asinh scale around the median
+        np.testing.assert_allclose(np.sort(got, axis=0), np.sort(drawn, axis=0))
         black = [c for c in ax.collections if to_hex(c.get_facecolor()[0]) == to_hex("0.05")]
         assert len(black[0].get_offsets()) == 5  # the misclassified
     return (xy, correct), {}, check
@@ -206,7 +208,7 @@ def _gradient_pca_panel():
 def _gradient_class_panel():
     xy = np.stack([np.linspace(0, 1, 20), np.linspace(1, 0, 20)], axis=1)
     def check(ax):
-        np.testing.assert_allclose(offsets(ax), xy)
+        np.testing.assert_allclose(offsets(ax), asinh_plane(xy))
         assert len({to_hex(c) for c in ax.collections[0].get_facecolors()}) == 4
     return (xy, np.ones(20), np.arange(20) % 4), {}, check
 

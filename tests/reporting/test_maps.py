@@ -12,6 +12,7 @@ from grokscan.figures.maps import grid_maps, row_norm
 from grokscan.groups import discrete_log_order
 from grokscan.reporting import build
 from grokscan.reporting.base import Page, event_markers
+from grokscan.reporting.maps import shown_neurons
 from grokscan.store.metrics import MetricsFile
 
 MAPS = ("neurons/maps", "attention/maps")
@@ -55,14 +56,19 @@ def test_the_neuron_maps_show_the_stored_grids_and_numbers(reports):
     with MetricsFile(reports["mlp"]) as m:
         acts, share = m.moment("neurons/maps/acts"), m.moment("neurons/maps/share")
         neuron = m.moment("neurons/maps/neuron")[-1]
+        freq = m.moment("neurons/maps/freq")[-1]
     images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(images) == acts.shape[0] * acts.shape[1]
-    for r in range(acts.shape[1]):
-        left, right = images[2 * r], images[2 * r + 1]
+    rows = shown_neurons(freq, share[-1])  # the best explained neuron of each frequency
+    assert len(rows) == len(set(freq.tolist())) < acts.shape[1]
+    assert len(images) == acts.shape[0] * len(rows)
+    for i, r in enumerate(rows):
+        left, right = images[2 * i], images[2 * i + 1]
         np.testing.assert_array_equal(left.get_array(), acts[0, r])
         np.testing.assert_array_equal(right.get_array(), acts[1, r])
         assert left.norm.vmin == right.norm.vmin and left.norm.vmax == right.norm.vmax
-        assert fig.axes[2 * r].get_ylabel().startswith(f"neuron {neuron[r]}, k = ")
+        assert share[-1, r] == share[-1, freq == freq[r]].max()
+        assert fig.axes[2 * i].get_ylabel().startswith(f"neuron {neuron[r]}, k = ")
+    assert fig._suptitle.get_text().startswith(f"{len(rows)} of the {acts.shape[1]} neurons")
     assert "memorisation, step 10" in fig.axes[0].get_title()
     assert "end, step 20" in fig.axes[1].get_title()
     stat = f"median {np.median(share[-1]):.2f}, {share[-1].min():.2f}–{share[-1].max():.2f}"

@@ -57,9 +57,23 @@ def class_accuracy(steps, test, train=None, *, markers=None, class_names=None) -
             q = np.full((3, len(a)), np.nan)
             if ok.any():
                 q[:, ok] = np.nanquantile(a[ok], [0.1, 0.5, 0.9], axis=1)
-            panels[f"{title} (quantiles over classes)"] = {"10 %": q[0], "median": q[1],
-                                                          "90 %": q[2]}
+            panels[f"{title} (quantiles over classes)"] = _merged(
+                {"10 %": q[0], "median": q[1], "90 %": q[2]})
     return series_grid(steps, panels, markers=markers, ncols=2, height=3.0)
+
+
+def _merged(series: dict) -> dict:
+    """Series equal at every point drawn once, their names joined ("10 % = median"): one line
+    under another would hide it."""
+    out: dict = {}
+    for name, values in series.items():
+        same = next((k for k, v in out.items()
+                     if np.array_equal(v, values, equal_nan=True)), None)
+        if same is None:
+            out[name] = values
+        else:
+            out[f"{same} = {name}"] = out.pop(same)
+    return out
 
 
 @panel(height=3.8, width=6.0)

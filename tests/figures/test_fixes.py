@@ -248,3 +248,20 @@ def test_the_event_legend_takes_fewer_columns_rather_than_be_cut():
     F.series_panel(np.arange(10), {"x": np.arange(10.0)}, ax=fig.subplots())
     marker_legend(fig, {"memorisation": 20, "grokking": 1400})
     assert inside_figure(fig, fig.legends[0])
+
+
+def test_class_quantiles_that_coincide_are_one_line_named_for_both():
+    """With more than 10 classes the panel draws quantiles over classes; where two are equal
+    at every checkpoint (every class fitted alike) one line carries both names, so none hides
+    under another."""
+    from grokscan.figures import class_accuracy
+
+    steps = np.arange(6)
+    same = np.repeat(np.linspace(0, 1, 6)[:, None], 12, axis=1)  # 12 classes, all alike
+    apart = same.copy()
+    apart[:, :6] *= 0.5  # half the classes lag
+    fig = class_accuracy(steps, apart, train=same)
+    labels = [[ln.get_label() for ln in ax.lines if not ln.get_label().startswith("_")]
+              for ax in fig.axes]
+    assert ["10 %", "median", "90 %"] in labels
+    assert ["10 % = median = 90 %"] in labels

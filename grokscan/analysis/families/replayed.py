@@ -11,13 +11,11 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from grokscan.analysis.families.base import Setup, basis_matrix
+from grokscan.analysis.families.base import DRC_RATES, Setup, basis_matrix
 from grokscan.metrics import fourier as fm
 from grokscan.metrics import pca as pm
 from grokscan.metrics import weights as wm
 from grokscan.models.loss import loss as loss_of
-
-DRC_RATES = tuple(round(0.1 * i, 1) for i in range(10))
 
 
 class Checkpoint:

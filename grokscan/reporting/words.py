@@ -6,8 +6,11 @@ each claim can be tested against constructed runs where it is false and where it
 
 from __future__ import annotations
 
+from math import gcd
+
 import numpy as np
 
+from grokscan.groups import is_prime
 from grokscan.metrics import nulls
 from grokscan.summary import first_crossing
 
@@ -439,3 +442,146 @@ def moment_names(steps, markers: dict) -> list[str]:
             tags.append("the end")
         names.append(f"step {s}" + (f" ({', '.join(tags)})" if tags else ""))
     return names
+
+
+def gradient_words(coords, correct, *, step: int) -> str:
+    """arXiv:2510.25966 Fig. 14: misclassified samples form lines away from the centre, correct
+    ones gather near it. ``coords``: (samples, 2), ``correct``: (samples,) 1/0, at ``step``."""
+    xy = np.asarray(coords, dtype=float)
+    ok = np.asarray(correct, dtype=float)
+    keep = np.isfinite(xy).all(axis=1) & np.isfinite(ok)
+    xy, ok = xy[keep], ok[keep] > 0.5
+    if not ok.any() or ok.all():
+        every = "correctly classified" if ok.all() else "misclassified"
+        return (f"At step {step} every sample drawn is {every}, so the paper's contrast "
+                "(misclassified samples on lines away from the centre, correct ones near it; "
+                "Hutchison & Yevick, arXiv:2510.25966) cannot be read there.")
+    r = np.linalg.norm(xy - np.median(xy, axis=0), axis=1)
+    far, near = float(np.median(r[~ok])), float(np.median(r[ok]))
+    agrees = far > 2 * max(near, 1e-300)
+    return claim("Hutchison & Yevick (arXiv:2510.25966, Fig. 14)", "misclassified samples "
+                 "form lines away from the centre and correct ones gather near it", agrees,
+                 f"at step {step} the median distance from the centre is {g(far)} for the "
+                 f"{int((~ok).sum())} misclassified samples and {g(near)} for the "
+                 f"{int(ok.sum())} correct ones")
+
+
+def inactive_words(steps, share, markers: dict) -> str:
+    """arXiv:2507.11645: the share of inactive units falls while the network memorises, then
+    rises. ``share``: one hidden layer's share against step."""
+    s, y = _finite(steps, share)
+    mem = markers.get("memorisation")
+    if len(y) < 3 or mem is None:
+        return claim("Salah & Yevick (arXiv:2507.11645)", "the share of inactive units falls "
+                     "while the network memorises, then rises", None, course(s, y, what="it"),
+                     no_window="this run does not memorise, so there is nothing to compare "
+                     "with")
+    lo = int(np.argmin(y))
+    fell = y[0] - y[lo] > FLAT and s[lo] >= min(s[1], mem)
+    rose = y[-1] - y[lo] > FLAT
+    return claim("Salah & Yevick (arXiv:2507.11645)", "the share of inactive units falls "
+                 "while the network memorises, then rises", bool(fell and rose),
+                 f"{course(s, y, what='the share')} (lowest {g(y[lo])} at step {int(s[lo])}; "
+                 f"memorisation at step {mem})")
+
+
+def drc_words(rates, accuracy, *, step: int, markers: dict) -> str:
+    """arXiv:2507.11645: after grokking accuracy is unaffected below a dropout rate of about
+    0.2 and holds until about 0.5. ``accuracy``: the curve at ``step`` (the last computed)."""
+    rates, acc = np.asarray(rates, dtype=float), np.asarray(accuracy, dtype=float)
+    at = {r: float(acc[int(np.argmin(np.abs(rates - r)))]) for r in (0.0, 0.2, 0.5)}
+    ev = (f"at step {step} accuracy is {g(at[0.0])} at rate 0, {g(at[0.2])} at 0.2 and "
+          f"{g(at[0.5])} at 0.5")
+    grok = markers.get("grokking")
+    agrees = None if grok is None or step < grok else bool(
+        at[0.2] >= at[0.0] - 0.05 and at[0.5] >= 0.5)
+    return claim("Salah & Yevick (arXiv:2507.11645)", "after grokking accuracy is unaffected "
+                 "below a rate of about 0.2 and holds until about 0.5", agrees, ev,
+                 no_window="the last curve drawn is not after grokking")
+
+
+def spectrum_words(before, after, *, steps, top: int = 10) -> str:
+    """Nanda et al.: the neurons' 2-D power is spread like white noise while the network
+    memorises and sits on a few frequencies after grokking. ``before``, ``after``: (B, B) mean
+    power; the share of the non-constant power in its ``top`` largest cells."""
+
+    def share(power):
+        p = np.asarray(power, dtype=float).copy()
+        p[0, 0] = 0.0  # the constant: the mean activation, not a frequency
+        flat = np.sort(p.ravel())[::-1]
+        total = flat.sum()
+        return float(flat[:top].sum() / total) if total > 0 else np.nan
+
+    a, b = share(before), share(after)
+    even = top / max(np.asarray(before).size - 1, 1)
+    agrees = bool(b > 0.5 and b > 3 * a)
+    return claim("Nanda et al. (arXiv:2301.05217)", "the power is spread like white noise "
+                 "while the network memorises and sits on a few frequencies after grokking",
+                 agrees, f"the {top} strongest of the 2-D frequencies hold {a:.0%} of the power "
+                 f"at step {steps[0]} and {b:.0%} at step {steps[1]} ({even:.1%} if spread "
+                 "evenly)")
+
+
+def trig_words(steps, coefficients: dict, test_loss, run_steps, markers: dict) -> str:
+    """Nanda et al.: the trig components grow during circuit formation, before the test loss
+    falls. ``coefficients``: {k: (n,)}; ``test_loss`` over the run's checkpoints."""
+    mem = markers.get("memorisation")
+    start = mem if mem is not None else int(np.asarray(run_steps)[0])
+    t = _level_step(run_steps, test_loss, start) if test_loss is not None else None
+    grown = {}
+    for k, c in coefficients.items():
+        s, y = _finite(steps, np.abs(np.asarray(c, dtype=float)))
+        if len(y) and y[-1] > 0:
+            grown[k] = int(s[np.argmax(y >= 0.5 * y[-1])])
+    if t is None or not grown:
+        return claim("Nanda et al. (arXiv:2301.05217)", "these coefficients grow during "
+                     "circuit formation, before the test loss falls", None,
+                     "the test loss does not fall by half an order of magnitude after "
+                     "memorisation" if t is None else "no coefficient grows",
+                     no_window="there is no fall of the test loss to compare with")
+    agrees = all(v < t for v in grown.values())
+    ev = ("each reaches half its final size at step " + ", ".join(
+        f"{v} (k = {k})" for k, v in sorted(grown.items())) + f"; the test loss falls half-way "
+        f"(in log) to its minimum at step {t}")
+    return claim("Nanda et al. (arXiv:2301.05217)", "these coefficients grow during circuit "
+                 "formation, before the test loss falls", agrees, ev)
+
+
+def circle_order(xy, hue) -> float:
+    """How well points lie on a circle in the order of ``hue`` (0..n-1): the mean resultant
+    length of the angle minus 2π·hue/n (either way round), 1 for points on a circle in that
+    order, near 0 for a random cloud. ``xy``: (n, 2)."""
+    xy = np.asarray(xy, dtype=float)
+    hue = np.asarray(hue, dtype=float)
+    c = xy - xy.mean(axis=0)
+    theta = np.arctan2(c[:, 1], c[:, 0])
+    phi = 2 * np.pi * hue / len(hue)
+    return float(max(abs(np.mean(np.exp(1j * (theta - phi)))),
+                     abs(np.mean(np.exp(1j * (theta + phi))))))
+
+
+def constellation_words(first, last, hue, *, k: int, steps) -> str:
+    """The constellation picture: a random cloud turns into points on a circle ordered by k·t.
+    ``first``, ``last``: (n, 2) on the plane of k at the first and last moment."""
+    a, b = circle_order(first, hue), circle_order(last, hue)
+    agrees = bool(b > 0.8 and b > a + 0.3)
+    return claim("The constellation picture (Nanda et al., arXiv:2301.05217)", "a random cloud "
+                 "turns into points on a circle ordered by k·t", agrees,
+                 f"in the plane of k = {k} the order along the circle follows {k}·t with "
+                 f"strength {a:.2f} at step {steps[0]} and {b:.2f} at step {steps[1]} (1: a "
+                 "circle in that order; near 0: no order)")
+
+
+def last_layer_words(p: int, freqs) -> str:
+    """What the paper's clusters can show for this P and these learned frequencies."""
+    if not p:
+        return ""
+    if is_prime(p):
+        return (f"In this run P = {p} is prime: every frequency is coprime to P, so the "
+                "rows can fall on circles but never in clusters; there is no factor to read.")
+    shared = [(int(k), gcd(int(k), p)) for k in freqs or [] if gcd(int(k), p) > 1]
+    if not shared:
+        return (f"In this run none of the learned frequencies ({', '.join(map(str, freqs))}) "
+                f"shares a factor with P = {p}: circles, not clusters, are expected.")
+    return ("In this run " + ", ".join(f"k = {k} shares {d} with P = {p} ({p // d} clusters of "
+                                       f"{d} expected)" for k, d in shared) + ".")

@@ -140,3 +140,63 @@ def test_moment_names():
     names = w.moment_names([0, 100, 600, 980], GROKS)
     assert names == ["step 0 (initialisation)", "step 100 (memorisation)",
                      "step 600 (grokking)", "step 980 (the end)"]
+
+
+def test_gradient_lines_only_where_misclassified_samples_lie_far():
+    rng = np.random.default_rng(4)
+    xy = rng.normal(size=(200, 2))
+    correct = (np.arange(200) % 2).astype(float)
+    assert DISAGREES in w.gradient_words(xy, correct, step=50)
+    xy[correct == 0] *= 10
+    assert AGREES in w.gradient_words(xy, correct, step=50)
+    text = w.gradient_words(xy, np.ones(200), step=50)
+    assert "every sample drawn is correctly classified" in text and AGREES not in text
+
+
+def test_inactive_units_fall_then_rise_only_where_they_do():
+    falls = 0.5 - 0.4 * _sigmoid(60, 10)
+    assert DISAGREES in w.inactive_words(STEPS, falls, GROKS)
+    dip = 0.5 - 0.4 * _sigmoid(60, 10) + 0.3 * _sigmoid(500)
+    assert AGREES in w.inactive_words(STEPS, dip, GROKS)
+
+
+def test_robustness_after_grokking_only_where_it_holds():
+    rates = np.arange(10) / 10
+    holds = np.array([1, 1, 1, 0.99, 0.95, 0.9, 0.6, 0.3, 0.1, 0.02])
+    assert AGREES in w.drc_words(rates, holds, step=900, markers=GROKS)
+    breaks = np.array([1, 0.7, 0.4, 0.2, 0.1, 0.05, 0.02, 0.01, 0.01, 0.01])
+    assert DISAGREES in w.drc_words(rates, breaks, step=900, markers=GROKS)
+    assert "this run agrees" not in w.drc_words(rates, holds, step=900, markers=NEVER)
+
+
+def test_neuron_spectrum_white_then_sparse_only_where_it_is():
+    rng = np.random.default_rng(5)
+    white = rng.uniform(0.5, 1.5, (23, 23))
+    sparse = white * 0.01
+    sparse[3, 3] = sparse[5, 5] = 50
+    assert AGREES in w.spectrum_words(white, sparse, steps=(20, 900))
+    assert DISAGREES in w.spectrum_words(white, white, steps=(20, 900))
+
+
+def test_trig_components_before_the_test_loss_only_where_they_are():
+    test_loss = 5 * np.exp(-6 * _sigmoid(600))
+    early = {4: _sigmoid(350), 14: 2 * _sigmoid(400)}
+    assert AGREES in w.trig_words(STEPS, early, test_loss, STEPS, GROKS)
+    late = {4: _sigmoid(800)}
+    assert DISAGREES in w.trig_words(STEPS, late, test_loss, STEPS, GROKS)
+
+
+def test_constellation_circle_only_where_the_points_are_ordered():
+    rng = np.random.default_rng(6)
+    n, k = 23, 5
+    hue = (k * np.arange(n)) % n
+    circle = np.stack([np.cos(2 * np.pi * hue / n), np.sin(2 * np.pi * hue / n)], 1)
+    cloud = rng.normal(size=(n, 2))
+    assert AGREES in w.constellation_words(cloud, circle, hue, k=k, steps=(0, 900))
+    assert DISAGREES in w.constellation_words(cloud, cloud, hue, k=k, steps=(0, 900))
+
+
+def test_last_layer_says_what_a_prime_p_allows():
+    assert "is prime" in w.last_layer_words(97, [4, 14])
+    assert "3 clusters of 7" in w.last_layer_words(21, [7, 2])
+    assert "circles, not clusters" in w.last_layer_words(21, [2, 4])

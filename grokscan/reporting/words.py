@@ -14,7 +14,7 @@ from grokscan.groups import is_prime
 from grokscan.metrics import nulls
 from grokscan.summary import first_crossing
 
-FLAT = 0.02  # a change below this share of a series' scale is no change
+FLAT = 0.002  # a change below this share of a series' scale is no change
 REVERSAL = 0.08  # a move against the trend above this share of the range breaks "monotonically"
 
 
@@ -26,7 +26,7 @@ def _finite(steps, values) -> tuple[np.ndarray, np.ndarray]:
 
 def g(x: float) -> str:
     """A number as the captions print it."""
-    return "—" if x is None or not np.isfinite(x) else f"{x:.3g}"
+    return "—" if x is None or not np.isfinite(x) else f"{x:.4g}"
 
 
 def _at(steps, values, step) -> float:
@@ -138,7 +138,8 @@ def claim(source: str, finding: str, agrees: bool | None, evidence: str, *,
     """A paper's finding quoted as the paper's, beside whether this run agrees."""
     verdict = ("this run agrees" if agrees else "this run does not" if agrees is not None
                else no_window)
-    return f"{source} reports that {finding}; {verdict}: {evidence}."
+    verb = "report" if "et al." in source or "&" in source else "reports"
+    return f"{source} {verb} that {finding}; {verdict}: {evidence}."
 
 
 def _no_window_evidence(markers: dict) -> str:
@@ -500,10 +501,11 @@ def drc_words(rates, accuracy, *, step: int, markers: dict) -> str:
                  no_window="the last curve drawn is not after grokking")
 
 
-def spectrum_words(before, after, *, steps, top: int = 10) -> str:
+def spectrum_words(before, after, *, steps) -> str:
     """Nanda et al.: the neurons' 2-D power is spread like white noise while the network
     memorises and sits on a few frequencies after grokking. ``before``, ``after``: (B, B) mean
-    power; the share of the non-constant power in its ``top`` largest cells."""
+    power; the share of the non-constant power in its largest 1 % of cells (at least 10)."""
+    top = max(10, np.asarray(before).size // 100)
 
     def share(power):
         p = np.asarray(power, dtype=float).copy()
@@ -564,12 +566,12 @@ def constellation_words(first, last, hue, *, k: int, steps) -> str:
     """The constellation picture: a random cloud turns into points on a circle ordered by k·t.
     ``first``, ``last``: (n, 2) on the plane of k at the first and last moment."""
     a, b = circle_order(first, hue), circle_order(last, hue)
-    agrees = bool(b > 0.8 and b > a + 0.3)
-    return claim("The constellation picture (Nanda et al., arXiv:2301.05217)", "a random cloud "
-                 "turns into points on a circle ordered by k·t", agrees,
-                 f"in the plane of k = {k} the order along the circle follows {k}·t with "
-                 f"strength {a:.2f} at step {steps[0]} and {b:.2f} at step {steps[1]} (1: a "
-                 "circle in that order; near 0: no order)")
+    return claim("Nanda et al. (arXiv:2301.05217)", "the learned embedding puts the residues "
+                 "on a circle ordered by k·t", bool(b > 0.8),
+                 f"in the plane of k = {k} the angle follows {k}·t with strength {b:.2f} at "
+                 f"step {steps[1]} (1: a circle in that order; near 0: no order), against "
+                 f"{a:.2f} at step {steps[0]} (a vector projected on the plane of k is part of "
+                 "what spans it, so even a random embedding shows some of that order there)")
 
 
 def last_layer_words(p: int, freqs) -> str:

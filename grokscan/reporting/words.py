@@ -323,6 +323,10 @@ def _level_step(steps, y, start: int) -> int | None:
     return int(s[np.argmax(y <= level)])
 
 
+LOSS_NAMES = {"restricted_test": "the restricted test loss", "loss_test": "the test loss",
+              "excluded_train": "the excluded train loss"}
+
+
 def freqloss_words(steps, losses: dict, markers: dict, test_acc=None, run_steps=None) -> str:
     """Nanda et al.: the restricted loss falls before the test loss; the excluded train loss
     rises during clean-up. ``losses``: {"restricted_test", "loss_test", "excluded_train",
@@ -335,9 +339,8 @@ def freqloss_words(steps, losses: dict, markers: dict, test_acc=None, run_steps=
                 "al.'s findings (arXiv:2301.05217 §5: the restricted loss falls before the "
                 "test loss, the excluded train loss rises during clean-up) have nothing to be "
                 "checked against here; " + "; ".join(
-                    course(steps, losses[k], what=k.replace("_", " "))
-                    for k in ("restricted_test", "loss_test", "excluded_train") if k in losses)
-                + ".")
+                    course(steps, losses[k], what=LOSS_NAMES[k])
+                    for k in LOSS_NAMES if k in losses) + ".")
     start = mem if mem is not None else int(np.asarray(steps)[0])
     r_key = "restricted_test" if "restricted_test" in losses else "restricted_train"
     if r_key in losses and "loss_test" in losses:
@@ -524,9 +527,16 @@ def spectrum_words(before, after, *, steps) -> str:
                  "evenly)")
 
 
-def trig_words(steps, coefficients: dict, test_loss, run_steps, markers: dict) -> str:
+def trig_words(steps, coefficients: dict, test_loss, run_steps, markers: dict,
+               test_acc=None) -> str:
     """Nanda et al.: the trig components grow during circuit formation, before the test loss
-    falls. ``coefficients``: {k: (n,)}; ``test_loss`` over the run's checkpoints."""
+    falls. ``coefficients``: {k: (n,)}; ``test_loss`` (and ``test_acc``, to say when there is
+    no generalisation) over the run's checkpoints."""
+    if test_acc is not None and first_crossing(run_steps, test_acc, 0.5) is None:
+        return claim("Nanda et al. (arXiv:2301.05217)", "these coefficients grow during "
+                     "circuit formation, before the test loss falls", None,
+                     "test accuracy never reaches 0.5", no_window="this run never "
+                     "generalises, so there is no fall of the test loss to precede")
     mem = markers.get("memorisation")
     start = mem if mem is not None else int(np.asarray(run_steps)[0])
     t = _level_step(run_steps, test_loss, start) if test_loss is not None else None
@@ -562,16 +572,26 @@ def circle_order(xy, hue) -> float:
                      abs(np.mean(np.exp(1j * (theta + phi))))))
 
 
-def constellation_words(first, last, hue, *, k: int, steps) -> str:
+def best_circle(xy) -> tuple[int, float]:
+    """(k, strength): the frequency k whose order k·t the points' angles follow best, t their
+    place 0..n-1, and :func:`circle_order` for it."""
+    n = len(xy)
+    scores = [circle_order(xy, (k * np.arange(n)) % n) for k in range(1, n // 2 + 1)]
+    k = int(np.argmax(scores)) + 1
+    return k, float(scores[k - 1])
+
+
+def constellation_words(first, last, *, steps) -> str:
     """The constellation picture: a random cloud turns into points on a circle ordered by k·t.
-    ``first``, ``last``: (n, 2) on the plane of k at the first and last moment."""
-    a, b = circle_order(first, hue), circle_order(last, hue)
-    return claim("Nanda et al. (arXiv:2301.05217)", "the learned embedding puts the residues "
-                 "on a circle ordered by k·t", bool(b > 0.8),
-                 f"in the plane of k = {k} the angle follows {k}·t with strength {b:.2f} at "
-                 f"step {steps[1]} (1: a circle in that order; near 0: no order), against "
-                 f"{a:.2f} at step {steps[0]} (a vector projected on the plane of k is part of "
-                 "what spans it, so even a random embedding shows some of that order there)")
+    ``first``, ``last``: (n, 2), the residues (in the group's order) on their own top two
+    principal components at the first and last moment: a plane the run chooses, not one of a
+    frequency, on which a random embedding has no order."""
+    (k0, a), (k1, b) = best_circle(first), best_circle(last)
+    return claim("Nanda et al. (arXiv:2301.05217)", "a random cloud of embedding vectors turns "
+                 "into points on a circle ordered by k·t", bool(b > 0.8 and b > a + 0.3),
+                 f"on the top two principal components the angles follow k·t best for k = {k0} "
+                 f"with strength {a:.2f} at step {steps[0]} and for k = {k1} with strength "
+                 f"{b:.2f} at step {steps[1]} (1: a circle in that order; near 0: no order)")
 
 
 def last_layer_words(p: int, freqs) -> str:

@@ -184,6 +184,8 @@ def test_trig_components_before_the_test_loss_only_where_they_are():
     assert AGREES in w.trig_words(STEPS, early, test_loss, STEPS, GROKS)
     late = {4: _sigmoid(800)}
     assert DISAGREES in w.trig_words(STEPS, late, test_loss, STEPS, GROKS)
+    never = w.trig_words(STEPS, early, test_loss, STEPS, NEVER, test_acc=0.05 + 0 * STEPS)
+    assert "this run never generalises" in never and AGREES not in never
 
 
 def test_constellation_circle_only_where_the_points_are_ordered():
@@ -192,8 +194,9 @@ def test_constellation_circle_only_where_the_points_are_ordered():
     hue = (k * np.arange(n)) % n
     circle = np.stack([np.cos(2 * np.pi * hue / n), np.sin(2 * np.pi * hue / n)], 1)
     cloud = rng.normal(size=(n, 2))
-    assert AGREES in w.constellation_words(cloud, circle, hue, k=k, steps=(0, 900))
-    assert DISAGREES in w.constellation_words(cloud, cloud, hue, k=k, steps=(0, 900))
+    text = w.constellation_words(cloud, circle, steps=(0, 900))  # t at angle 2π·k·t/n
+    assert AGREES in text and f"k = {k} with strength 1.00 at step 900" in text
+    assert DISAGREES in w.constellation_words(cloud, cloud, steps=(0, 900))
 
 
 def test_last_layer_says_what_a_prime_p_allows():

@@ -491,6 +491,21 @@ def test_full_report_page(full):
                                                "output"]
 
 
+def test_the_page_opens_with_the_runs_summary_and_folds_the_rest(full):
+    out, _ = full
+    page = (out / "report.html").read_text()
+    ids = re.findall(r'<section id="(\w+)"', page)
+    assert ids[0] == "summary" and "training" not in ids  # its figures are in the summary
+    summary = page[page.index('<section id="summary">'):page.index("</section>")]
+    assert re.findall(r'<figure id="(\w+)"', summary) == ["training_curves", "fourier_heatmap"]
+    assert ("Train accuracy reached 0.99 at step 30 (memorisation). Test accuracy first "
+            "reached 0.5 at step 60, 30 steps after memorisation. It reached 0.99 at step 80: "
+            "the run grokked, 50 steps after memorising. Key frequencies at the end: 3, 5."
+            in page)
+    assert page.count("<details>") == len(ids) - 1  # every other section folds
+    assert re.findall(r'<a href="#(\w+)"', page) == ids[1:]  # the table of contents
+
+
 def test_each_finding_is_read_against_its_null(full, tmp_path):
     out, _ = full
     page = (out / "report.html").read_text()
@@ -522,22 +537,24 @@ def test_partial_report_leaves_out_what_was_not_computed(tmp_path):
         ("Softmax outputs", R.MISSING["output"])]
     page = (out / "report.html").read_text()
     ids = re.findall(r'<section id="(\w+)"', page)
-    assert ids == ["training", "pca", "weights"]
+    assert ids == ["summary", "pca", "weights"]
     figs = re.findall(r'<figure id="(\w+)"', page)
     assert figs == ["training_curves", "activation_pca", "gradient_pca", "gradient_dimension",
                     "weight_statistics", "dropout_variance", "dropout_robustness"]
     assert "coloured by energy class" in page and "Fourier norms" not in page
     assert sorted(os.listdir(out / "figures")) == sorted(f"{n}.png" for n in figs)
-    # the CLI on a file with fewer families: PDFs too, and the figures no longer drawn go
+    # the CLI on a file with fewer families: one PDF too, and the figures no longer drawn go
     write_metrics(out, families=())
     r = CliRunner().invoke(main, ["report", str(out), "--pdf", "-q"])
     assert r.exit_code == 0, r.output
     assert re.findall(r'<figure id="(\w+)"', (out / "report.html").read_text()) == [
         "training_curves", "weight_statistics"]  # the recorded weight norm is always there
-    assert sorted(os.listdir(out / "figures")) == [
-        "training_curves.pdf", "training_curves.png", "weight_statistics.pdf",
-        "weight_statistics.png"]
-    assert (out / "figures" / "training_curves.pdf").read_bytes()[:4] == b"%PDF"
+    assert sorted(os.listdir(out / "figures")) == ["training_curves.png",
+                                                   "weight_statistics.png"]
+    doc = (out / "report.pdf").read_bytes()
+    assert doc[:4] == b"%PDF" and len(re.findall(rb"/Type\s*/Page\b", doc)) == 3  # summary + 2
+    r = CliRunner().invoke(main, ["report", str(out), "-q"])  # a later report without --pdf
+    assert r.exit_code == 0 and not (out / "report.pdf").exists()
 
 
 def test_one_figure_per_operation_of_a_multitask_run(tmp_path):

@@ -114,8 +114,8 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
     Over stochastic dropout passes at frozen weights (Salah & Yevick, arXiv:2507.11645: the
     variance is near zero while the network memorises and peaks at the onset of generalisation):
     :func:`series_grid`, two panels; with ``binomial`` the counting-noise variance p(1 − p)/n
-    is drawn beside the variance, and with ``ratio`` a third panel draws the variance over it
-    with its interval and the line of pure counting noise at 1.
+    is drawn beside the variance, and with ``ratio`` the second panel draws the variance over
+    it with its interval and the line of pure counting noise at 1, in place of the mean.
 
     Parameters
     ----------
@@ -133,7 +133,7 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
     Returns
     -------
     matplotlib.figure.Figure
-        Two or three panels, on its own Agg canvas.
+        Two panels, on its own Agg canvas.
 
     Examples
     --------
@@ -146,20 +146,21 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
     """
     var = {"variance": variance}
     if binomial is not None:
-        var["binomial p(1 − p)/n: counting noise"] = binomial
-    panels = {"variance of test accuracy under dropout": var,
-              "mean test accuracy under dropout": {"mean": mean}}
-    title = "variance / binomial (95 % interval)"
-    if ratio is not None:
+        var["binomial p(1 − p)/n"] = binomial
+    title = "variance / binomial, 95 % interval"
+    panels = {"variance of test accuracy under dropout": var}
+    if ratio is None:
+        panels["mean test accuracy under dropout"] = {"mean": mean}
+    else:  # the mean is p of the binomial: the ratio takes its place
         panels[title] = {"variance / binomial": ratio[0]}
-    fig = series_grid(steps, panels, markers=markers, ncols=len(panels), height=3.0)
+    fig = series_grid(steps, panels, markers=markers, ncols=2, height=3.0)
     if ratio is not None:
         ax = next(a for a in fig.axes if a.get_title() == title)
         x = np.asarray(steps)
         ok = np.isfinite(np.asarray(ratio[1], dtype=float))
         ax.fill_between(x[ok], np.asarray(ratio[1])[ok], np.asarray(ratio[2])[ok],
                         color=PALETTE[0], alpha=0.2, linewidth=0)
-        ax.axhline(1.0, color="0.3", linestyle=(0, (4, 2)), linewidth=1)
+        ax.axhline(1.0, color="0.2", linewidth=0.8)  # pure counting noise
         ax.set_ylim(bottom=0)
     return fig
 

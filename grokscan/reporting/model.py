@@ -300,8 +300,9 @@ def _variance_item(m, mk: dict, var, mean) -> Item:
                 and passes >= 2 and mean is not None)
     head = ("Test accuracy over repeated stochastic forward passes with dropout active at "
             "frozen weights: its variance beside the binomial p(1 − p)/n that counting alone "
-            "gives (p the mean accuracy under dropout, n the test examples), its mean, and the "
-            "ratio of the two with its interval, on the checkpoints where it was computed. "
+            "gives (p the mean accuracy under dropout, n the test examples), and the ratio of "
+            "the two with its interval (or, in a file without the null, the mean accuracy), "
+            "on the checkpoints where it was computed. "
             "Salah & Yevick (arXiv:2507.11645) read the variance's peak as the onset of "
             "generalisation; a variance at the binomial level peaks wherever accuracy under "
             "dropout passes 0.5 and says no more than that. ")

@@ -221,7 +221,7 @@ def dropout_words(steps, variance, mean, *, n: int, passes: int, markers: dict) 
                    "binomial there")
     elif np.isfinite(t.ratio):
         verdict = ("the peak is counting noise: no more than the binomial variance of an "
-                   "accuracy near that level, highest where accuracy under dropout passes 0.5")
+                   "accuracy at that level, which is largest where accuracy is nearest 0.5")
     else:
         verdict = ("at the peak accuracy is 0 or 1 under every pass, where the binomial is 0 "
                    "too")

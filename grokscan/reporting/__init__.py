@@ -1,11 +1,16 @@
 """``grokscan report OUT/``: draw the figures of OUT/metrics.h5 and write OUT/report.html.
 
 The page is one self-contained HTML file (every image embedded as a base64 data URI, no
-script, no network) that opens from disk: a header with the run's task, model and optimizer,
-a summary table, then one section per group of metrics, each figure with a short caption
-naming the paper it comes from. The figures are also saved under OUT/figures/ with stable
-names (PNG; PDF with ``pdf=True``; the constellation animation as GIF). A section whose metrics
-were not computed is left out, and the page lists what was left out and why.
+script, no network) that opens from disk: the run's task, model and optimizer, then a summary
+(the run's story in a paragraph computed from its numbers, the crossing table, the facts and
+the few figures that show what happened), then every other figure in one folded section per
+group of metrics under a table of contents. Each caption says what is drawn, then what this
+run shows (grokscan/reporting/words.py: a paper's finding beside whether this run agrees, each
+finding against its null). The figures are also saved under OUT/figures/ with stable names
+(PNG at DPI with a palette of COLOURS colours; the constellation animation as GIF); with
+``pdf=True`` the summary and every figure also go into one document, OUT/report.pdf. A
+section whose metrics were not computed is left out, and the page lists what was left out
+and why.
 
 The report reads OUT/metrics.h5 only: it redraws with the checkpoint file gone. This package
 is the only one that names and writes figure files (every file complete or not at all); the

@@ -127,9 +127,8 @@ def _figure(it, images: dict) -> str:
     esc = html.escape
     mime, data = images[it.name]
     uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-    return (f'<figure id="{esc(it.name)}"><img src="{uri}" alt="{esc(it.title)}" '
-            f'loading="lazy"><figcaption><b>{esc(it.title)}.</b> {esc(it.caption)}'
-            "</figcaption></figure>")
+    return (f'<figure id="{esc(it.name)}"><img src="{uri}" alt="{esc(it.title)}">'
+            f"<figcaption><b>{esc(it.title)}.</b> {esc(it.caption)}</figcaption></figure>")
 
 
 def summary_items(sections: list[Section]) -> list:

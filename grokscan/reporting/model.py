@@ -120,13 +120,7 @@ def pca_section(page: Page) -> Section:
                                     layers=[f"hidden layer {n[len('coords_h'):]}" for n in layers])
 
         by = m.task.get("class_label") or "class"
-        idx, coords = at_moments(m, [f"{ga}/{layers[-1]}"], mk, 4)
-        if coords[0].shape[1] == labels.shape[0]:
-            said = W.clusters_words(m.steps[idx].tolist(), coords[0], labels[()], by=by) + (
-                f" (the last hidden layer, {layers[-1][len('coords_h'):]})" if len(layers) > 1
-                else "")
-        else:
-            said = ""
+        said = _clusters_words(m, mk, f"{ga}/{layers[-1]}", labels[()], by=by)
         sec.items.append(Item(
             "activation_pca", "PCA of hidden-layer activations",
             "Each sample's activation vector in each hidden layer, projected on its top two "
@@ -171,6 +165,16 @@ def pca_section(page: Page) -> Section:
                             for s, v in data.items()) + ".",
                 lambda: F.gradient_dimension(m.steps, data, markers=mk)))
     return sec
+
+
+def _clusters_words(m, mk: dict, path: str, labels: np.ndarray, *, by: str) -> str:
+    """The paper's clusters of one colour, read on the last hidden layer's panels."""
+    idx, coords = at_moments(m, [path], mk, 4)
+    if coords[0].shape[1] != labels.shape[0]:
+        return ""
+    layer = path.rsplit("coords_h", 1)[-1]
+    return W.clusters_words(m.steps[idx].tolist(), coords[0], labels, by=by) + (
+        f" (hidden layer {layer}, the last)" if layer != "0" else "")
 
 
 def _gradient_words(m, coords, correct) -> str:

@@ -184,11 +184,11 @@ def pdf_text(m: MetricsFile, page: Page, items: list) -> tuple[str, list[str]]:
     name = os.path.basename(m.source) if m.source else os.path.basename(os.path.dirname(m.path))
     text = story(m.run_steps, m.run_scalars.get("train_acc"), m.run_scalars.get("test_acc"),
                  markers=page.markers, key_freqs=m.key_freqs)
-    figures = [f"• page {i}: {it.title}" for i, it in enumerate(
-        (it for it in items if it.name != "constellation_animation"), start=2)]
+    figures = "; ".join(f"{i}. {it.title}" for i, it in enumerate(
+        (it for it in items if it.name != "constellation_animation"), start=2))
     return (f"grokscan report — {name}", [run_line(m), text]
-            + [f"• {f}" for f in _facts(m, s)] + ["The figures, one a page, with their "
-                                                   "captions in report.html:"] + figures)
+            + [f"• {f}" for f in _facts(m, s)]
+            + [f"The figures, one a page (their captions are in report.html): {figures}."])
 
 
 def html_page(m: MetricsFile, page: Page, sections: list[Section], images: dict) -> str:
@@ -200,6 +200,9 @@ def html_page(m: MetricsFile, page: Page, sections: list[Section], images: dict)
     text = story(m.run_steps, m.run_scalars.get("train_acc"), m.run_scalars.get("test_acc"),
                  markers=page.markers, key_freqs=m.key_freqs)
     top = "".join(_figure(it, images) for it in summary_items(sections))
+    # a section whose figures are all in the summary keeps its anchor there
+    top += "".join(f'<div id="{esc(sec.key)}"></div>' for sec in sections
+                   if all(it.name in SUMMARY for it in sec.items))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

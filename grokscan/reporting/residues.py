@@ -285,20 +285,7 @@ def geometry_section(page: Page) -> Section:
             "Salah & Yevick (arXiv:2507.11645) find one Gaussian at initialisation turning "
             "into two symmetric peaks (near ±0.4 there) by the end of grokking, whatever the "
             "initialisation. " + _bimodality_words(m), histograms))
-    panels = {}
-    for title, path, null in (
-            ("circulant share of C", "metrics/embedding/cosine/circulant_share", "_null_hi"),
-            ("band contrast of C", "metrics/embedding/cosine/band_contrast", "_null_hi"),
-            ("bimodality coefficient", f"{g}/coefficient", "_null_hi")):
-        if m.has(path):
-            panels[title] = {title: path}
-            if m.has(path + null):  # the null's upper edge, drawn beside the measure
-                panels[title]["null: " + ("residues shuffled, 95th percentile" if "cosine" in
-                                          path else "Gaussian, 97.5 %")] = path + null
-    modes = {lab: f"{g}/{k}" for lab, k in (("low mode", "mode_low"), ("high mode", "mode_high"))
-             if m.has(f"{g}/{k}")}
-    if modes:
-        panels["two-mode fit: means"] = modes
+    panels = _structure_panels(m)
     if panels:
         sec.items.append(Item(
             "embedding_structure", "Embedding structure against step",
@@ -335,6 +322,27 @@ def turning_frequency(xy) -> int | None:
     z = xy[:, 0] + 1j * xy[:, 1]
     spectrum = np.abs(np.fft.fft(z - z.mean()))  # component k: Σ_t z_t e^{−2πikt/C}
     return int(np.argmax(spectrum[1:]) + 1)
+
+
+def _structure_panels(m: MetricsFile) -> dict:
+    """{title: {label: path}} of the embedding-structure figure, each measure with its null."""
+    g = "metrics/embedding/bimodality"
+    panels = {}
+    for title, path in (("circulant share of C", "metrics/embedding/cosine/circulant_share"),
+                        ("band contrast of C", "metrics/embedding/cosine/band_contrast"),
+                        ("bimodality coefficient", f"{g}/coefficient")):
+        if m.has(path):
+            panels[title] = {title: path}
+            if m.has(path + "_null_hi"):  # the null's upper edge, drawn beside the measure
+                panels[title]["null: " + ("residues shuffled, 95th percentile" if "cosine" in
+                                          path else "Gaussian, 97.5 %")] = path + "_null_hi"
+    modes = {lab: f"{g}/{k}" for lab, k in (("low mode", "mode_low"), ("high mode", "mode_high"))
+             if m.has(f"{g}/{k}")}
+    if modes:
+        panels["two-mode fit: means"] = modes
+    return panels
+
+
 def _structure_words(m: MetricsFile, mk: dict) -> str:
     """The circulant share and band contrast against shuffled residues, in this run."""
     g = "metrics/embedding/cosine"

@@ -607,3 +607,39 @@ def last_layer_words(p: int, freqs) -> str:
                 f"shares a factor with P = {p}: circles, not clusters, are expected.")
     return ("In this run " + ", ".join(f"k = {k} shares {d} with P = {p} ({p // d} clusters of "
                                        f"{d} expected)" for k, d in shared) + ".")
+
+
+def class_words(steps, test) -> str:
+    """When each class's test accuracy first reaches 0.5. ``test``: (n, C), NaN where a class
+    has no test example or the row was not computed."""
+    test = np.asarray(test, dtype=float)
+    firsts = [first_crossing(*_finite(steps, test[:, c]), 0.5) for c in range(test.shape[1])
+              if np.isfinite(test[:, c]).any()]
+    reached = [s for s in firsts if s is not None]
+    if not firsts:
+        return ""
+    if not reached:
+        return f"In this run no class's test accuracy reaches 0.5 (of {len(firsts)})."
+    spread = (f"between steps {min(reached)} and {max(reached)}" if min(reached) != max(reached)
+              else f"at step {reached[0]}")
+    return (f"In this run {len(reached)} of {len(firsts)} classes reach test accuracy 0.5, "
+            f"{spread}" + (f"; {len(firsts) - len(reached)} never do" if len(reached) <
+                           len(firsts) else "") + ".")
+
+
+def norm_words(steps, norm, test_acc, markers: dict) -> str:
+    """Omnigrok (arXiv:2210.01117 §2): test accuracy rises only near a smaller weight norm,
+    reached by weight decay from a larger one after memorisation."""
+    mem = markers.get("memorisation")
+    half = first_crossing(steps, test_acc, 0.5)
+    if mem is None or half is None:
+        return claim("Liu et al. (arXiv:2210.01117 §2)", "generalisation follows memorisation "
+                     "as weight decay brings the weight norm down", None,
+                     "test accuracy never reaches 0.5" if half is None else
+                     "train accuracy never reaches 0.99", no_window="this run has no "
+                     "memorisation followed by generalisation to compare")
+    a, b = _at(steps, norm, mem), _at(steps, norm, half)
+    return claim("Liu et al. (arXiv:2210.01117 §2)", "generalisation follows memorisation as "
+                 "weight decay brings the weight norm down", bool(b < a),
+                 f"the norm is {g(a)} at memorisation (step {mem}) and {g(b)} where test "
+                 f"accuracy first reaches 0.5 (step {half})")

@@ -203,3 +203,13 @@ def test_last_layer_says_what_a_prime_p_allows():
     assert "is prime" in w.last_layer_words(97, [4, 14])
     assert "3 clusters of 7" in w.last_layer_words(21, [7, 2])
     assert "circles, not clusters" in w.last_layer_words(21, [2, 4])
+
+
+def test_classes_and_the_norm():
+    test = np.stack([_sigmoid(300), _sigmoid(500), 0.1 + 0 * STEPS], 1)
+    assert "2 of 3 classes reach test accuracy 0.5, between steps 300 and 500; 1 never" in (
+        w.class_words(STEPS, test))
+    falls, rises = 30 - 20 * _sigmoid(300), 10 + 20 * _sigmoid(300)
+    assert AGREES in w.norm_words(STEPS, falls, _sigmoid(500), GROKS)
+    assert DISAGREES in w.norm_words(STEPS, rises, _sigmoid(500), GROKS)
+    assert AGREES not in w.norm_words(STEPS, falls, 0 * STEPS, GROKS)

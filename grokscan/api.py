@@ -171,14 +171,15 @@ def report(out, *, pdf: bool = False, quiet: bool = True) -> dict:
     out : str or os.PathLike
         The output folder of :func:`analyze` (or its ``metrics.h5``).
     pdf : bool, default False
-        Also a PDF of each figure.
+        Also ``OUT/report.pdf``: the summary and every figure in one document.
     quiet : bool, default True
         No progress bar.
 
     Returns
     -------
     dict
-        The files written (``figures``, ``html``) and the sections drawn and left out.
+        The files written (``figures``, ``html``, ``pdf``: None without ``pdf``) and the
+        sections drawn and left out.
 
     Examples
     --------

@@ -51,7 +51,8 @@ def test_help_and_info_load_no_torch():
 import json, sys, io, contextlib
 from grokscan.cli import main
 out = {{}}
-for args in (["--help"], ["train", "--help"], ["info", {str(DATA / "checkpoints-v1.h5")!r}]):
+for args in (["--help"], ["train", "--help"], ["info", {str(DATA / "checkpoints-v1.h5")!r}],
+             ["metrics"]):
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             main(args, standalone_mode=False)
@@ -60,7 +61,8 @@ for args in (["--help"], ["train", "--help"], ["info", {str(DATA / "checkpoints-
     out[args[0]] = "torch" in sys.modules
 print(json.dumps(out))
 """
-    assert _fresh_python(code) == {"--help": False, "train": False, "info": False}
+    assert _fresh_python(code) == {"--help": False, "train": False, "info": False,
+                                   "metrics": False}
 
 
 def test_the_report_loads_no_torch(tmp_path):

@@ -10,6 +10,7 @@ families run on a subset of the checkpoints (:func:`grokscan.analysis.setup.expe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -191,6 +192,8 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
         sel = _selection(run, opts)
         setup, left_out = make_setup(run, opts, sel)
         header = _header(run, setup, sel, left_out)
+        for name, values in _initial_values(run, setup).items():
+            header["groups"][name].update(init=values, init_step=int(run.steps[0]))
         live = _onset_live(run)
         # blocks of at most BLOCK_BYTES of parameters: memory stays bounded for any model
         per = 4 * sum(math.prod(run.shape(k)) for k in run.param_names)
@@ -219,6 +222,25 @@ def analyze(path, out_dir, opts: Options | None = None) -> dict:
     return {"metrics_h5": h5_path, "metrics_csv": csv_path, "n_checkpoints": len(sel),
             "families": list(setup.families), "left_out": left_out, "basis": setup.basis,
             "key_freqs": setup.key_freqs, "subset": len(setup.subset), "onset": onset}
+
+
+INIT_FAMILIES = ("fourier", "sparsity")  # measures read against their value at initialisation
+
+
+def _initial_values(run: Run, setup: Setup) -> dict[str, dict[str, float]]:
+    """The null of the sparsity and Gini measures: each one-number measure of the families
+    INIT_FAMILIES at the run's first checkpoint (its initialisation, whatever the analysis
+    selects), {family: {name: value}}, stored as the group attribute ``init``."""
+    fams = tuple(f for f in INIT_FAMILIES if f in setup.families)
+    if not fams:
+        return {}
+    res = _compute_block(dataclasses.replace(setup, families=fams), np.array([0]), run)
+    out: dict[str, dict[str, float]] = {f: {} for f in fams}
+    for key, v in res.items():
+        fam, _, name = key.partition("/")
+        if np.shape(v) == (1,) and np.isfinite(v[0]):
+            out[fam][name] = float(v[0])
+    return out
 
 
 def _onset_live(run: Run):

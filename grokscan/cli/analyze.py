@@ -60,7 +60,7 @@ from grokscan.cli._click import THREADS_HELP, FiniteRange
               help="llc: seed of the chains (a torch seed: 0 to 2^63 - 1).")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Draw OUT/report.html and OUT/figures/ at the end (see `grokscan report`).")
-@click.option("--pdf", is_flag=True, help="Save the report's figures as PDF too.")
+@click.option("--pdf", is_flag=True, help="Also write the report as one PDF, OUT/report.pdf.")
 @click.option("--key-freqs", metavar="K,K,...", help="Fix the key frequencies of the "
               "restricted and excluded loss (freqloss). [default: those of the final "
               "checkpoint's embedding]")
@@ -123,20 +123,23 @@ def _render(out_dir, *, pdf: bool, quiet: bool) -> None:
     result = render(out_dir, pdf=pdf, quiet=quiet)
     if not quiet:
         click.echo(f"report: {result['html']} ({len(result['figures'])} figure files in "
-                   f"{os.path.join(out_dir, 'figures')})", err=True)
+                   f"{os.path.join(out_dir, 'figures')})"
+                   + (f", {result['pdf']}" if result.get("pdf") else ""), err=True)
 
 
 @click.command("report")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--pdf", is_flag=True, help="Save every figure as PDF too.")
+@click.option("--pdf", is_flag=True, help="Also write the report as one PDF, OUT/report.pdf.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def report(out_dir, pdf, quiet):
     """Draw the figure report of an analysed run from OUT/metrics.h5, without recomputing.
 
     Writes OUT/report.html, one self-contained page (images embedded; it opens from disk with
-    no server or network), and OUT/figures/<name>.png (and .pdf with --pdf; the embedding
-    constellation over training as .gif). Sections whose metrics were not computed are left
-    out. Only OUT/metrics.h5 is read: the checkpoint file may be gone.
+    no server or network: a summary of the run first, every other figure in folded sections),
+    and OUT/figures/<name>.png (the embedding constellation over training as .gif); with
+    --pdf also OUT/report.pdf, one document of the summary and every figure. Sections whose
+    metrics were not computed are left out. Only OUT/metrics.h5 is read: the checkpoint file
+    may be gone.
 
     \b
     grokscan report out/

@@ -6,6 +6,15 @@ import textwrap
 
 from grokscan.factor.read import CheckpointReading, FactorReport
 from grokscan.factor.search import Search
+from grokscan.groups import is_prime
+
+
+def _prime(p: int) -> str | None:
+    """The verdict for a prime P: there is no factor to find, whatever the weights show."""
+    if p >= 2 and is_prime(p):
+        return (f"P = {p} is prime: it has no factor to find (a frequency k < P is coprime to "
+                "P, so the rows fall on a circle, never in residue-class clusters)")
+    return None
 
 
 def _evidence_lines(report: FactorReport, indent: str = "  ") -> list[str]:
@@ -29,6 +38,8 @@ def _evidence_lines(report: FactorReport, indent: str = "  ") -> list[str]:
 def _verdict(report: FactorReport) -> str:
     if report.found:
         return report.summary()
+    if _prime(report.p):
+        return _prime(report.p)
     return (f"P = {report.p}: no factorisation; the weights show no residue-class clusters "
             "in any projection")
 
@@ -58,6 +69,8 @@ def format_search(s: Search) -> str:
         combined = FactorReport(s.p, True, s.complete, factors, unresolved, tuple(s.divisors),
                                 (), ())
         lines.append(f"{combined.summary()}: from the weights of {n} of {len(s.runs)} seeds")
+    elif _prime(s.p):
+        lines.append(_prime(s.p))
     else:
         lines.append(f"P = {s.p}: no factorisation; the weights of none of the {len(s.runs)} "
                      "seeds show residue-class clusters")

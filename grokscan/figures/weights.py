@@ -107,12 +107,15 @@ def layer_colours(panels: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
             for curves in panels.values() for label in curves}
 
 
-def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:
-    """Variance and mean of test accuracy under dropout, against step.
+def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
+                     ratio=None) -> Figure:
+    """Variance and mean of test accuracy under dropout, against step, with its null.
 
     Over stochastic dropout passes at frozen weights (Salah & Yevick, arXiv:2507.11645: the
     variance is near zero while the network memorises and peaks at the onset of generalisation):
-    :func:`series_grid`, two panels.
+    :func:`series_grid`, two panels; with ``binomial`` the counting-noise variance p(1 − p)/n
+    is drawn beside the variance, and with ``ratio`` the second panel draws the variance over
+    it with its interval and the line of pure counting noise at 1, in place of the mean.
 
     Parameters
     ----------
@@ -122,6 +125,10 @@ def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:
         The variance and the mean of test accuracy over the passes, NaN where not computed.
     markers : mapping of str to int or None, optional
         {event: step} of the events of :data:`EVENTS` to mark.
+    binomial : array_like of shape (n_checkpoints,), optional
+        The binomial variance p(1 − p)/n of the same accuracy (grokscan.metrics.nulls).
+    ratio : tuple of three array_like of shape (n_checkpoints,), optional
+        (ratio, low, high): the variance over the binomial and its interval.
 
     Returns
     -------
@@ -137,9 +144,25 @@ def dropout_variance(steps, variance, mean, *, markers=None) -> Figure:
     >>> fig.axes[0].lines[0].get_xdata().tolist()
     [10, 20, 30]
     """
-    return series_grid(steps, {"variance of test accuracy under dropout": {"variance": variance},
-                               "mean test accuracy under dropout": {"mean": mean}},
-                       markers=markers, ncols=2, height=3.0)
+    var = {"variance": variance}
+    if binomial is not None:
+        var["binomial p(1 − p)/n"] = binomial
+    title = "variance / binomial, 95 % interval"
+    panels = {"variance of test accuracy under dropout": var}
+    if ratio is None:
+        panels["mean test accuracy under dropout"] = {"mean": mean}
+    else:  # the mean is p of the binomial: the ratio takes its place
+        panels[title] = {"variance / binomial": ratio[0]}
+    fig = series_grid(steps, panels, markers=markers, ncols=2, height=3.0)
+    if ratio is not None:
+        ax = next(a for a in fig.axes if a.get_title() == title)
+        x = np.asarray(steps)
+        ok = np.isfinite(np.asarray(ratio[1], dtype=float))
+        ax.fill_between(x[ok], np.asarray(ratio[1])[ok], np.asarray(ratio[2])[ok],
+                        color=PALETTE[0], alpha=0.2, linewidth=0)
+        ax.axhline(1.0, color="0.2", linewidth=0.8)  # pure counting noise
+        ax.set_ylim(bottom=0)
+    return fig
 
 
 @panel(height=3.8, width=7.0)

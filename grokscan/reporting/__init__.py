@@ -1,11 +1,16 @@
 """``grokscan report OUT/``: draw the figures of OUT/metrics.h5 and write OUT/report.html.
 
 The page is one self-contained HTML file (every image embedded as a base64 data URI, no
-script, no network) that opens from disk: a header with the run's task, model and optimizer,
-a summary table, then one section per group of metrics, each figure with a short caption
-naming the paper it comes from. The figures are also saved under OUT/figures/ with stable
-names (PNG; PDF with ``pdf=True``; the constellation animation as GIF). A section whose metrics
-were not computed is left out, and the page lists what was left out and why.
+script, no network) that opens from disk: the run's task, model and optimizer, then a summary
+(the run's story in a paragraph computed from its numbers, the crossing table, the facts and
+the few figures that show what happened), then every other figure in one folded section per
+group of metrics under a table of contents. Each caption says what is drawn, then what this
+run shows (grokscan/reporting/words.py: a paper's finding beside whether this run agrees, each
+finding against its null). The figures are also saved under OUT/figures/ with stable names
+(PNG at DPI with a palette of COLOURS colours; the constellation animation as GIF); with
+``pdf=True`` the summary and every figure also go into one document, OUT/report.pdf. A
+section whose metrics were not computed is left out, and the page lists what was left out
+and why.
 
 The report reads OUT/metrics.h5 only: it redraws with the checkpoint file gone. This package
 is the only one that names and writes figure files (every file complete or not at all); the
@@ -20,8 +25,11 @@ import io
 import os
 
 from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.backends.backend_pdf import PdfPages
+from PIL import Image
 
 from grokscan.errors import GrokscanError
+from grokscan.figures._pages import text_page
 from grokscan.figures._style import DPI  # PNG resolution: a full-width figure is 1300 px
 from grokscan.files import Staged, write_atomic
 from grokscan.progress import progress
@@ -29,7 +37,7 @@ from grokscan.reporting.base import GIF_FPS, Page, Section, event_markers
 from grokscan.reporting.classes import classes_section
 from grokscan.reporting.llc import llc_section
 from grokscan.reporting.model import output_section, pca_section, training_section, weights_section
-from grokscan.reporting.page import html_page
+from grokscan.reporting.page import SUMMARY, html_page, pdf_text
 from grokscan.reporting.residues import (
     constellation_section,
     fourier_section,
@@ -38,7 +46,8 @@ from grokscan.reporting.residues import (
 )
 from grokscan.store.metrics import MetricsFile
 
-GIF_DPI = 100
+GIF_DPI = 72
+COLOURS = 256  # the report's PNGs are stored with a palette of this many colours
 
 SECTIONS = (training_section, fourier_section, constellation_section, geometry_section,
             pca_section, last_layer_section, weights_section, output_section, classes_section,
@@ -69,33 +78,60 @@ def build(page: Page) -> list[Section]:
 
 
 
+PDF = "report.pdf"
+
+
 def render(out_dir, *, pdf: bool = False, quiet: bool = False, dpi: int = DPI) -> dict:
-    """Draw every figure that OUT/metrics.h5 allows; write OUT/figures/<name>.png (and .pdf
-    with ``pdf``; the animation as .gif) and OUT/report.html. Returns a summary dict. The new
-    figures and page are written beside the old ones and replace them once complete
-    (grokscan.files.Staged): until then the earlier report stays as it was."""
+    """Draw every figure that OUT/metrics.h5 allows; write OUT/figures/<name>.png (the
+    animation as .gif), OUT/report.html and, with ``pdf``, OUT/report.pdf: one document, a
+    first page with the run's summary, then every figure in the page's order (the animation
+    left out). Returns a summary dict. The new figures and page are written beside the old
+    ones and replace them once complete (grokscan.files.Staged): until then the earlier report
+    stays as it was; a report.pdf of an earlier report is removed when this one writes none."""
     out_dir = os.fspath(out_dir)
     with MetricsFile(out_dir) as m:
         page = Page(m, event_markers(m))
         sections = build(page)
         with Staged(out_dir) as staged:
             items = [it for s in sections for it in s.items]
+            items.sort(key=lambda it: it.name not in SUMMARY)  # the page's order: summary first
             images, files = {}, []
+            doc = PdfPages(staged.path("." + PDF)) if pdf else None
+            if doc is not None:
+                doc.savefig(text_page(*pdf_text(m, page, items)))
             bar = progress(len(items), desc="report", unit="fig", quiet=quiet)
-            for it in items:
-                mime, data, written = _save(it.draw(), staged, it.name, pdf=pdf, dpi=dpi)
-                images[it.name] = (mime, data)
-                files += written
-                bar.update()
-            bar.close()
+            try:
+                for it in items:
+                    mime, data, written = _save(it.draw(), staged, it.name, doc=doc, dpi=dpi)
+                    images[it.name] = (mime, data)
+                    files += written
+                    bar.update()
+            finally:
+                bar.close()
+                if doc is not None:
+                    doc.close()
             staged.publish(html_page(m, page, sections, images).encode("utf-8"))
+    _place_pdf(out_dir, staged.final("." + PDF) if pdf else None)
     return {"html": staged.page, "figures": files, "sections": [s.key for s in sections],
-            "left_out": page.left_out}
+            "left_out": page.left_out, "pdf": os.path.join(out_dir, PDF) if pdf else None}
 
 
-def _save(obj, staged: Staged, name: str, *, pdf: bool, dpi: int):
-    """Write one figure (PNG, and PDF if asked) or animation (GIF) into the staged folder;
-    return the bytes to embed and the paths the files will have."""
+def _place_pdf(out_dir: str, written: str | None) -> None:
+    """Move the document written among the figures to OUT/report.pdf, or remove an earlier
+    one that no longer matches the page."""
+    path = os.path.join(out_dir, PDF)
+    try:
+        if written is not None:
+            os.replace(written, path)
+        elif os.path.exists(path):
+            os.remove(path)
+    except OSError as e:
+        raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
+
+
+def _save(obj, staged: Staged, name: str, *, doc: PdfPages | None, dpi: int):
+    """Write one figure (PNG, and a page of the PDF document ``doc``) or animation (GIF) into
+    the staged folder; return the bytes to embed and the paths the files will have."""
     if isinstance(obj, FuncAnimation):
         path = staged.path(name + ".gif")
         fig = obj._fig
@@ -107,12 +143,11 @@ def _save(obj, staged: Staged, name: str, *, pdf: bool, dpi: int):
         with open(path, "rb") as fh:
             return "image/gif", fh.read(), [staged.final(name + ".gif")]
     fig = obj
-    data = figure_bytes(fig, "png", dpi=dpi)
+    data = compact_png(figure_bytes(fig, "png", dpi=dpi))
     _write(staged.path(name + ".png"), data)
     written = [staged.final(name + ".png")]
-    if pdf:
-        _write(staged.path(name + ".pdf"), figure_bytes(fig, "pdf", dpi=dpi))
-        written.append(staged.final(name + ".pdf"))
+    if doc is not None:
+        doc.savefig(fig, facecolor="white")
     fig.clear()  # the figure is not registered with pyplot: clearing it frees its artists
     return "image/png", data, written
 
@@ -123,6 +158,17 @@ def _write(path: str, data: bytes) -> None:
             fh.write(data)
     except OSError as e:
         raise GrokscanError(f"{path}: cannot write it ({e.strerror or e})") from None
+
+
+def compact_png(data: bytes) -> bytes:
+    """The PNG with a palette of COLOURS colours (no dithering): a figure's flat colours and
+    smooth colour scales survive, at about a third of the bytes."""
+    with Image.open(io.BytesIO(data)) as im:
+        small = im.convert("RGB").quantize(COLOURS, method=Image.Quantize.MEDIANCUT,
+                                           dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", optimize=True)
+    return buf.getvalue() if buf.tell() < len(data) else data
 
 
 def figure_bytes(fig, fmt: str, *, dpi: int = DPI) -> bytes:

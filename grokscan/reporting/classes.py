@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from grokscan import figures as F
+from grokscan.reporting import words as W
 from grokscan.reporting.base import Item, Page, Section
 
 
@@ -19,7 +20,8 @@ def classes_section(page: Page) -> Section:
         sec.items.append(Item(
             "class_accuracy", "Accuracy per class",
             "Test and train accuracy of each true class against step: whether the network "
-            "generalises to every class at once or to some before others.",
+            "generalises to every class at once or to some before others. "
+            + W.class_words(m.steps, test),
             lambda: F.class_accuracy(m.steps, test, train, markers=mk, class_names=names)))
     cos = m.get("metrics/features/cosine/mean_abs")
     if cos is not None:
@@ -29,7 +31,7 @@ def classes_section(page: Page) -> Section:
             "units (each unit's weights over the inputs: pixel templates on an image task), "
             "the measure of Salah & Yevick (arXiv:2507.11645, Eq. 2) taken over units instead "
             "of residues: about sqrt(2/(π d_in)) for random features, larger when units "
-            "share a template.",
+            "share a template. In this run " + W.course(m.steps, cos, what="it") + ".",
             lambda: F.series_grid(m.steps, {"first-layer features: mean |cosine|":
                                             {"hidden 0": cos}}, markers=mk, height=3.0)))
     s = m.run_scalars
@@ -42,7 +44,8 @@ def classes_section(page: Page) -> Section:
             "checkpoint joined in order of step (Omnigrok, Liu et al., arXiv:2210.01117 §2: "
             "the \"LU mechanism\"; training accuracy holds over a wide range of norms, test "
             "accuracy rises only near a smaller one, so a large initialisation shrunk by "
-            "weight decay passes from memorisation to generalisation as the norm falls).",
+            "weight decay passes from memorisation to generalisation as the norm falls). "
+            + W.norm_words(m.run_steps, s["weight_norm"], s["test_acc"], mk),
             lambda: F.norm_accuracy(s["weight_norm"], s["test_acc"],
                                     train_acc=s.get("train_acc"), steps=m.run_steps,
                                     markers=mk)))

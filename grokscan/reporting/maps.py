@@ -127,11 +127,29 @@ def neuron_maps_item(page: Page, op: str) -> Item | None:
             + f"which the logits read), so that its map is a wave of wavelength {length} along "
             "each axis. The share of each neuron's variance that the 2-D Fourier components of its "
             f"frequency explain (k-share in the titles): {stats}.")
-    if phase_words and np.isfinite(phase).all():
-        text += (f" The share in cos and sin of w_k({phase_words}) alone: "
-                 + "; ".join(f"at {PROSE.get(n, n)} {_range(phase[j])}"
-                             for j, n in enumerate(names)) + ".")
+    text += _phase_words(phase_words, phase, names) + _verdict(
+        page.markers.get("grokking"), int(steps[-1]), share[-1])
     return Item(f"neuron_maps{s}", f"Single neurons over (a, b){op_title(m, op)}", text, draw)
+
+
+def _phase_words(phase_words: str | None, phase: np.ndarray, names: list[str]) -> str:
+    """The share of the neurons' variance in cos and sin of the group phase alone."""
+    if not phase_words or not np.isfinite(phase).all():
+        return ""
+    return (f" The share in cos and sin of w_k({phase_words}) alone: "
+            + "; ".join(f"at {PROSE.get(n, n)} {_range(phase[j])}"
+                        for j, n in enumerate(names)) + ".")
+
+
+def _verdict(grok: int | None, end_step: int, share: np.ndarray) -> str:
+    """Whether the neurons drawn bear out Nanda et al.'s finding at the end, after grokking."""
+    if grok is None or end_step < grok:
+        return (" In this run the end is not after grokking, so the finding has nothing to be "
+                "checked against there.")
+    end = float(np.median(share))
+    return (f" After grokking this run {'agrees' if end >= 0.8 else 'does not'}: its frequency "
+            f"explains a median {end:.2f} of a drawn neuron's variance at the end (0.8 or more "
+            "read as a good approximation).")
 
 
 def attention_maps_item(page: Page, op: str) -> Item | None:

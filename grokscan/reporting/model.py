@@ -11,6 +11,7 @@ from grokscan import figures as F
 from grokscan.errors import FileFormatError
 from grokscan.figures import onset as fig_onset
 from grokscan.figures._style import EVENTS
+from grokscan.reporting import words as W
 from grokscan.reporting.base import (
     Item,
     Page,
@@ -20,6 +21,9 @@ from grokscan.reporting.base import (
     forecasts,
     moments,
 )
+from grokscan.summary import first_crossing
+
+RERUN = "re-run grokscan analyze to compute it"  # what an older metrics file lacks
 
 
 def training_section(page: Page) -> Section:
@@ -84,6 +88,9 @@ def _training_caption(m, mk: dict) -> str:
     marks = (f"; {' and '.join(lines)}, and the same lines mark every figure against step "
              "below" if lines else "")
     final = m.run_scalars.get("test_acc")
+    half = None if final is None else first_crossing(m.run_steps, final, 0.5)
+    half_words = ("" if final is None else " Test accuracy never reached 0.5." if half is None
+                  else f" Test accuracy first reached 0.5 at step {half}.")
     if mem is not None and grok is not None:
         run = (f"In this run train accuracy reached 0.99 at step {mem} and test accuracy at "
                f"step {grok}, {grok - mem} steps later.")
@@ -94,7 +101,7 @@ def _training_caption(m, mk: dict) -> str:
         run = "In this run train accuracy did not reach 0.99."
     return ("Loss (log scale) and accuracy of each split at every analysed checkpoint. "
             "Grokking (Power et al., arXiv:2201.02177) is the long plateau of test accuracy "
-            f"after training accuracy has saturated{marks}. {run}")
+            f"after training accuracy has saturated{marks}. {run}{half_words}")
 
 
 def pca_section(page: Page) -> Section:
@@ -113,14 +120,13 @@ def pca_section(page: Page) -> Section:
                                     layers=[f"hidden layer {n[len('coords_h'):]}" for n in layers])
 
         by = m.task.get("class_label") or "class"
+        said = _clusters_words(m, mk, f"{ga}/{layers[-1]}", labels[()], by=by)
         sec.items.append(Item(
             "activation_pca", "PCA of hidden-layer activations",
             "Each sample's activation vector in each hidden layer, projected on its top two "
             f"principal components and coloured by {by}, at up to four moments (the steps above "
-            "the columns; Hutchison & Yevick, "
-            "arXiv:2510.25966, Figs. 16–18). The paper reports classes that overlap while the "
-            "network memorises and separate as it generalises: look for clusters of one colour "
-            "in the later panels.", activations))
+            "the columns; Hutchison & Yevick, arXiv:2510.25966, Figs. 16–18). " + said,
+            activations))
     gg = "metrics/pca/gradients"
     if m.has(f"{gg}/coords") and m.has(f"{gg}/correct"):
         def gradients():
@@ -135,6 +141,7 @@ def pca_section(page: Page) -> Section:
                                   is_train=None if tr is None else tr[idx], labels=lab)
 
         coords = m.get(f"{gg}/coords")
+        said = _gradient_words(m, coords, m.get(f"{gg}/correct"))
         if np.isfinite(coords).all(axis=2).any():
             sec.items.append(Item(
                 "gradient_pca", "PCA of per-sample gradients",
@@ -144,9 +151,7 @@ def pca_section(page: Page) -> Section:
                 "Fig. 14); light grey: correctly classified, black: misclassified; dots train, "
                 "crosses test (for a few classes, a second row colours them by class). The "
                 "axes are on an asinh scale around each panel's median, linear in its core and "
-                "logarithmic beyond, so that every point is drawn. "
-                "The paper reports misclassified samples forming lines away from the centre "
-                "and correct ones gathering near it.", gradients))
+                "logarithmic beyond, so that every point is drawn. " + said, gradients))
     dims = {s: f"{gg}/dim90_{s}" for s in ("train", "test") if m.has(f"{gg}/dim90_{s}")}
     if dims:
         data = {s: m.get(p) for s, p in dims.items()}
@@ -155,9 +160,32 @@ def pca_section(page: Page) -> Section:
                 "gradient_dimension", "Dimension of the per-sample gradients",
                 "The number of principal components that explain 90 % of the variance of the "
                 "per-sample gradients of train and of test samples, on the checkpoints where it "
-                "was computed (Hutchison & Yevick, arXiv:2510.25966, Fig. 15).",
+                "was computed (Hutchison & Yevick, arXiv:2510.25966, Fig. 15). In this run "
+                + "; ".join(W.course(m.steps, v, what=f"the {s} dimension")
+                            for s, v in data.items()) + ".",
                 lambda: F.gradient_dimension(m.steps, data, markers=mk)))
     return sec
+
+
+def _clusters_words(m, mk: dict, path: str, labels: np.ndarray, *, by: str) -> str:
+    """The paper's clusters of one colour, read on the last hidden layer's panels."""
+    idx, coords = at_moments(m, [path], mk, 4)
+    if coords[0].shape[1] != labels.shape[0]:
+        return ""
+    layer = path.rsplit("coords_h", 1)[-1]
+    return W.clusters_words(m.steps[idx].tolist(), coords[0], labels, by=by) + (
+        f" (hidden layer {layer}, the last)" if layer != "0" else "")
+
+
+def _gradient_words(m, coords, correct) -> str:
+    """The paper's lines of misclassified samples, read at the last computed checkpoint with
+    both correct and misclassified samples (the last one computed where there is none)."""
+    rows = np.flatnonzero(np.isfinite(coords).all(axis=2).any(axis=1))
+    if not rows.size:
+        return ""
+    mixed = [i for i in rows if 0 < np.nanmean(correct[i]) < 1]
+    i = mixed[-1] if mixed else rows[-1]
+    return W.gradient_words(coords[i], correct[i], step=int(m.steps[i]))
 
 
 def weights_section(page: Page) -> Section:
@@ -168,14 +196,13 @@ def weights_section(page: Page) -> Section:
 
 def _weight_items(page: Page) -> list[Item]:
     m, mk = page.m, page.markers
-    panels, parts = {}, []
+    panels, parts, said = {}, [], []
     ent = "metrics/entropy/weights"
     entropy = {n: f"{ent}/{n}" for n in m.names(ent) if not n.startswith("autocorr")}
     if entropy:
         panels["weight entropy"] = entropy
-        parts.append("the entropy of each weight matrix's normalised weights (Salah & Yevick, "
-                     "arXiv:2411.05353 §3.6: it falls as training accuracy rises, rises during "
-                     "grokking and falls after)")
+        parts.append("the entropy of each weight matrix's normalised weights")
+        said.append(W.entropy_words(m.steps, {n: m.get(p) for n, p in entropy.items()}, mk))
     norms = {n: f"metrics/norms/norm/{n}" for n in m.names("metrics/norms/norm")}
     if m.has("metrics/norms/total"):
         norms["all"] = "metrics/norms/total"
@@ -183,19 +210,25 @@ def _weight_items(page: Page) -> list[Item]:
         norms["all"] = "scalars/weight_norm"
     if norms:
         panels["weight norm (L2)"] = norms
-        parts.append("the L2 norm of each parameter and of all (weight decay shrinks it once "
-                     "a general solution takes over)")
+        parts.append("the L2 norm of each parameter and of all")
+        if "all" in norms:
+            said.append("In this run " + W.course(m.steps, m.get(norms["all"]),
+                                                  what="the total norm") + ".")
     inactive = {f"hidden {n[len('inactive_h'):]}": f"metrics/sparsity/{n}"
                 for n in m.names("metrics/sparsity") if re.fullmatch(r"inactive_h\d+", n)}
     if inactive:
         panels["inactive units (share)"] = inactive
-        parts.append("the share of hidden units inactive on every input (arXiv:2507.11645: it "
-                     "falls while the network memorises, then rises)")
+        parts.append("the share of hidden units inactive on every input")
+        first = next(iter(inactive.items()))
+        said.append(W.inactive_words(m.steps, m.get(first[1]), mk).replace(
+            "this run", f"this run ({first[0]})", 1))
     small = {n: f"metrics/sparsity/small/{n}" for n in m.names("metrics/sparsity/small")}
     if small:
         panels["small weights |w| < 0.01 (share)"] = small
         parts.append("the share of weights with |w| < 0.01 in each matrix (Hutchison & Yevick, "
                      "arXiv:2510.25966)")
+        said.append(_against_init(m, "sparsity", {f"small/{n}": f"the share of small weights "
+                                                  f"of {n}" for n in small}))
     peak = next((p for p in ("metrics/entropy/autocorr_peak",
                              "metrics/entropy/weights/autocorr_peak") if m.has(p)), None)
     if peak:
@@ -205,10 +238,32 @@ def _weight_items(page: Page) -> list[Item]:
     if not panels:
         return []
     caption = ("Against step: " + "; ".join(parts) + ". Each panel shows one curve per "
-               "layer, with the event markers of the training curves.")
+               "layer, with the event markers of the training curves. "
+               + " ".join(x for x in said if x))
     return [Item("weight_statistics", "Weight statistics", caption,
                  lambda: F.weight_statistics(m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
                                                        for t, c in panels.items()}, markers=mk))]
+
+
+def _against_init(m, family: str, names: dict) -> str:
+    """Sparsity or Gini at the end against initialisation (the group's ``init`` attribute, the
+    null of these measures); says so where the metrics file predates it."""
+    init = m.attr(f"metrics/{family}", "init")
+    if not isinstance(init, dict):
+        return ("The values at initialisation, the null of these measures, are not in this "
+                f"metrics file: {RERUN}.")
+    init = {k: float(v) for k, v in init.items() if isinstance(v, (int, float))}
+    step = m.numbers(f"metrics/{family}", "init_step", [0], whole=True, lo=0)[0]
+    step = int(step)
+    out = []
+    for key, what in names.items():
+        v = m.get(f"metrics/{family}/{key}")
+        ok = np.isfinite(v) if v is not None else None
+        if v is not None and ok.any():
+            out.append(W.against_init(init.get(key), float(v[ok][-1]), what=what,
+                                      init_step=step))
+    out = [x for x in out if x]
+    return ("Against initialisation (the null): " + "; ".join(out) + ".") if out else ""
 
 
 def _dropout_items(page: Page) -> list[Item]:
@@ -218,15 +273,7 @@ def _dropout_items(page: Page) -> list[Item]:
     if m.has(f"{gv}/variance"):
         var, mean = m.get(f"{gv}/variance"), m.get(f"{gv}/mean")
         if np.isfinite(var).any():
-            items.append(Item(
-                "dropout_variance", "Variance under dropout",
-                "Test accuracy over repeated stochastic forward passes with dropout active at "
-                "frozen weights: its variance and its mean, on the checkpoints where it was "
-                "computed (Salah & Yevick, arXiv:2507.11645). In the paper the variance is near "
-                "zero while the network memorises, peaks at the onset of generalisation and "
-                "falls back after. " + _variance_words(m.steps, var, mk.get("grokking")),
-                lambda: F.dropout_variance(m.steps, var, mean if mean is not None
-                                           else np.full(m.n, np.nan), markers=mk)))
+            items.append(_variance_item(m, mk, var, mean))
     gd = "metrics/dropout/drc"
     if m.has(f"{gd}/accuracy"):
         acc = m.get(f"{gd}/accuracy")
@@ -242,11 +289,40 @@ def _dropout_items(page: Page) -> list[Item]:
                 "dropout_robustness", "Dropout Robustness Curve",
                 "Test accuracy against the dropout rate applied at inference, at up to six "
                 "checkpoints from early (light) to late (dark): the Dropout Robustness Curve of "
-                "Salah & Yevick (arXiv:2507.11645). In the paper the curve is flat near chance "
-                "while the network memorises; after grokking accuracy is unaffected below a "
-                "rate of about 0.2 and holds until about 0.5. "
-                + _robustness_words(m.steps, rates, acc, valid), drc))
+                "Salah & Yevick (arXiv:2507.11645). "
+                + W.drc_words(rates, acc[np.flatnonzero(valid)[-1]],
+                              step=int(m.steps[np.flatnonzero(valid)[-1]]), markers=mk), drc))
     return items
+
+
+def _variance_item(m, mk: dict, var, mean) -> Item:
+    """The variance under dropout against its null, counting noise p(1 − p)/n."""
+    gv = "metrics/dropout/variance"
+    n, passes = (m.numbers(gv, k, whole=True, lo=1) for k in ("examples", "passes"))
+    n, passes = (None if a is None or a.size != 1 else int(a[0]) for a in (n, passes))
+    has_null = (m.has(f"{gv}/binomial") and n is not None and passes is not None
+                and passes >= 2 and mean is not None)
+    head = ("Test accuracy over repeated stochastic forward passes with dropout active at "
+            "frozen weights: its variance beside the binomial p(1 − p)/n that counting alone "
+            "gives (p the mean accuracy under dropout, n the test examples), and the ratio of "
+            "the two with its interval (or, in a file without the null, the mean accuracy), "
+            "on the checkpoints where it was computed. "
+            "Salah & Yevick (arXiv:2507.11645) read the variance's peak as the onset of "
+            "generalisation; a variance at the binomial level peaks wherever accuracy under "
+            "dropout passes 0.5 and says no more than that. ")
+    if has_null:
+        said = W.dropout_words(m.steps, var, mean, n=int(n), passes=int(passes), markers=mk)
+        ratio = tuple(m.get(f"{gv}/{k}") for k in ("ratio", "ratio_lo", "ratio_hi"))
+        binomial = m.get(f"{gv}/binomial")
+    else:
+        said = (_variance_words(m.steps, var, mk.get("grokking")) + " The binomial null is not "
+                f"in this metrics file: {RERUN} and test the peak against counting noise.")
+        ratio = binomial = None
+    mean = mean if mean is not None else np.full(m.n, np.nan)
+    return Item("dropout_variance", "Variance under dropout", head + said,
+                lambda: F.dropout_variance(m.steps, var, mean, markers=mk, binomial=binomial,
+                                           ratio=ratio if ratio and ratio[0] is not None
+                                           else None))
 
 
 def _variance_words(steps, var, grokked) -> str:
@@ -258,14 +334,6 @@ def _variance_words(steps, var, grokked) -> str:
     rel = (f"{grokked - s} steps before" if grokked > s else
            f"{s - grokked} steps after" if s > grokked else "at the step of")
     return f"In this run it peaks at step {s}, {rel} test accuracy 0.99 (step {grokked})."
-
-
-def _robustness_words(steps, rates, acc, valid) -> str:
-    """This run's last computed curve at rate 0 and at the rate nearest 0.5."""
-    j = int(np.flatnonzero(valid)[-1])
-    i0, i5 = int(np.argmin(np.abs(rates))), int(np.argmin(np.abs(rates - 0.5)))
-    return (f"In this run, at step {int(steps[j])}: accuracy {acc[j, i0]:.2f} at rate "
-            f"{rates[i0]:g} and {acc[j, i5]:.2f} at rate {rates[i5]:g}.")
 
 
 def output_section(page: Page) -> Section:
@@ -281,8 +349,8 @@ def output_section(page: Page) -> Section:
         sec.items.append(Item(
             "softmax_gap", "Softmax gap",
             "The mean over samples of P_max − P_second, the gap between the two largest "
-            "softmax probabilities, over all samples and per class (Hutchison & Yevick, "
-            "arXiv:2510.25966). In the paper the gap dips during grokking.",
+            "softmax probabilities, over all samples and per class. "
+            + W.softmax_gap_words(m.steps, gap, mk),
             lambda: F.softmax_gap(m.steps, gap, per, markers=mk, class_names=names)))
     return sec
 

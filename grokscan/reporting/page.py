@@ -1,5 +1,7 @@
-"""The report page: its header (the run in one line, the crossing table, the facts) and the
-self-contained HTML around the figures."""
+"""The report page: the run in one line, then a summary (the run's story in a computed
+paragraph, the crossing table, the facts and the few figures that show what happened), then
+every other figure in collapsible sections under a table of contents; self-contained HTML
+around the figures."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from grokscan._version import __version__
 from grokscan.onset.forecast import not_applicable
 from grokscan.onset.shipped import default
 from grokscan.reporting.base import Page, Section, forecasts
+from grokscan.reporting.words import story
 from grokscan.store.metrics import MetricsFile
 from grokscan.summary import (
     THRESHOLDS,
@@ -59,11 +62,18 @@ h1{font-size:1.55em;margin:.3em 0 .1em}h2{font-size:1.25em;margin:1.8em 0 .5em;
 table{border-collapse:collapse;margin:.6em 0;font-size:.95em}
 td,th{padding:.25em .8em;border-bottom:1px solid #e4e4e4;text-align:right}
 th:first-child,td:first-child{text-align:left}
-nav{font-size:.92em;margin:1em 0}nav a{margin-right:1em;color:#2a5d9f;text-decoration:none}
+nav{font-size:.92em;margin:1em 0;column-width:16em}nav a{display:block;color:#2a5d9f;
+ text-decoration:none;margin:.1em 0}
 figure{margin:1.2em 0 2em}figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:.93em;color:#333;max-width:60em;margin:.5em auto 0}
 .facts{font-size:.95em}.facts li{margin:.15em 0}.foot{font-size:.85em;color:#666;margin-top:3em}
+.story{font-size:1.02em;max-width:60em}
+details{border-top:1px solid #ddd;margin:.4em 0}details>summary{cursor:pointer;padding:.5em 0;
+ font-size:1.15em;font-weight:600}details>summary span{font-weight:400;color:#666;font-size:.8em}
+@media print{details{display:block}details>summary{list-style:none}}
 """
+# the figures that show what happened, drawn in the summary at the top (in this order)
+SUMMARY = ("training_curves", "forecast", "fourier_heatmap")
 
 
 
@@ -113,18 +123,46 @@ def _facts(m: MetricsFile, s: dict) -> list[str]:
     return facts
 
 
+def _figure(it, images: dict) -> str:
+    esc = html.escape
+    mime, data = images[it.name]
+    uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    return (f'<figure id="{esc(it.name)}"><img src="{uri}" alt="{esc(it.title)}">'
+            f"<figcaption><b>{esc(it.title)}.</b> {esc(it.caption)}</figcaption></figure>")
+
+
+def summary_items(sections: list[Section]) -> list:
+    """The items of SUMMARY that this report has, in SUMMARY's order."""
+    found = {it.name: it for s in sections for it in s.items}
+    return [found[n] for n in SUMMARY if n in found]
+
+
 def _body(sections: list[Section], images: dict) -> str:
+    """Every section but the summary's figures, each a collapsed <details> (opened by its link
+    in the table of contents, or by a click)."""
     esc, body = html.escape, []
     for sec in sections:
-        body.append(f'<section id="{esc(sec.key)}"><h2>{esc(sec.title)}</h2>')
-        for it in sec.items:
-            mime, data = images[it.name]
-            uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-            body.append(f'<figure id="{esc(it.name)}"><img src="{uri}" alt="{esc(it.title)}">'
-                        f"<figcaption><b>{esc(it.title)}.</b> {esc(it.caption)}</figcaption>"
-                        "</figure>")
-        body.append("</section>")
+        items = [it for it in sec.items if it.name not in SUMMARY]
+        if not items:
+            continue
+        n = f"{len(items)} figure{'s' if len(items) > 1 else ''}"
+        body.append(f'<section id="{esc(sec.key)}"><details><summary>{esc(sec.title)} '
+                    f"<span>({n})</span></summary>")
+        body += [_figure(it, images) for it in items]
+        body.append("</details></section>")
     return "".join(body)
+
+
+def _nav(sections: list[Section]) -> str:
+    esc = html.escape
+    links = []
+    for sec in sections:
+        items = [it for it in sec.items if it.name not in SUMMARY]
+        if items:
+            titles = "; ".join(it.title for it in items)
+            links.append(f'<a href="#{esc(sec.key)}" title="{esc(titles)}">{esc(sec.title)} '
+                         f"({len(items)})</a>")
+    return "".join(links)
 
 
 def _foot(m: MetricsFile, page: Page) -> str:
@@ -139,13 +177,32 @@ def _foot(m: MetricsFile, page: Page) -> str:
             "figures are also in figures/ beside this page</p>")
 
 
+def pdf_text(m: MetricsFile, page: Page, items: list) -> tuple[str, list[str]]:
+    """The first page of the report's PDF: (title, paragraphs): the run, its story, the facts
+    of the summary, and the figures that follow, one a page."""
+    s = summary(m, page.markers)
+    name = os.path.basename(m.source) if m.source else os.path.basename(os.path.dirname(m.path))
+    text = story(m.run_steps, m.run_scalars.get("train_acc"), m.run_scalars.get("test_acc"),
+                 markers=page.markers, key_freqs=m.key_freqs)
+    figures = "; ".join(f"{i}. {it.title}" for i, it in enumerate(
+        (it for it in items if it.name != "constellation_animation"), start=2))
+    return (f"grokscan report — {name}", [run_line(m), text]
+            + [f"• {f}" for f in _facts(m, s)]
+            + [f"The figures, one a page (their captions are in report.html): {figures}."])
+
+
 def html_page(m: MetricsFile, page: Page, sections: list[Section], images: dict) -> str:
     """The whole page: every image embedded as a data URI, no script, no network."""
     esc = html.escape
     s = summary(m, page.markers)
     name = os.path.basename(m.source) if m.source else os.path.basename(os.path.dirname(m.path))
-    nav = "".join(f'<a href="#{esc(sec.key)}">{esc(sec.title)}</a>' for sec in sections)
     facts = "".join(f"<li>{esc(f)}</li>" for f in _facts(m, s))
+    text = story(m.run_steps, m.run_scalars.get("train_acc"), m.run_scalars.get("test_acc"),
+                 markers=page.markers, key_freqs=m.key_freqs)
+    top = "".join(_figure(it, images) for it in summary_items(sections))
+    # a section whose figures are all in the summary keeps its anchor there
+    top += "".join(f'<div id="{esc(sec.key)}"></div>' for sec in sections
+                   if all(it.name in SUMMARY for it in sec.items))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -155,9 +212,13 @@ def html_page(m: MetricsFile, page: Page, sections: list[Section], images: dict)
 <body><main>
 <h1>grokscan report — {esc(name)}</h1>
 <p class="run">{esc(run_line(m))}</p>
+<section id="summary"><h2>Summary</h2>
+<p class="story">{esc(text)}</p>
 {_table(s)}
 <ul class="facts">{facts}</ul>
-<nav>{nav}</nav>
+{top}</section>
+<h2>Every figure, by section</h2>
+<nav>{_nav(sections)}</nav>
 {_body(sections, images)}
 <div class="foot">{_foot(m, page)}</div>
 </main></body></html>

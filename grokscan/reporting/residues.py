@@ -10,6 +10,7 @@ import numpy as np
 from grokscan import figures as F
 from grokscan.figures.geometry import LABEL_MAX
 from grokscan.metrics import fourier as fm
+from grokscan.reporting import words as W
 from grokscan.reporting.base import (
     GIF_FPS,
     GIF_FRAMES,
@@ -26,6 +27,14 @@ from grokscan.reporting.base import (
 from grokscan.reporting.maps import attention_maps_item, neuron_maps_item
 from grokscan.store.metrics import MetricsFile
 
+RERUN = "re-run grokscan analyze to compute it"  # what an older metrics file lacks
+
+
+def _keys(m: MetricsFile) -> list[int]:
+    """The key frequencies of the first operation (those the analysis used)."""
+    ks = next(iter(m.key_freqs.values()), None) if m.key_freqs else None
+    return [int(k) for k in ks or []]
+
 
 def fourier_section(page: Page) -> Section:
     m, mk = page.m, page.markers
@@ -38,10 +47,9 @@ def fourier_section(page: Page) -> Section:
         sec.items.append(Item(
             "fourier_heatmap", "Fourier norms over training",
             f"The norm of each Fourier frequency k of the per-residue embedding vectors (and of "
-            f"the neuron-logit map W_L), one column per checkpoint, in the {m.basis} basis "
-            "(Nanda et al. 2023, arXiv:2301.05217). Memorisation spreads the norm over all "
-            "frequencies; generalisation concentrates it on a few key frequencies, which "
-            "remain as bright rows while the rest fade.",
+            f"the neuron-logit map W_L), one column per checkpoint, in the {m.basis} basis. "
+            + W.concentration_words(m.steps, fm.frequency_power(m.get(f"{g}/norms_embed")),
+                                    _keys(m), mk),
             lambda: F.fourier_heatmap(m.steps, {t: np.sqrt(fm.frequency_power(m.get(p)))
                                                 for t, p in panels.items()}, markers=mk)))
         names = {"FFD (Fourier frequency density)": "ffd", "FCR (Fourier coefficient ratio)": "fcr",
@@ -61,7 +69,7 @@ def fourier_section(page: Page) -> Section:
                 "cos/sin balance min(μ/ν, ν/μ) (Eq. 6); the Gini coefficient; and the spectral "
                 "entropy. A sparse Fourier solution shows as FFD and entropy falling and Gini "
                 "rising; Furuta et al. find that FFD tracks the grokking of addition and FCR "
-                "that of multiplication.",
+                "that of multiplication. " + _measures_words(m, mk, measures),
                 lambda: F.fourier_measures(
                     m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
                               for t, c in measures.items()}, markers=mk)))
@@ -74,6 +82,30 @@ def fourier_section(page: Page) -> Section:
     for op in ops_of(m):
         sec.items += _freqloss_items(page, op)
     return sec
+
+
+def _measures_words(m: MetricsFile, mk: dict, measures: dict) -> str:
+    """The course of the embedding's FFD, Gini and entropy, and Gini against initialisation."""
+    parts = []
+    for title, curves in measures.items():
+        if "embedding" in curves and not title.startswith("FCR"):
+            parts.append(W.course(m.steps, m.get(curves["embedding"]),
+                                  what=f"the embedding's {title.split(' (')[0]}"))
+    text = ("In this run " + "; ".join(parts) + ".") if parts else ""
+    gini = {f"gini_{t}": f"the Gini coefficient of the {w}" for t, w in
+            (("embed", "embedding"), ("logit", "neuron-logit map"))
+            if m.has(f"metrics/fourier/gini_{t}")}
+    init = m.attr("metrics/fourier", "init")
+    if not isinstance(init, dict):
+        return text + (" The values at initialisation, the null of the Gini coefficient, are "
+                       f"not in this metrics file: {RERUN}.")
+    step = int(m.numbers("metrics/fourier", "init_step", [0], whole=True, lo=0)[0])
+    said = [W.against_init(v if isinstance(v := init.get(k), (int, float)) else None,
+                           float(m.get(f"metrics/fourier/{k}")[-1]), what=w, init_step=step)
+            for k, w in gini.items()]
+    said = [x for x in said if x]
+    return text + (" Against initialisation (the null): " + "; ".join(said) + "." if said
+                   else "")
 
 
 def _freqloss_items(page: Page, op: str) -> list[Item]:
@@ -93,8 +125,8 @@ def _freqloss_items(page: Page, op: str) -> list[Item]:
             "components cos and sin of w_k(a+b−c)) and excluded loss (those components "
             "removed), beside the plain train and test loss on the same samples"
             + (f"; key frequencies {', '.join(map(str, freqs))}" if freqs else "") + ". "
-            "The restricted loss falls before the test loss does, and the excluded train "
-            "loss rises during the clean-up phase, as the memorising solution is removed.",
+            + W.freqloss_words(m.steps, {k: m.get(p) for k, p in paths.items()}, mk,
+                               test_acc=m.run_scalars.get("test_acc"), run_steps=m.run_steps),
             lambda paths=paths: F.frequency_loss(
                 m.steps, {k: m.get(p) for k, p in paths.items()}, markers=mk)))
     trig = _trig_item(page, op)
@@ -113,10 +145,10 @@ def _trig_item(page: Page, op: str) -> Item | None:
     return Item(
         f"trig_coefficients{suffix}", f"Trig components of the logits{op_title(m, op)}",
         "The coefficient of the unit direction cos(w_k(a+b−c)) over the (a, b, c) cube in the "
-        f"logits, for each key frequency k ({', '.join(map(str, sorted(paths)))}), against step "
-        "(Nanda et al. 2023, arXiv:2301.05217). In their runs these coefficients grow "
-        "smoothly during circuit formation, before the test loss falls: the generalising "
-        "circuit forms before it shows in the accuracy.",
+        f"logits, for each key frequency k ({', '.join(map(str, sorted(paths)))}), against "
+        "step. " + W.trig_words(m.steps, {k: m.get(p) for k, p in paths.items()},
+                               m.run_scalars.get("test_loss"), m.run_steps, mk,
+                               test_acc=m.run_scalars.get("test_acc")),
         lambda: F.trig_coefficients(m.steps, {k: m.get(p) for k, p in paths.items()},
                                     markers=mk))
 
@@ -124,15 +156,18 @@ def _trig_item(page: Page, op: str) -> Item | None:
 def _neuron_item(page: Page, path: str, op: str) -> Item:
     m, mk = page.m, page.markers
 
-    def draw():
-        mem = mk.get("memorisation")
-        i0 = int(np.argmin(np.abs(m.steps - mem))) if mem is not None else 0
-        idx = np.unique([i0, m.n - 1])
+    mem = mk.get("memorisation")
+    i0 = int(np.argmin(np.abs(m.steps - mem))) if mem is not None else 0
+    idx = np.unique([i0, m.n - 1])
+    power = m.rows(path, idx)
+    if not finite_rows(power).all():  # computed on some checkpoints only
+        ok = np.flatnonzero(finite_rows(m.get(path)))
+        idx = np.unique([ok[np.argmin(np.abs(ok - i0))], ok[-1]])
         power = m.rows(path, idx)
-        if not finite_rows(power).all():  # computed on some checkpoints only
-            ok = np.flatnonzero(finite_rows(m.get(path)))
-            idx = np.unique([ok[np.argmin(np.abs(ok - i0))], ok[-1]])
-            power = m.rows(path, idx)
+    said = W.spectrum_words(power[0], power[-1],
+                            steps=(int(m.steps[idx[0]]), int(m.steps[idx[-1]])))
+
+    def draw():
         after = "after grokking" if mk.get("grokking") is not None else "at the end"
         before = "at memorisation" if mem is not None else "at the start"
         return F.neuron_spectrum(power[0], power[-1], steps=(m.steps[idx[0]], m.steps[idx[-1]]),
@@ -141,9 +176,7 @@ def _neuron_item(page: Page, path: str, op: str) -> Item:
     return Item(
         f"neuron_spectrum{sfx(m, op)}", f"Neuron-activation spectrum{op_title(m, op)}",
         "The 2-D Fourier power of each hidden neuron's activation over all inputs (a, b), "
-        "averaged over neurons, at memorisation and at the end of the run (Nanda et al. 2023). "
-        "While the network memorises the power is spread like white noise; after grokking it "
-        "sits on a few key frequencies, which show as bright points.", draw)
+        "averaged over neurons, at memorisation and at the end of the run. " + said, draw)
 
 
 def constellation_section(page: Page) -> Section:
@@ -175,6 +208,8 @@ def constellation_section(page: Page) -> Section:
             "since the operation lives on the multiplicative group)" if order is not None
             else "t the residue")
     numbers = " Numbers give the residue." if len(residues) <= LABEL_MAX else ""
+    said = " " + W.constellation_words(arrays[0][0], arrays[0][-1], steps=(
+        int(m.steps[idx[0]]), int(m.steps[idx[-1]])))
     sec.items.append(Item(
         "constellation", "Constellation of the residue embeddings",
         f"The embedding vectors of the {len(residues)} residues projected on their top two "
@@ -183,8 +218,8 @@ def constellation_section(page: Page) -> Section:
         f"(further rows), at {len(idx)} moments from initialisation to the end. Colour: t in the "
         f"first row and k·t mod {len(residues)} in the plane of k, {t_is}: as frequency k is "
         "learned, a random cloud turns into points on a circle ordered by k·t, and its colours "
-        "into a wheel (the constellation picture of the algebra-de-grok tool; Nanda et al., "
-        "arXiv:2301.05217)." + numbers, static))
+        "into a wheel (the constellation picture of the algebra-de-grok tool)." + numbers
+        + said, static))
     if m.has(f"{g}/fixed"):
         sec.items.append(_animation_item(m, g, residues))
     return sec
@@ -220,6 +255,8 @@ def geometry_section(page: Page) -> Section:
     order = discrete_log_order(m)
     cos_path = "metrics/embedding/cosine/matrix"
     if m.has(cos_path):
+        shown, _ = at_moments(m, [cos_path], mk, 4)
+
         def cosine():
             idx, (C,) = at_moments(m, [cos_path], mk, 4)
             if order is not None and C.shape[-1] >= m.p:
@@ -230,11 +267,12 @@ def geometry_section(page: Page) -> Section:
         sec.items.append(Item(
             "cosine_similarity", "Cosine similarity of the embedding vectors",
             "The cosine-similarity matrix C(A, B) = A·B / (‖A‖ ‖B‖) of the residues' embedding "
-            "vectors (Salah & Yevick, arXiv:2507.11645, Eq. 2) at initialisation, memorisation,"
-            " grokking and the end. It is random at initialisation, shows co-diagonal bands "
-            "when training accuracy saturates, and full structure after grokking (a circulant "
-            "matrix for a+b" + (", here in discrete-log order for a·b" if order is not None
-                                else "") + ").", cosine))
+            "vectors (Salah & Yevick, arXiv:2507.11645, Eq. 2) at "
+            + ", ".join(W.moment_names(m.steps[shown], mk)) + ". The paper finds it random at "
+            "initialisation, with co-diagonal bands when training accuracy saturates and full "
+            "structure after grokking (a circulant matrix for a+b" + (
+                ", here in discrete-log order for a·b" if order is not None else "") + "). "
+            + _structure_words(m, mk), cosine))
     g = "metrics/embedding/bimodality"
     if m.has(f"{g}/hist") and m.has(f"{g}/hist_edges"):
         def histograms():
@@ -243,20 +281,11 @@ def geometry_section(page: Page) -> Section:
 
         sec.items.append(Item(
             "embedding_histograms", "Histogram of embedding entries",
-            "The distribution of all embedding entries at the same four moments, as densities "
-            "(arXiv:2507.11645). The paper finds one Gaussian at initialisation turning into "
-            "two symmetric peaks (near ±0.4 there) by the end of grokking, whatever the "
-            "initialisation.", histograms))
-    panels = {}
-    for title, path in (("circulant share of C", "metrics/embedding/cosine/circulant_share"),
-                        ("band contrast of C", "metrics/embedding/cosine/band_contrast"),
-                        ("bimodality coefficient", f"{g}/coefficient")):
-        if m.has(path):
-            panels[title] = {title: path}
-    modes = {lab: f"{g}/{k}" for lab, k in (("low mode", "mode_low"), ("high mode", "mode_high"))
-             if m.has(f"{g}/{k}")}
-    if modes:
-        panels["two-mode fit: means"] = modes
+            "The distribution of all embedding entries at the same four moments, as densities. "
+            "Salah & Yevick (arXiv:2507.11645) find one Gaussian at initialisation turning "
+            "into two symmetric peaks (near ±0.4 there) by the end of grokking, whatever the "
+            "initialisation. " + _bimodality_words(m), histograms))
+    panels = _structure_panels(m)
     if panels:
         sec.items.append(Item(
             "embedding_structure", "Embedding structure against step",
@@ -265,7 +294,10 @@ def geometry_section(page: Page) -> Section:
             "strongest band (in standard deviations of the rest), which rise as the bands of "
             "arXiv:2507.11645 appear. Sarle's bimodality coefficient of the embedding entries "
             "(above 5/9 suggests two modes; a Gaussian gives about 1/3) and the means of a "
-            "two-component mixture fitted to them follow the histogram's split into two peaks.",
+            "two-component mixture fitted to them follow the histogram's split into two peaks. "
+            "Each measure is drawn with its null (the curve named null): the same matrix with "
+            "its residues shuffled, or as many Gaussian entries. " + _structure_words(m, mk)
+            + " " + _bimodality_words(m),
             lambda: F.embedding_structure(
                 m.steps, {t: {lab: m.get(p) for lab, p in c.items()} for t, c in panels.items()},
                 markers=mk)))
@@ -292,6 +324,50 @@ def turning_frequency(xy) -> int | None:
     return int(np.argmax(spectrum[1:]) + 1)
 
 
+def _structure_panels(m: MetricsFile) -> dict:
+    """{title: {label: path}} of the embedding-structure figure, each measure with its null."""
+    g = "metrics/embedding/bimodality"
+    panels = {}
+    for title, path in (("circulant share of C", "metrics/embedding/cosine/circulant_share"),
+                        ("band contrast of C", "metrics/embedding/cosine/band_contrast"),
+                        ("bimodality coefficient", f"{g}/coefficient")):
+        if m.has(path):
+            panels[title] = {title: path}
+            if m.has(path + "_null_hi"):  # the null's upper edge, drawn beside the measure
+                panels[title]["null: " + ("residues shuffled, 95th percentile" if "cosine" in
+                                          path else "Gaussian, 97.5 %")] = path + "_null_hi"
+    modes = {lab: f"{g}/{k}" for lab, k in (("low mode", "mode_low"), ("high mode", "mode_high"))
+             if m.has(f"{g}/{k}")}
+    if modes:
+        panels["two-mode fit: means"] = modes
+    return panels
+
+
+def _structure_words(m: MetricsFile, mk: dict) -> str:
+    """The circulant share and band contrast against shuffled residues, in this run."""
+    g = "metrics/embedding/cosine"
+    if not m.has(f"{g}/circulant_share"):
+        return ""
+    if not m.has(f"{g}/circulant_share_null_hi"):
+        return ("The shuffled-residue null of the circulant share is not in this metrics "
+                f"file: {RERUN}.")
+    parts = [W.structure_words(m.steps, m.get(f"{g}/{k}"), m.get(f"{g}/{k}_null_hi"),
+                               what=w, markers=mk)
+             for k, w in (("circulant_share", "circulant share"),
+                          ("band_contrast", "band contrast")) if m.has(f"{g}/{k}_null_hi")]
+    return "In this run " + "; ".join(p for p in parts if p) + "."
+
+
+def _bimodality_words(m: MetricsFile) -> str:
+    g = "metrics/embedding/bimodality"
+    if not m.has(f"{g}/coefficient"):
+        return ""
+    if not m.has(f"{g}/coefficient_null"):
+        return f"The Gaussian null of the bimodality coefficient is not in this file: {RERUN}."
+    return W.bimodality_words(m.steps, *(m.get(f"{g}/{k}") for k in (
+        "coefficient", "coefficient_null", "coefficient_null_lo", "coefficient_null_hi")))
+
+
 def last_layer_section(page: Page) -> Section:
     m = page.m
     sec = Section("last_layer", "Last-layer principal components")
@@ -315,7 +391,7 @@ def last_layer_section(page: Page) -> Section:
                 "of each learned frequency, at the last checkpoint (Salah & Yevick, "
                 "arXiv:2411.05353 §3.3–3.4). A frequency k coprime to P draws a circle of P "
                 "points; if gcd(k, P) = d > 1 the points fall into P/d clusters of d points, "
-                "which reads off a factor of P.",
+                "which reads off a factor of P. " + W.last_layer_words(m.p, freqs or []),
                 lambda: F.last_layer_pca(
                     pairs[i], evr[i] if evr is not None else np.full(6, np.nan),
                     step=int(m.steps[i]), planes=planes[i] if use_planes else None,

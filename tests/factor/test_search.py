@@ -127,7 +127,8 @@ def test_prime_p_gives_no_factor_and_the_distinct_status():
     assert d["p"] == 13 and not d["found"] and d["factors"] == {} and d["evidence"] == []
     assert len(d["runs"]) == 1 and d["runs"][0]["path"] is None  # trained in a temporary folder
     r = run("factor", "--p", 13, "--seeds", 1, "--max-steps", 20, "-q")
-    assert r.exit_code == NOT_FOUND and "no factorisation" in r.output
+    assert r.exit_code == NOT_FOUND and "P = 13 is prime: it has no factor to find" in r.output
+    assert "no factorisation" not in r.output
 
 
 def test_transformer_last_layer_is_its_neuron_logit_map(tmp_path):

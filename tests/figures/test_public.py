@@ -507,3 +507,12 @@ def test_the_docstring_examples_run(name):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(test, out=lambda text: pytest.fail(text))
     assert runner.failures == 0 and plt.get_fignums() == []
+
+
+def test_dropout_variance_draws_its_binomial_null():
+    binomial = T * (1 - T) / 1024
+    fig = F.dropout_variance(STEPS, binomial * 1.1, T, binomial=binomial,
+                             ratio=(np.full(N, 1.1), np.full(N, 0.9), np.full(N, 1.4)))
+    assert [ax.get_title() for ax in fig.axes] == [
+        "variance of test accuracy under dropout", "variance / binomial, 95 % interval"]
+    assert len(fig.axes[0].lines) >= 2 and fig.axes[1].collections  # the interval is shaded

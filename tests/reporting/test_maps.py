@@ -74,6 +74,9 @@ def test_the_neuron_maps_show_the_stored_grids_and_numbers(reports):
     stat = f"median {np.median(share[-1]):.2f}, {share[-1].min():.2f}–{share[-1].max():.2f}"
     assert f"at the end {stat}" in item.caption
     assert "cos and sin of w_k(a + b) alone" in item.caption
+    # the finding is said to hold only where the drawn neurons show it
+    assert ("this run agrees" in item.caption) <= (np.median(share[-1]) >= 0.8)
+    assert "nothing to be checked against" in item.caption or "After grokking" in item.caption
 
 
 def test_multiplication_is_drawn_in_discrete_log_order(reports):

@@ -44,10 +44,11 @@ ALL = ("fourier", "neurons", "freqloss", "norms", "pca", "entropy", "embedding",
 
 
 def write_metrics(out, families=ALL, *, source="/nonexistent/run.h5", kind="modular",
-                  ops=("add",)):
+                  ops=("add",), nulls=True):
     """OUT/metrics.h5 with the given families, every array of the documented shape, written
     by the analysis's own writer; several ``ops`` give the per-operation names
-    (``<name>_<op>``) of the neurons and freqloss families."""
+    (``<name>_<op>``) of the neurons and freqloss families; ``nulls=False``: as written before
+    the nulls were stored."""
     rng = np.random.default_rng(0)
     modular = kind == "modular"
     ops = list(ops) if modular else []
@@ -66,6 +67,12 @@ def write_metrics(out, families=ALL, *, source="/nonexistent/run.h5", kind="modu
                "train_loss": np.exp(-8 * t) + 1e-3, "test_loss": 3 - 2.5 * t,
                "weight_norm": 30 - 10 * t}
     block, attrs_of = _synthetic(rng, families, t, subset, ops, modular)
+    if nulls:
+        block.update(_nulls(block, subset))
+        attrs_of["dropout/variance"] = {"examples": 1024, "passes": 100, "rate": 0.3}
+        for name, keys in (("fourier", ("gini_embed", "gini_logit")),
+                           ("sparsity", [f"small/{p}" for p in PARAMS])):
+            attrs_of[name] = {"init": {k: 0.01 for k in keys}, "init_step": 0}
     groups = {}
     for key in block:  # each dataset's family: the registered name its path starts with
         name = next(n for n in FAMILIES if key.startswith(n + "/"))
@@ -160,6 +167,25 @@ def _synthetic(rng, families, t, subset, ops, modular):
         f["dropout/drc/auc"] = 0.5 * subset
         attrs["dropout/drc"] = {"rates": list(np.arange(10) / 10)}
     return {k: np.asarray(v) for k, v in f.items()}, attrs
+
+
+def _nulls(block: dict, subset) -> dict:
+    """The nulls analyze stores beside the findings (grokscan/metrics/nulls.py), constructed:
+    counting noise for the dropout variance, a shuffled-residue level, a Gaussian range."""
+    out = {}
+    if "dropout/variance/mean" in block:
+        mean = block["dropout/variance/mean"]
+        out["dropout/variance/binomial"] = mean * (1 - mean) / 1024
+        ratio = block["dropout/variance/variance"] / out["dropout/variance/binomial"]
+        out.update({"dropout/variance/ratio": ratio, "dropout/variance/ratio_lo": 0.7 * ratio,
+                    "dropout/variance/ratio_hi": 1.4 * ratio})
+    if "embedding/cosine/circulant_share" in block:
+        for k in ("circulant_share", "band_contrast"):
+            out[f"embedding/cosine/{k}_null"] = np.full(N, 0.1)
+            out[f"embedding/cosine/{k}_null_hi"] = np.full(N, 0.2)
+        for k, v in (("", 0.333), ("_lo", 0.32), ("_hi", 0.35)):
+            out[f"embedding/bimodality/coefficient_null{k}"] = np.full(N, v)
+    return out
 
 
 MARKERS = {"memorisation": 30, "grokking": 80}
@@ -465,6 +491,43 @@ def test_full_report_page(full):
                                                "output"]
 
 
+def test_the_page_opens_with_the_runs_summary_and_folds_the_rest(full):
+    out, _ = full
+    page = (out / "report.html").read_text()
+    ids = re.findall(r'<section id="(\w+)"', page)
+    assert ids[0] == "summary" and "training" not in ids  # its figures are in the summary
+    summary = page[page.index('<section id="summary">'):page.index("</section>")]
+    assert re.findall(r'<figure id="(\w+)"', summary) == ["training_curves", "fourier_heatmap"]
+    assert ("Train accuracy reached 0.99 at step 30 (memorisation). Test accuracy first "
+            "reached 0.5 at step 60, 30 steps after memorisation. It reached 0.99 at step 80: "
+            "the run grokked, 50 steps after memorising. Key frequencies at the end: 3, 5."
+            in page)
+    assert page.count("<details>") == len(ids) - 1  # every other section folds
+    assert re.findall(r'<a href="#(\w+)"', page) == ids[1:]  # the table of contents
+
+
+def test_each_finding_is_read_against_its_null(full, tmp_path):
+    out, _ = full
+    page = (out / "report.html").read_text()
+    assert "times the binomial p(1 − p)/n of 1024 test examples" in page
+    assert "stands above its shuffled-residue null (95th percentile) first at step" in page
+    assert "Null: a Gaussian of as many entries gives 0.333" in page
+    assert "Against initialisation (the null): the Gini coefficient of the embedding" in page
+    assert "not in this metrics file" not in page
+    # a file written before the nulls were stored still reports, and says what it lacks
+    old = write_metrics(tmp_path / "old", families=("embedding", "dropout", "fourier",
+                                                    "sparsity"), nulls=False)
+    with MetricsFile(old) as m:  # the captions, without drawing
+        page = " ".join(it.caption for sec in R.build(Page(m, R.event_markers(m)))
+                        for it in sec.items)
+    for what in ("The binomial null is not in this metrics file",
+                 "The shuffled-residue null of the circulant share is not in this metrics file",
+                 "The Gaussian null of the bimodality coefficient is not in this file",
+                 "The values at initialisation, the null of the Gini coefficient, are not in "):
+        assert what in page
+    assert page.count("re-run grokscan analyze") >= 4
+
+
 def test_partial_report_leaves_out_what_was_not_computed(tmp_path):
     out = write_metrics(tmp_path / "p", families=("pca", "dropout"), kind="ising")
     assert R.render(out, quiet=True, dpi=30)["left_out"] == [
@@ -474,22 +537,24 @@ def test_partial_report_leaves_out_what_was_not_computed(tmp_path):
         ("Softmax outputs", R.MISSING["output"])]
     page = (out / "report.html").read_text()
     ids = re.findall(r'<section id="(\w+)"', page)
-    assert ids == ["training", "pca", "weights"]
+    assert ids == ["summary", "pca", "weights"]
     figs = re.findall(r'<figure id="(\w+)"', page)
     assert figs == ["training_curves", "activation_pca", "gradient_pca", "gradient_dimension",
                     "weight_statistics", "dropout_variance", "dropout_robustness"]
     assert "coloured by energy class" in page and "Fourier norms" not in page
     assert sorted(os.listdir(out / "figures")) == sorted(f"{n}.png" for n in figs)
-    # the CLI on a file with fewer families: PDFs too, and the figures no longer drawn go
+    # the CLI on a file with fewer families: one PDF too, and the figures no longer drawn go
     write_metrics(out, families=())
     r = CliRunner().invoke(main, ["report", str(out), "--pdf", "-q"])
     assert r.exit_code == 0, r.output
     assert re.findall(r'<figure id="(\w+)"', (out / "report.html").read_text()) == [
         "training_curves", "weight_statistics"]  # the recorded weight norm is always there
-    assert sorted(os.listdir(out / "figures")) == [
-        "training_curves.pdf", "training_curves.png", "weight_statistics.pdf",
-        "weight_statistics.png"]
-    assert (out / "figures" / "training_curves.pdf").read_bytes()[:4] == b"%PDF"
+    assert sorted(os.listdir(out / "figures")) == ["training_curves.png",
+                                                   "weight_statistics.png"]
+    doc = (out / "report.pdf").read_bytes()
+    assert doc[:4] == b"%PDF" and len(re.findall(rb"/Type\s*/Page\b", doc)) == 3  # summary + 2
+    r = CliRunner().invoke(main, ["report", str(out), "-q"])  # a later report without --pdf
+    assert r.exit_code == 0 and not (out / "report.pdf").exists()
 
 
 def test_one_figure_per_operation_of_a_multitask_run(tmp_path):
@@ -702,7 +767,8 @@ def test_the_training_caption_states_this_runs_crossings_and_only_the_lines_draw
 
     from grokscan.reporting.model import _training_caption
 
-    run = SimpleNamespace(run_scalars={"test_acc": np.array([0.0, 0.2, 0.31])})
+    run = SimpleNamespace(run_scalars={"test_acc": np.array([0.0, 0.2, 0.31])},
+                          run_steps=np.array([10, 20, 30]))
     text = _training_caption(run, {"memorisation": 30, "grokking": None})
     assert "dashed line marks memorisation" in text and "dash-dotted" not in text
     assert "test accuracy did not reach 0.99 (final 0.310)" in text

@@ -11,16 +11,20 @@ elsewhere. A family with MOMENTS in its needs (moments.py) runs once, on the che
 of ``Setup.moments`` (memorisation and the end), and is stored in ``/moments`` rather than
 one row per checkpoint. FAMILIES are the default ones; OPTIONAL ones run only when asked
 for.
+The replayed families' functions (torch) are imported on their first call: listing the
+families (``grokscan metrics``) imports no torch.
 """
 
 from __future__ import annotations
 
-from grokscan.analysis.families import llc as llc
-from grokscan.analysis.families import moments as mo
-from grokscan.analysis.families import replayed as r
+import importlib
+from dataclasses import dataclass
+
+from grokscan.analysis.families import llc_settings as llc
 from grokscan.analysis.families import weights as w
 from grokscan.analysis.families.base import (
     ATTENTION,
+    DRC_RATES,
     FIRST_LAYER,
     LOGIT_MAP,
     MOMENTS,
@@ -37,8 +41,33 @@ from grokscan.analysis.families.base import (
 )
 
 
-def _family(fn, *needs: str, doc: str) -> Family:
-    return Family(fn, frozenset(needs), doc)
+@dataclass(frozen=True)
+class _Later:
+    """A family function of a torch-importing module, imported when first called."""
+
+    module: str  # under grokscan.analysis.families
+    name: str
+
+    def __call__(self, *args, **kwargs):
+        mod = importlib.import_module(f"grokscan.analysis.families.{self.module}")
+        return getattr(mod, self.name)(*args, **kwargs)
+
+
+def _family(fn, *needs: str, doc: str, **more) -> Family:
+    return Family(fn, frozenset(needs), doc, **more)
+
+
+def _dropout_attrs(setup: Setup) -> dict:
+    """What the binomial null of dropout's variance needs: the examples and passes behind it."""
+    s = setup.settings
+    return {"examples": 0 if setup.mc_pick is None else len(setup.mc_pick),
+            "passes": s.dropout_passes, "rate": s.dropout_rate}
+
+
+r = {name: _Later("replayed", f"{name}_family") for name in (
+    "neurons", "freqloss", "activations", "gradients", "sparsity", "class_accuracy",
+    "dropout_variance", "drc")}
+mo = {name: _Later("moments", f"{name}_family") for name in ("neuron_maps", "attention_maps")}
 
 
 EMBEDDING = (RESIDUES, RESIDUE_VECTORS)
@@ -46,14 +75,14 @@ EMBEDDING = (RESIDUES, RESIDUE_VECTORS)
 FAMILIES: dict[str, Family] = {
     "fourier": _family(w.fourier_family, *EMBEDDING, LOGIT_MAP,
                        doc="Fourier norms, FFD, FCR, Gini, entropy"),
-    "neurons": _family(r.neurons_family, RESIDUES, REPLAY,
+    "neurons": _family(r["neurons"], RESIDUES, REPLAY,
                        doc="per-neuron 2-D spectrum (Nanda)"),
-    "freqloss": _family(r.freqloss_family, RESIDUES, REPLAY,
+    "freqloss": _family(r["freqloss"], RESIDUES, REPLAY,
                         doc="restricted and excluded loss (Nanda)"),
     "norms": _family(w.norms_family, doc="weight norm per layer and total"),
-    "pca/activations": _family(r.activations_family, REPLAY,
+    "pca/activations": _family(r["activations"], REPLAY,
                                doc="hidden activations on their top principal components"),
-    "pca/gradients": _family(r.gradients_family, REPLAY, SUBSET,
+    "pca/gradients": _family(r["gradients"], REPLAY, SUBSET,
                              doc="per-sample gradients: PCA and 90 % dimension, train/test"),
     "pca/last_layer": _family(w.last_layer_family, RESIDUES, LOGIT_MAP,
                               doc="last-layer rows on PC pairs and key-frequency planes"),
@@ -67,18 +96,19 @@ FAMILIES: dict[str, Family] = {
                                     doc="embedding entries: bimodality coefficient, two modes"),
     "embedding/constellation": _family(w.constellation_family, *EMBEDDING,
                                        doc="residue vectors on their PCs and frequency planes"),
-    "sparsity": _family(r.sparsity_family, REPLAY,
+    "sparsity": _family(r["sparsity"], REPLAY,
                         doc="inactive units, small weights, softmax gap"),
-    "accuracy/class": _family(r.class_accuracy_family, REPLAY,
+    "accuracy/class": _family(r["class_accuracy"], REPLAY,
                               doc="accuracy per true class, train and test"),
-    "dropout/variance": _family(r.dropout_variance_family, REPLAY, SUBSET,
-                                doc="test-accuracy variance over Monte-Carlo dropout passes"),
-    "dropout/drc": _family(r.drc_family, REPLAY, SUBSET,
+    "dropout/variance": _family(r["dropout_variance"], REPLAY, SUBSET,
+                                doc="test-accuracy variance over Monte-Carlo dropout passes, "
+                                    "and its binomial null p(1 - p)/n", attrs=_dropout_attrs),
+    "dropout/drc": _family(r["drc"], REPLAY, SUBSET,
                            doc="Dropout Robustness Curve, rates 0.0-0.9, and its area"),
-    "neurons/maps": _family(mo.neuron_maps_family, RESIDUES, REPLAY, MOMENTS,
+    "neurons/maps": _family(mo["neuron_maps"], RESIDUES, REPLAY, MOMENTS,
                             doc="activations over (a, b) of neurons per key frequency, at "
                                 "memorisation and the end"),
-    "attention/maps": _family(mo.attention_maps_family, RESIDUES, REPLAY, MOMENTS, ATTENTION,
+    "attention/maps": _family(mo["attention_maps"], RESIDUES, REPLAY, MOMENTS, ATTENTION,
                               doc="attention from '=' to a and b over (a, b) per head, at "
                                   "memorisation and the end"),
 }
@@ -86,14 +116,14 @@ FAMILIES: dict[str, Family] = {
 # Optional families: never in the default list, only asked for with --families; each needs an
 # optional extra (Family.unavailable says which when it is not installed).
 OPTIONAL: dict[str, Family] = {
-    "llc": Family(llc.llc_family, frozenset((REPLAY, SUBSET)),
+    "llc": Family(_Later("llc", "llc_family"), frozenset((REPLAY, SUBSET)),
                   "local learning coefficient, SGLD (devinterp; pip install 'grokscan[llc]')",
                   unavailable=llc.unavailable, attrs=llc.group_attrs,
                   subset_size=llc.subset_size),
 }
 ALL: dict[str, Family] = {**FAMILIES, **OPTIONAL}
 
-GROUP_ATTRS = {"dropout/drc": {"rates": list(r.DRC_RATES)},
+GROUP_ATTRS = {"dropout/drc": {"rates": list(DRC_RATES)},
                "features/cosine": {"edges": w.COSINE_EDGES.tolist()}}
 
 __all__ = ["ATTENTION", "FAMILIES", "FIRST_LAYER",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grokscan.analysis.families.llc import LLCSettings
+from grokscan.analysis.families.llc_settings import LLCSettings
 from grokscan.errors import GrokscanError
 from grokscan.groups import discrete_log_order
 from grokscan.metrics import fourier as fm
@@ -24,6 +24,8 @@ SUBSET = "subset"  # expensive: run on a subset of the checkpoints only
 MOMENTS = "moments"  # run once, on the checkpoints of Setup.moments only (stored in /moments)
 ATTENTION = "attention"  # a model with attention (the transformer)
 FIRST_LAYER = "first_layer"  # an MLP's first hidden layer, hidden.0.W (its units' features)
+
+DRC_RATES = tuple(round(0.1 * i, 1) for i in range(10))  # the Dropout Robustness Curve's rates
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,12 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from grokscan.analysis.families.base import Setup, basis_matrix
+from grokscan.analysis.families.base import DRC_RATES, Setup, basis_matrix
 from grokscan.metrics import fourier as fm
+from grokscan.metrics import nulls
 from grokscan.metrics import pca as pm
 from grokscan.metrics import weights as wm
 from grokscan.models.loss import loss as loss_of
-
-DRC_RATES = tuple(round(0.1 * i, 1) for i in range(10))
 
 
 class Checkpoint:
@@ -250,7 +249,16 @@ def dropout_variance_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarra
     over fewer examples is larger."""
     s = setup.settings
     hits, n = _dropout_accuracy(ck, setup.mc_pick, s.dropout_rate, s.dropout_passes)
-    return {"variance": np.asarray(hits.var() / n**2), "mean": np.asarray(hits.mean() / n)}
+    var, mean = hits.var() / n**2, hits.mean() / n
+    # the null: counting noise, the binomial p(1 - p)/n of n examples each right with
+    # probability p; ratio_lo/ratio_hi bound the true ratio at 95 % (grokscan/metrics/nulls.py)
+    out = {"variance": np.asarray(var), "mean": np.asarray(mean),
+           "binomial": np.asarray(nulls.binomial_variance(mean, n))}
+    if s.dropout_passes >= 2:
+        ratio, lo, hi = nulls.variance_ratio(var, mean, n, s.dropout_passes)
+        out.update(ratio=np.asarray(ratio), ratio_lo=np.asarray(lo), ratio_hi=np.asarray(hi))
+    return out
+
 
 
 def drc_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarray]:

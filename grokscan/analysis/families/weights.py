@@ -15,6 +15,7 @@ from grokscan.analysis.families.base import (
 )
 from grokscan.metrics import embedding as em
 from grokscan.metrics import fourier as fm
+from grokscan.metrics import nulls
 from grokscan.metrics import pca as pm
 from grokscan.metrics import weights as wm
 
@@ -86,12 +87,18 @@ def weight_entropy_family(setup: Setup, params) -> dict[str, np.ndarray]:
 def cosine_family(setup: Setup, params) -> dict[str, np.ndarray]:
     """The P x P cosine similarity of the residues' embedding vectors (arXiv:2507.11645 Eq. 2),
     the share of it a circulant explains (a function of a - b, or of the group's difference on
-    Z_P^*) and its band contrast (metrics/embedding.py)."""
+    Z_P^*) and its band contrast (metrics/embedding.py); each with its null, the mean
+    (``*_null``) and 95th percentile (``*_null_hi``) over shuffles of the residues."""
     C = em.cosine_matrix(residue_matrix(setup, params))
     order = setup.order()
-    return {"matrix": C.astype(np.float32),
-            "circulant_share": em.circulant_share(C, order=order),
-            "band_contrast": em.band_contrast(C, order=order)}
+    out = {"matrix": C.astype(np.float32)}
+    for name, fn in (("circulant_share", em.circulant_share), ("band_contrast", em.band_contrast)):
+        # the null: the same matrix with its residues shuffled (seeded permutations), which
+        # keeps every entry and loses any order among the residues (metrics/nulls.py)
+        null = nulls.shuffled(fn, C)
+        out.update({name: fn(C, order=order), f"{name}_null": null.mean(axis=-1),
+                    f"{name}_null_hi": np.quantile(null, 0.95, axis=-1)})
+    return out
 
 
 FIRST_LAYER = "hidden.0.W"  # the MLP's first hidden layer (d_in, width): a feature per column
@@ -115,8 +122,10 @@ def feature_cosine_family(setup: Setup, params) -> dict[str, np.ndarray]:
 
 def bimodality_family(setup: Setup, params) -> dict[str, np.ndarray]:
     """The distribution of the embedding's entries (arXiv:2507.11645): Sarle's bimodality
-    coefficient (above 5/9 suggests two modes), the means of a two-component Gaussian fit,
-    and a histogram (``hist`` counts over ``hist_edges``) for the figure."""
+    coefficient (above 5/9 suggests two modes) with its null (``coefficient_null``, and the
+    2.5-97.5 % range ``coefficient_null_lo/hi``: as many entries drawn from one Gaussian), the
+    means of a two-component Gaussian fit, and a histogram (``hist`` counts over
+    ``hist_edges``) for the figure."""
     E = residue_matrix(setup, params)
     x = E.reshape(len(E), -1).astype(np.float64)
     # The mode fit sees a fixed random sample of at most BIMODAL_SAMPLE entries: EM on all of
@@ -127,7 +136,11 @@ def bimodality_family(setup: Setup, params) -> dict[str, np.ndarray]:
     lo, hi = x.min(axis=1), x.max(axis=1)
     edges = np.linspace(lo, hi, HIST_BINS + 1, axis=1)
     hist = np.stack([np.histogram(row, bins=e)[0] for row, e in zip(x, edges)])
-    return {"coefficient": em.embedding_bimodality(E), "mode_low": modes.means[:, 0],
+    # the null: the coefficient of as many entries drawn from one Gaussian (metrics/nulls.py)
+    null = np.broadcast_to(nulls.gaussian_bimodality(x.shape[1]), (len(x), 3))
+    return {"coefficient": em.embedding_bimodality(E), "coefficient_null": null[:, 0].copy(),
+            "coefficient_null_lo": null[:, 1].copy(), "coefficient_null_hi": null[:, 2].copy(),
+            "mode_low": modes.means[:, 0],
             "mode_high": modes.means[:, 1], "hist": hist, "hist_edges": edges}
 
 

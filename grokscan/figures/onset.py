@@ -209,8 +209,7 @@ def forecast_score(record: dict, *, colour=FLAG, ax=None) -> Axes | Figure:
     colour : colour, optional
         The score's colour. The threshold is a thin solid black line, named on the panel; a
         score that is a probability (``record["probability"]`` true, the in-loop model's)
-        near 0 or 1 (:func:`probability_like`) is drawn on the logit scale, clipped to
-        [LOGIT_CLIP, 1 − LOGIT_CLIP].
+        near 0 or 1 is drawn on the logit scale, clipped to [LOGIT_CLIP, 1 − LOGIT_CLIP].
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; None: a new Figure.
 

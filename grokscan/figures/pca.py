@@ -177,7 +177,7 @@ def activation_pca(coords, labels, *, steps: Sequence[int], layers: Sequence[str
 
 
 def _in_range(xy: np.ndarray, correct: np.ndarray):
-    """(lims, points, drawn): the points of xy (G, 2) on :func:`asinh_plane`, limits that hold
+    """(lims, points, drawn): the points of xy (G, 2) on ``asinh_plane``, limits that hold
     every one of them, and the samples drawn (finite coordinates and a correct/misclassified
     flag)."""
     xy = asinh_plane(xy)
@@ -208,7 +208,7 @@ def gradient_pca_panel(xy, correct, *, is_train=None, title: str = "",
 
     Correct samples are light grey, misclassified ones black (drawn on top); train samples
     dots, test samples crosses. The axes are on an asinh scale around the median
-    (:func:`asinh_plane`): linear in the core, logarithmic for the far points, so every point
+    (``asinh_plane``): linear in the core, logarithmic for the far points, so every point
     is drawn where it lies on that scale and the core is not a dot.
 
     Parameters
@@ -262,7 +262,8 @@ def gradient_class_panel(xy, correct, labels, *, title: str = "", ax=None) -> Ax
     Parameters
     ----------
     xy : array_like of shape (G, 2)
-        PC 1 and PC 2 of each sample's gradient, drawn on :func:`asinh_plane`.
+        PC 1 and PC 2 of each sample's gradient, drawn on an asinh scale around the
+        median: linear in its core, logarithmic beyond.
     correct : array_like of shape (G,)
         1 correct, 0 misclassified, NaN not computed (not drawn).
     labels : array_like of int of shape (G,)

@@ -87,7 +87,7 @@ def value_map(d, name: str, *, title: str | None = None, ax=None) -> Axes | Figu
     """One value over the cells of a sweep, as a heatmap.
 
     The mean over each cell's runs, printed in the cell (blank: no run reached it), with a
-    colour bar.
+    colour bar; where no cell has a value, the panel says so and has no colour bar.
 
     Parameters
     ----------
@@ -130,7 +130,11 @@ def value_map(d, name: str, *, title: str | None = None, ax=None) -> Axes | Figu
                     va="center", fontsize="small", color="black" if val > mid else "white")
     _cells(ax, d.xs, d.ys, d.x, d.y)
     ax.set_title(name if title is None else title, fontsize="medium")
-    ax.figure.colorbar(im, ax=ax, shrink=0.9)
+    if finite.size:
+        ax.figure.colorbar(im, ax=ax, shrink=0.9)
+    else:  # nothing to colour: say so rather than draw an empty map with a scale
+        ax.text(0.5, 0.5, "no run reached it", transform=ax.transAxes, ha="center",
+                va="center", fontsize="small", color="0.3")
     return ax
 
 

@@ -265,3 +265,23 @@ def test_class_quantiles_that_coincide_are_one_line_named_for_both():
               for ax in fig.axes]
     assert ["10 %", "median", "90 %"] in labels
     assert ["10 % = median = 90 %"] in labels
+
+
+def test_a_value_map_no_run_reached_says_so_without_a_colour_bar():
+    """A sweep value that no cell has (no run reached test accuracy 0.99) is one sentence in
+    the panel, not an empty map with a meaningless colour scale."""
+    from grokscan.figures import value_map
+    from grokscan.sweep.stats import Diagram
+
+    def diagram(delay):
+        return Diagram(x="wd", y="init_scale", xs=[0.1, 1.0], ys=[1.0, 8.0],
+                       values={"delay": np.array(delay, float)},
+                       phase=np.full((2, 2), "memorisation", dtype=object),
+                       count=np.ones((2, 2), int), runs=np.ones((2, 2), int))
+
+    empty = value_map(diagram([[np.nan, np.nan], [np.nan, np.nan]]), "delay")
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no run reached it"]
+    assert len(empty.axes) == 1  # no colour bar
+    full = value_map(diagram([[1.0, np.nan], [300.0, 20.0]]), "delay")
+    assert len(full.axes) == 2 and "no run reached it" not in [t.get_text() for t in
+                                                              full.axes[0].texts]

@@ -113,9 +113,10 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
 
     Over stochastic dropout passes at frozen weights (Salah & Yevick, arXiv:2507.11645: the
     variance is near zero while the network memorises and peaks at the onset of generalisation):
-    :func:`series_grid`, two panels; with ``binomial`` the counting-noise variance p(1 − p)/n
-    is drawn beside the variance, and with ``ratio`` the second panel draws the variance over
-    it with its interval and the line of pure counting noise at 1, in place of the mean.
+    :func:`series_grid`, two panels; with ``binomial`` the binomial variance p(1 − p)/n (its
+    ceiling for independent per-example masks) is drawn beside the variance, and with
+    ``ratio`` the second panel draws the variance over it with its interval and the ceiling's
+    line at 1, in place of the mean.
 
     Parameters
     ----------
@@ -160,7 +161,7 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
         ok = np.isfinite(np.asarray(ratio[1], dtype=float))
         ax.fill_between(x[ok], np.asarray(ratio[1])[ok], np.asarray(ratio[2])[ok],
                         color=PALETTE[0], alpha=0.2, linewidth=0)
-        ax.axhline(1.0, color="0.2", linewidth=0.8)  # pure counting noise
+        ax.axhline(1.0, color="0.2", linewidth=0.8)  # the ceiling: every example equally likely to be right
         ax.set_ylim(bottom=0)
     return fig
 

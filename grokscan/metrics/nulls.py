@@ -1,9 +1,12 @@
 """Nulls: what a measure presented as a finding gives when there is nothing to find.
 
-- the variance of test accuracy under dropout against counting noise, the binomial
-  p(1 − p)/n of a mean of n examples each right with probability p (arXiv:2507.11645 reads
-  the variance's peak as the onset of generalisation; a variance at the binomial level says no
-  more than that accuracy is near 0.5 there);
+- the variance of test accuracy under dropout against the binomial p(1 − p)/n of a mean of n
+  examples each right with probability p. Each example draws its own dropout mask, so the hits
+  of a pass are independent with chances q_i of mean p, and their variance Σ q_i(1 − q_i)/n²
+  equals p(1 − p)/n − Var(q)/n: the binomial is a ceiling, reached when every example is
+  equally likely to be right, and the ratio to it is 1 − Var(q)/(p(1 − p)). arXiv:2507.11645
+  reads the variance's peak as the onset of generalisation; a ceiling that is largest where
+  accuracy is near 0.5 peaks there whatever the network does;
 - Sarle's bimodality coefficient of n entries against n draws of one Gaussian (the
   coefficient does not depend on the scale: the Gaussian's variance is immaterial);
 - a structure score of a residue-by-residue matrix (the circulant share, the band contrast of
@@ -31,7 +34,8 @@ SEED = 0  # every null is seeded: the same file gives the same null
 
 def binomial_variance(mean, n: int) -> np.ndarray:
     """p(1 − p)/n, the variance of the accuracy of n independent examples each right with
-    probability p = ``mean``: what dropout's variance is if it is counting noise."""
+    probability p = ``mean``: the most that dropout's variance can be in expectation (when the
+    examples' chances q_i are all equal)."""
     p = np.asarray(mean, dtype=np.float64)
     if n < 1:
         raise GrokscanError(f"n: expected at least 1 example, got {n}")
@@ -57,41 +61,44 @@ def variance_ratio(variance, mean, n: int, passes: int, *, level: float = 0.95):
 
 @dataclass(frozen=True)
 class BinomialTest:
-    """The test of dropout's variance against counting noise (:func:`binomial_test`)."""
+    """Dropout's variance against the binomial ceiling (:func:`binomial_test`)."""
 
     peak: int | None  # row of the largest variance (None: no finite one)
     ratio: float  # variance / binomial at the peak
     low: float  # its interval at the corrected level
     high: float
     level: float  # the interval's level, Bonferroni-corrected over the rows computed
-    excess_at_peak: bool  # the peak's interval lies above 1
-    excess_rows: np.ndarray  # rows whose interval lies above 1, at the same level
-    below_rows: np.ndarray  # rows whose interval lies below 1
+    half: int | None  # row whose mean accuracy is nearest 0.5, where the ceiling is highest
+    below_rows: np.ndarray  # rows whose interval lies below 1: the examples' chances differ
+    above_rows: np.ndarray  # rows whose interval lies above 1: above the ceiling, by chance
     ratio_range: tuple[float, float]  # smallest and largest finite ratio
 
 
 def binomial_test(variance, mean, n: int, passes: int, *, alpha: float = 0.05) -> BinomialTest:
-    """Is dropout's variance more than counting noise, at its peak and anywhere?
+    """Dropout's variance against the binomial p(1 − p)/n, its ceiling for independent masks.
 
     variance, mean: (n_checkpoints,), NaN where not computed. Each computed row's ratio to the
-    binomial p(1 − p)/n gets an interval at level 1 − alpha/m (Bonferroni over the m rows
-    computed: the peak is picked after looking at every row); excess is declared where the
-    interval lies above 1. A Bernoulli simulation, whose variance is binomial in expectation,
-    declares none at most alpha of the time.
+    binomial gets an interval at level 1 − alpha/m (Bonferroni over the m rows computed: the
+    peak is picked after looking at every row). An interval below 1 says that the examples
+    differ in their chance of being right under dropout (the ratio is 1 − Var(q)/(p(1 − p)));
+    one above 1 is a variance the independent masks allow only by chance, at most alpha of the
+    time over all rows.
     """
     var = np.asarray(variance, dtype=np.float64)
-    computed = np.isfinite(var) & np.isfinite(np.asarray(mean, dtype=np.float64))
+    mean = np.asarray(mean, dtype=np.float64)
+    computed = np.isfinite(var) & np.isfinite(mean)
     m = max(int(computed.sum()), 1)
     level = 1 - alpha / m
     ratio, lo, hi = variance_ratio(var, mean, n, passes, level=level)
     ok = np.isfinite(ratio)
     peak = int(np.nanargmax(np.where(computed, var, np.nan))) if computed.any() else None
+    half = int(np.nanargmin(np.where(computed, np.abs(mean - 0.5), np.nan))) \
+        if computed.any() else None
     pick = (lambda a: float(a[peak])) if peak is not None else (lambda a: float("nan"))
     rng = (float(np.min(ratio[ok])), float(np.max(ratio[ok]))) if ok.any() else (
         float("nan"), float("nan"))
-    return BinomialTest(peak, pick(ratio), pick(lo), pick(hi), level,
-                        bool(peak is not None and lo[peak] > 1),
-                        np.flatnonzero(ok & (lo > 1)), np.flatnonzero(ok & (hi < 1)), rng)
+    return BinomialTest(peak, pick(ratio), pick(lo), pick(hi), level, half,
+                        np.flatnonzero(ok & (hi < 1)), np.flatnonzero(ok & (lo > 1)), rng)
 
 
 @lru_cache(maxsize=16)

@@ -296,19 +296,19 @@ def _dropout_items(page: Page) -> list[Item]:
 
 
 def _variance_item(m, mk: dict, var, mean) -> Item:
-    """The variance under dropout against its null, counting noise p(1 − p)/n."""
+    """The variance under dropout against its binomial ceiling p(1 − p)/n."""
     gv = "metrics/dropout/variance"
     n, passes = (m.numbers(gv, k, whole=True, lo=1) for k in ("examples", "passes"))
     n, passes = (None if a is None or a.size != 1 else int(a[0]) for a in (n, passes))
     has_null = (m.has(f"{gv}/binomial") and n is not None and passes is not None
                 and passes >= 2 and mean is not None)
     head = ("Test accuracy over repeated stochastic forward passes with dropout active at "
-            "frozen weights: its variance beside the binomial p(1 − p)/n that counting alone "
-            "gives (p the mean accuracy under dropout, n the test examples), and the ratio of "
+            "frozen weights: its variance beside the binomial p(1 − p)/n, the variance of n "
+            "test examples each right with the mean chance p, and the ratio of "
             "the two with its interval (or, in a file without the null, the mean accuracy), "
             "on the checkpoints where it was computed. "
             "Salah & Yevick (arXiv:2507.11645) read the variance's peak as the onset of "
-            "generalisation; a variance at the binomial level peaks wherever accuracy under "
+            "generalisation; a variance held under the binomial peaks wherever accuracy under "
             "dropout passes 0.5 and says no more than that. ")
     if has_null:
         said = W.dropout_words(m.steps, var, mean, n=int(n), passes=int(passes), markers=mk)
@@ -316,7 +316,7 @@ def _variance_item(m, mk: dict, var, mean) -> Item:
         binomial = m.get(f"{gv}/binomial")
     else:
         said = (_variance_words(m.steps, var, mk.get("grokking")) + " The binomial null is not "
-                f"in this metrics file: {RERUN} and test the peak against counting noise.")
+                f"in this metrics file: {RERUN} and read the peak against it.")
         ratio = binomial = None
     mean = mean if mean is not None else np.full(m.n, np.nan)
     return Item("dropout_variance", "Variance under dropout", head + said,

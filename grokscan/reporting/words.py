@@ -200,38 +200,47 @@ def story(steps, train_acc, test_acc, *, markers: dict, key_freqs=None) -> str:
 # --- nulls ---------------------------------------------------------------------------------------
 
 def dropout_words(steps, variance, mean, *, n: int, passes: int, markers: dict) -> str:
-    """Dropout's variance against counting noise (grokscan.metrics.nulls.binomial_test): the
-    ratio's range, whether the peak (and any checkpoint) stands above the binomial, and where
-    the peak sits against test accuracy 0.5 and grokking."""
+    """Dropout's variance against its binomial ceiling (grokscan.metrics.nulls.binomial_test):
+    the ratio's range, whether the peak sits where accuracy under dropout is nearest 0.5 (where
+    the ceiling is highest), whether the examples' chances differ, and where the peak sits
+    against grokking."""
     t = nulls.binomial_test(variance, mean, n, passes)
     if t.peak is None:
         return "The variance was not computed at any checkpoint."
-    steps = np.asarray(steps)
-    peak = int(steps[t.peak])
+    steps, mean = np.asarray(steps), np.asarray(mean, dtype=np.float64)
+    peak, half = int(steps[t.peak]), int(steps[t.half])
     lo, hi = t.ratio_range
+    pct = f"{t.level * 100:.3g} %"
     head = (f"In this run the variance is {g(lo)}–{g(hi)} times the binomial p(1 − p)/n of "
             f"{n} test examples (p the mean accuracy under dropout) at the checkpoints where "
-            "both are defined")
-    pct = f"{t.level * 100:.3g} %"
-    test = (f"its peak, at step {peak} (mean accuracy {g(float(np.asarray(mean)[t.peak]))}), "
-            f"is {g(t.ratio)} times the binomial, {pct} interval {g(t.low)}–{g(t.high)} "
-            f"(χ² over {passes} passes, Bonferroni-corrected over the checkpoints computed)")
-    if t.excess_at_peak:
-        verdict = ("the peak exceeds counting noise: dropout adds variance beyond the "
-                   "binomial there")
-    elif np.isfinite(t.ratio):
-        verdict = ("the peak is counting noise: no more than the binomial variance of an "
-                   "accuracy at that level, which is largest where accuracy is nearest 0.5")
-    else:
-        verdict = ("at the peak accuracy is 0 or 1 under every pass, where the binomial is 0 "
-                   "too")
-    others = (f"; {len(t.excess_rows)} checkpoint(s) exceed it" if len(t.excess_rows) and
-              not t.excess_at_peak else "")
+            "both are defined. Each example draws its own mask, so the binomial is a ceiling: "
+            "the variance reaches it only if every example is equally likely to be right")
+    ceiling = nulls.binomial_variance(mean, n)
+    share = float(ceiling[t.peak] / ceiling[t.half]) if ceiling[t.half] > 0 else float("nan")
+    # how far below the truth a variance over this many passes reads, at 95 %: a peak whose
+    # ceiling is within that of the highest is where the highest ceiling puts it
+    _, noise, _ = nulls.variance_ratio(0.25 / n, 0.5, n, passes)
+    where = (f"its peak, at step {peak} (mean accuracy {g(float(mean[t.peak]))}), sits where "
+             f"the ceiling is {g(share)} of its highest (accuracy nearest 0.5: step {half}"
+             + ("), within the sampling noise of a variance over "
+                f"{passes} passes (down to {g(float(noise))}): the peak is where the ceiling "
+                "is highest" if share >= noise else
+                f", {g(float(mean[t.half]))}), beyond the sampling noise of a variance over "
+                f"{passes} passes (down to {g(float(noise))})"))
+    if np.isfinite(t.ratio):
+        where += f"; there it is {g(t.ratio)} times the ceiling ({pct} interval " \
+                 f"{g(t.low)}–{g(t.high)}, χ² over {passes} passes, Bonferroni-corrected)"
+    spread = (f"at {len(t.below_rows)} checkpoint(s) the ratio's interval lies below 1: there "
+              "the examples differ in their chance of being right under dropout" if
+              len(t.below_rows) else "at no checkpoint does the ratio's interval lie below 1: "
+              "no sign that the examples differ in their chance of being right")
+    above = (f"; {len(t.above_rows)} checkpoint(s) stand above the ceiling, which independent "
+             "masks allow only by chance" if len(t.above_rows) else "")
     grok = markers.get("grokking")
-    where = "" if grok is None else (
+    rel = "" if grok is None else (
         f" The peak is {abs(grok - peak)} steps {'before' if peak < grok else 'after'} "
         f"grokking (step {grok})." if peak != grok else " The peak is at grokking.")
-    return f"{head}; {test}: {verdict}{others}.{where}"
+    return f"{head}; {where}; {spread}{above}.{rel}"
 
 
 def bimodality_words(steps, coefficient, null_mean, null_lo, null_hi) -> str:

@@ -171,7 +171,7 @@ def _synthetic(rng, families, t, subset, ops, modular):
 
 def _nulls(block: dict, subset) -> dict:
     """The nulls analyze stores beside the findings (grokscan/metrics/nulls.py), constructed:
-    counting noise for the dropout variance, a shuffled-residue level, a Gaussian range."""
+    the binomial ceiling of the dropout variance, a shuffled-residue level, a Gaussian range."""
     out = {}
     if "dropout/variance/mean" in block:
         mean = block["dropout/variance/mean"]

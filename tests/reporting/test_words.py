@@ -93,22 +93,26 @@ def test_clusters_of_one_colour_only_where_classes_separate():
     assert AGREES in text and "and 100% at step 900" in text
 
 
-def _dropout(p_per_pass, rng, n=1024):
-    hits = rng.binomial(n, p_per_pass)
-    return hits.var(axis=-1) / n**2, hits.mean(axis=-1) / n
+def _dropout(q, rng, passes=100):
+    """(variance, mean) over passes, each example's hit drawn independently with chance q."""
+    hits = (rng.random((q.shape[0], passes, q.shape[1])) < q[:, None, :]).sum(-1)
+    return hits.var(axis=-1) / q.shape[1] ** 2, hits.mean(axis=-1) / q.shape[1]
 
 
-def test_dropout_peak_is_counting_noise_or_an_excess():
+def test_dropout_peak_read_against_its_ceiling():
     rng = np.random.default_rng(3)
     acc = np.clip(_sigmoid(500, 120), 0.01, 0.99)
-    var, mean = _dropout(np.repeat(acc[:, None], 100, 1), rng)
+    var, mean = _dropout(np.repeat(acc[:, None], 1024, 1), rng)
     text = w.dropout_words(STEPS, var, mean, n=1024, passes=100, markers=GROKS)
-    assert "the peak is counting noise" in text and "exceeds" not in text
-    p = np.repeat(acc[:, None], 100, 1)
-    p[20] = np.clip(acc[20] + 0.05 * rng.standard_normal(100), 0, 1)
-    var, mean = _dropout(p, rng)
+    assert "the peak is where the ceiling is highest" in text
+    assert "no sign that the examples differ" in text and "above the ceiling" not in text
+    q = np.repeat(acc[:, None], 1024, 1)
+    q[20, :512] = np.clip(q[20, :512] + 0.4, 0, 1)  # step 400: the examples' chances split
+    q[20, 512:] = np.clip(q[20, 512:] - 0.4, 0, 1)
+    var, mean = _dropout(q, rng)
     text = w.dropout_words(STEPS, var, mean, n=1024, passes=100, markers=GROKS)
-    assert "the peak exceeds counting noise" in text and "step 400" in text
+    assert "the examples differ in their chance of being right" in text
+    assert "no sign" not in text
 
 
 def test_story_says_what_happened():
@@ -213,3 +217,14 @@ def test_classes_and_the_norm():
     assert AGREES in w.norm_words(STEPS, falls, _sigmoid(500), GROKS)
     assert DISAGREES in w.norm_words(STEPS, rises, _sigmoid(500), GROKS)
     assert AGREES not in w.norm_words(STEPS, falls, 0 * STEPS, GROKS)
+
+
+def test_a_dropout_peak_away_from_the_highest_ceiling_is_said_so():
+    # the examples' chances spread where accuracy is near 0.5 (variance a fifth of the
+    # ceiling there): the variance peaks near accuracy 0.85, beyond the sampling noise
+    acc = np.clip(_sigmoid(500, 120), 0.01, 0.99)
+    ceiling = acc * (1 - acc) / 1024
+    var = np.where(np.abs(acc - 0.5) < 0.35, 0.2, 1.0) * ceiling
+    text = w.dropout_words(STEPS, var, acc, n=1024, passes=100, markers=GROKS)
+    assert "beyond the sampling noise" in text and "where the ceiling is highest" not in text
+    assert "the examples differ in their chance of being right" in text

@@ -250,8 +250,9 @@ def dropout_variance_family(setup: Setup, ck: Checkpoint) -> dict[str, np.ndarra
     s = setup.settings
     hits, n = _dropout_accuracy(ck, setup.mc_pick, s.dropout_rate, s.dropout_passes)
     var, mean = hits.var() / n**2, hits.mean() / n
-    # the null: counting noise, the binomial p(1 - p)/n of n examples each right with
-    # probability p; ratio_lo/ratio_hi bound the true ratio at 95 % (grokscan/metrics/nulls.py)
+    # the binomial p(1 - p)/n of n examples each right with probability p: the variance's
+    # ceiling, each example drawing its own mask; ratio_lo/ratio_hi bound the true ratio at
+    # 95 % (grokscan/metrics/nulls.py)
     out = {"variance": np.asarray(var), "mean": np.asarray(mean),
            "binomial": np.asarray(nulls.binomial_variance(mean, n))}
     if s.dropout_passes >= 2:

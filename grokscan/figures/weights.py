@@ -161,7 +161,7 @@ def dropout_variance(steps, variance, mean, *, markers=None, binomial=None,
         ok = np.isfinite(np.asarray(ratio[1], dtype=float))
         ax.fill_between(x[ok], np.asarray(ratio[1])[ok], np.asarray(ratio[2])[ok],
                         color=PALETTE[0], alpha=0.2, linewidth=0)
-        ax.axhline(1.0, color="0.2", linewidth=0.8)  # the ceiling: every example equally likely to be right
+        ax.axhline(1.0, color="0.2", linewidth=0.8)  # the ceiling: examples alike
         ax.set_ylim(bottom=0)
     return fig
 

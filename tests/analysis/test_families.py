@@ -221,3 +221,35 @@ def test_class_accuracy_counts_each_true_class_in_each_split():
     out = class_accuracy_family(setup, Ck())
     np.testing.assert_array_equal(out["train"], [0.5, 1.0, np.nan])  # class 2: no example
     np.testing.assert_array_equal(out["test"], [1.0, 0.5, np.nan])
+
+
+def test_the_cosine_null_of_a_multiplicative_basis_shuffles_the_matrix_it_scores(monkeypatch):
+    """For a·b the scores read the cosine matrix of Z_P^* in discrete-log order (residue 0
+    out); the shuffled null must shuffle that same (P − 1) × (P − 1) matrix: it then equals the
+    null of an additive embedding of P − 1 residues that is the same matrix."""
+    from types import SimpleNamespace
+
+    from grokscan.analysis.families import weights as fam
+    from grokscan.groups import discrete_log_order
+
+    p, k = 13, 2
+    order = discrete_log_order(p)  # order[i] = g**i mod p
+    angle = 2 * np.pi * k * np.arange(p - 1) / (p - 1)
+    ring = np.stack([np.cos(angle), np.sin(angle), 0.1 * np.ones(p - 1)], axis=1)
+    E = np.zeros((p, 3))
+    E[order] = ring  # residue g**i gets the i-th point of the ring
+    E[0] = [0.3, -0.2, 1.0]  # residue 0: apart from the group
+    calls = {}
+
+    def matrix(setup, params):
+        return calls["E"][None]
+
+    monkeypatch.setattr(fam, "residue_matrix", matrix)
+    calls["E"] = E
+    mul = fam.cosine_family(SimpleNamespace(order=lambda: order), {})
+    calls["E"] = ring
+    add = fam.cosine_family(SimpleNamespace(order=lambda: None), {})
+    for name in ("circulant_share", "band_contrast"):
+        np.testing.assert_allclose(mul[name], add[name], rtol=1e-12)
+        np.testing.assert_allclose(mul[f"{name}_null"], add[f"{name}_null"], rtol=1e-12)
+        np.testing.assert_allclose(mul[f"{name}_null_hi"], add[f"{name}_null_hi"], rtol=1e-12)

@@ -92,10 +92,12 @@ def cosine_family(setup: Setup, params) -> dict[str, np.ndarray]:
     C = em.cosine_matrix(residue_matrix(setup, params))
     order = setup.order()
     out = {"matrix": C.astype(np.float32)}
+    # the matrix the scores read: in the group's order (Z_P^*, residue 0 out, for a·b and a/b)
+    Cn = C if order is None else C[..., order[:, None], order[None, :]]
     for name, fn in (("circulant_share", em.circulant_share), ("band_contrast", em.band_contrast)):
         # the null: the same matrix with its residues shuffled (seeded permutations), which
         # keeps every entry and loses any order among the residues (metrics/nulls.py)
-        null = nulls.shuffled(fn, C)
+        null = nulls.shuffled(fn, Cn)
         out.update({name: fn(C, order=order), f"{name}_null": null.mean(axis=-1),
                     f"{name}_null_hi": np.quantile(null, 0.95, axis=-1)})
     return out

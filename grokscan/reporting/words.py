@@ -251,15 +251,27 @@ def bimodality_words(steps, coefficient, null_mean, null_lo, null_hi) -> str:
         return ""
     lo, hi, mean = float(np.nanmax(null_lo)), float(np.nanmax(null_hi)), float(
         np.nanmean(null_mean))
-    above = np.flatnonzero(c > hi)
-    first = (f"it first exceeds the Gaussian's range at step {int(s[above[0]])}" if len(above)
-             else "it never leaves the Gaussian's range")
+    since = _above_from(c, hi)
+    first = (f"it stands above the Gaussian's range from step {int(s[since])} on" if since
+             is not None else "it does not stay above the Gaussian's range to the end" if
+             (c > hi).any() else "it never leaves the Gaussian's range")
     end = ("above 5/9, two modes" if c[-1] > 5 / 9 else "above the Gaussian's range but below "
            "5/9" if c[-1] > hi else "within the Gaussian's range: no sign of two modes")
     return (f"Null: a Gaussian of as many entries gives {g(mean)} (95 % of samples "
             f"{g(lo)}–{g(hi)}; the coefficient does not depend on the variance). In this run the "
             f"coefficient is {g(c[0])} at step {int(s[0])} and {g(c[-1])} at step {int(s[-1])}, "
             f"{end}; {first}.")
+
+
+def _above_from(values, bound) -> int | None:
+    """The first index from which ``values`` stays above ``bound`` to the end (None: it does
+    not end above). Read over every checkpoint, a single crossing of a 95 % bound happens by
+    chance; one that holds to the end does not."""
+    above = np.asarray(values) > np.asarray(bound)
+    if not above.size or not above[-1]:
+        return None
+    below = np.flatnonzero(~above)
+    return int(below[-1]) + 1 if len(below) else 0
 
 
 def structure_words(steps, value, null_hi, *, what: str, markers: dict) -> str:
@@ -269,11 +281,12 @@ def structure_words(steps, value, null_hi, *, what: str, markers: dict) -> str:
     _, nh = _finite(steps, null_hi)
     if not len(v) or len(nh) != len(v):
         return ""
-    above = np.flatnonzero(v > nh)
+    since = _above_from(v, nh)
     mem = markers.get("memorisation")
-    first = "never" if not len(above) else f"first at step {int(s[above[0]])}" + (
-        f" ({'before' if s[above[0]] < mem else 'after' if s[above[0]] > mem else 'at'} "
-        f"memorisation, step {mem})" if mem is not None else "")
+    first = ("not to the end" if (v > nh).any() else "never") if since is None else (
+        f"from step {int(s[since])} on" + (
+            f" ({'before' if s[since] < mem else 'after' if s[since] > mem else 'at'} "
+            f"memorisation, step {mem})" if mem is not None else ""))
     return (f"the {what} stands above its shuffled-residue null (95th percentile) {first}; at "
             f"the end {g(v[-1])} against {g(nh[-1])}")
 

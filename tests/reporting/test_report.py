@@ -510,7 +510,7 @@ def test_each_finding_is_read_against_its_null(full, tmp_path):
     out, _ = full
     page = (out / "report.html").read_text()
     assert "times the binomial p(1 − p)/n of 1024 test examples" in page
-    assert "stands above its shuffled-residue null (95th percentile) first at step" in page
+    assert "stands above its shuffled-residue null (95th percentile) from step" in page
     assert "Null: a Gaussian of as many entries gives 0.333" in page
     assert "Against initialisation (the null): the Gini coefficient of the embedding" in page
     assert "not in this metrics file" not in page

@@ -68,8 +68,8 @@ def fourier_section(page: Page) -> Section:
                 "above half the largest (Furuta et al., arXiv:2402.16726, Eq. 5); FCR, the mean "
                 "cos/sin balance min(μ/ν, ν/μ) (Eq. 6); the Gini coefficient; and the spectral "
                 "entropy. A sparse Fourier solution shows as FFD and entropy falling and Gini "
-                "rising; Furuta et al. find that FFD tracks the grokking of addition and FCR "
-                "that of multiplication. " + _measures_words(m, mk, measures),
+                "rising. " + _tracks_words(m, mk, measures) + " "
+                + _measures_words(m, mk, measures),
                 lambda: F.fourier_measures(
                     m.steps, {t: {lab: m.get(p) for lab, p in c.items()}
                               for t, c in measures.items()}, markers=mk)))
@@ -82,6 +82,21 @@ def fourier_section(page: Page) -> Section:
     for op in ops_of(m):
         sec.items += _freqloss_items(page, op)
     return sec
+
+
+def _tracks_words(m: MetricsFile, mk: dict, measures: dict) -> str:
+    """Furuta et al.'s finding, FFD tracks the grokking of addition and FCR that of
+    multiplication, read on the measure of this run's basis: does most of its change fall
+    between memorisation and grokking?"""
+    name = "FCR" if m.basis == "multiplicative" else "FFD"
+    curve = next((c.get("embedding") for t, c in measures.items() if t.startswith(name)), None)
+    if curve is None:
+        return ""
+    agrees, evidence = W.tracks_words(m.steps, m.get(curve), mk,
+                                      what=f"the embedding's {name}")
+    return W.claim("Furuta et al. (arXiv:2402.16726)",
+                   f"{name} tracks the grokking of "
+                   + ("multiplication" if name == "FCR" else "addition"), agrees, evidence)
 
 
 def _measures_words(m: MetricsFile, mk: dict, measures: dict) -> str:
@@ -268,11 +283,8 @@ def geometry_section(page: Page) -> Section:
             "cosine_similarity", "Cosine similarity of the embedding vectors",
             "The cosine-similarity matrix C(A, B) = A·B / (‖A‖ ‖B‖) of the residues' embedding "
             "vectors (Salah & Yevick, arXiv:2507.11645, Eq. 2) at "
-            + ", ".join(W.moment_names(m.steps[shown], mk)) + ". The paper finds it random at "
-            "initialisation, with co-diagonal bands when training accuracy saturates and full "
-            "structure after grokking (a circulant matrix for a+b" + (
-                ", here in discrete-log order for a·b" if order is not None else "") + "). "
-            + _structure_words(m, mk), cosine))
+            + ", ".join(W.moment_names(m.steps[shown], mk)) + ". "
+            + _cosine_claim(m, mk, order is not None) + " " + _structure_words(m, mk), cosine))
     g = "metrics/embedding/bimodality"
     if m.has(f"{g}/hist") and m.has(f"{g}/hist_edges"):
         def histograms():
@@ -282,19 +294,18 @@ def geometry_section(page: Page) -> Section:
         sec.items.append(Item(
             "embedding_histograms", "Histogram of embedding entries",
             "The distribution of all embedding entries at the same four moments, as densities. "
-            "Salah & Yevick (arXiv:2507.11645) find one Gaussian at initialisation turning "
-            "into two symmetric peaks (near ±0.4 there) by the end of grokking, whatever the "
-            "initialisation. " + _bimodality_words(m), histograms))
+            + _bimodality_claim(m, mk) + " " + _bimodality_words(m), histograms))
     panels = _structure_panels(m)
     if panels:
         sec.items.append(Item(
             "embedding_structure", "Embedding structure against step",
             "The two figures above as numbers against step: the share of the cosine "
             "matrix's variance that the best circulant explains and the contrast of its "
-            "strongest band (in standard deviations of the rest), which rise as the bands of "
-            "arXiv:2507.11645 appear. Sarle's bimodality coefficient of the embedding entries "
+            "strongest band (in standard deviations of the rest), the bands of "
+            "arXiv:2507.11645. Sarle's bimodality coefficient of the embedding entries "
             "(above 5/9 suggests two modes; a Gaussian gives about 1/3) and the means of a "
-            "two-component mixture fitted to them follow the histogram's split into two peaks. "
+            "two-component mixture fitted to them, which part when the entries split into two "
+            "peaks. "
             "Each measure is drawn with its null (the curve named null): the same matrix with "
             "its residues shuffled, or as many Gaussian entries. " + _structure_words(m, mk)
             + " " + _bimodality_words(m),
@@ -341,6 +352,49 @@ def _structure_panels(m: MetricsFile) -> dict:
     if modes:
         panels["two-mode fit: means"] = modes
     return panels
+
+
+def _cosine_claim(m: MetricsFile, mk: dict, multiplicative: bool) -> str:
+    """Salah & Yevick's finding on the cosine matrix, against the circulant share's null:
+    within it at initialisation, above it at the end of a run that groks."""
+    g = "metrics/embedding/cosine"
+    finding = ("it is random at initialisation, with co-diagonal bands when training accuracy "
+               "saturates and full structure after grokking (a circulant matrix for a+b"
+               + (", here in discrete-log order for a·b" if multiplicative else "") + ")")
+    if not m.has(f"{g}/circulant_share_null_hi"):
+        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
+    share, hi = m.get(f"{g}/circulant_share"), m.get(f"{g}/circulant_share_null_hi")
+    late = W.structured_late(m.steps, share, hi)
+    agrees = None if W.window(mk) is None or late is None else late
+    evidence = ("the circulant share is " + ("within" if share[0] <= hi[0] else "above")
+                + f" its shuffled null at step {int(m.steps[0])} and "
+                + ("above" if share[-1] > hi[-1] else "within") + " it at the end")
+    if W.window(mk) is None:
+        evidence = f"{W.no_window_evidence(mk)}; {evidence}"
+    return W.claim("Salah & Yevick (arXiv:2507.11645)", finding, agrees, evidence)
+
+
+def _bimodality_claim(m: MetricsFile, mk: dict) -> str:
+    """Salah & Yevick's finding on the entries' histogram, against the Gaussian null: within it
+    at initialisation, above 5/9 (two modes) at the end of a run that groks."""
+    g = "metrics/embedding/bimodality"
+    finding = ("the entries form one Gaussian at initialisation that turns into two symmetric "
+               "peaks (near ±0.4 there) by the end of grokking, whatever the initialisation")
+    if not (m.has(f"{g}/coefficient") and m.has(f"{g}/coefficient_null_hi")):
+        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
+    s, c = W.finite(m.steps, m.get(f"{g}/coefficient"))
+    hi = float(np.nanmax(m.get(f"{g}/coefficient_null_hi")))
+    if not len(c):
+        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
+    two = bool(c[0] <= hi and c[-1] > 5 / 9)
+    evidence = (f"the coefficient is {W.g(c[0])} at step {int(s[0])} ("
+                + ("within" if c[0] <= hi else "above") + " the Gaussian's range) and "
+                f"{W.g(c[-1])} at the end (" + ("above" if c[-1] > 5 / 9 else "below")
+                + " 5/9)")
+    if W.window(mk) is None:
+        evidence = f"{W.no_window_evidence(mk)}; {evidence}"
+    return W.claim("Salah & Yevick (arXiv:2507.11645)", finding,
+                   None if W.window(mk) is None else two, evidence)
 
 
 def _structure_words(m: MetricsFile, mk: dict) -> str:

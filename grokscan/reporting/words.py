@@ -18,7 +18,7 @@ FLAT = 0.002  # a change below this share of a series' scale is no change
 REVERSAL = 0.08  # a move against the trend above this share of the range breaks "monotonically"
 
 
-def _finite(steps, values) -> tuple[np.ndarray, np.ndarray]:
+def finite(steps, values) -> tuple[np.ndarray, np.ndarray]:
     steps, values = np.asarray(steps), np.asarray(values, dtype=float)
     ok = np.isfinite(values)
     return steps[ok], values[ok]
@@ -30,7 +30,7 @@ def g(x: float) -> str:
 
 
 def _at(steps, values, step) -> float:
-    steps, values = _finite(steps, values)
+    steps, values = finite(steps, values)
     return float(values[int(np.argmin(np.abs(steps - step)))]) if len(steps) else np.nan
 
 
@@ -38,7 +38,7 @@ def shape(steps, values) -> dict:
     """The course of a series: {"kind": "flat" | "rises" | "falls" | "dips" | "peaks" |
     "varies", "monotonic": bool, the first, last and extreme values and steps}. A dip falls
     and then recovers at least a tenth of its range at each end; a peak the same upside down."""
-    s, y = _finite(steps, values)
+    s, y = finite(steps, values)
     if len(y) < 2:
         return {"kind": "flat", "monotonic": True, "first": g(y[0]) if len(y) else "—"}
     lo, hi = int(np.argmin(y)), int(np.argmax(y))
@@ -99,9 +99,49 @@ def window(markers: dict) -> tuple[int, int] | None:
 
 
 def _inside(steps, values, win):
-    s, y = _finite(steps, values)
+    s, y = finite(steps, values)
     keep = (s >= win[0]) & (s <= win[1])
     return s[keep], y[keep]
+
+
+def change_inside(steps, values, markers: dict) -> float | None:
+    """The share of a series' total variation (the sum of |steps between checkpoints|) that
+    happens between memorisation and grokking; None where the run has no such window or the
+    series does not move."""
+    win = window(markers)
+    s, y = finite(steps, values)
+    if win is None or len(y) < 2:
+        return None
+    moves = np.abs(np.diff(y))
+    total = float(moves.sum())
+    if total <= 0:
+        return None
+    inside = (s[1:] > win[0]) & (s[:-1] < win[1])  # the move ends after it starts, and vice versa
+    return float(moves[inside].sum()) / total
+
+
+TRACKS = 0.5  # a measure "tracks" grokking when at least this share of its change is inside
+
+
+def tracks_words(steps, values, markers: dict, *, what: str) -> tuple[bool | None, str]:
+    """(agrees, evidence): does ``what`` change mostly between memorisation and grokking?"""
+    share = change_inside(steps, values, markers)
+    if share is None:
+        return None, (no_window_evidence(markers) if window(markers) is None
+                      else f"{what} does not move")
+    win = window(markers)
+    return share >= TRACKS, (f"{share:.0%} of the change of {what} happens between memorisation "
+                             f"(step {win[0]}) and grokking (step {win[1]})")
+
+
+def structured_late(steps, value, null_hi) -> bool | None:
+    """Within the shuffled null at the first checkpoint and above it at the last (None where
+    either is missing)."""
+    s, v = finite(steps, value)
+    _, nh = finite(steps, null_hi)
+    if not len(v) or len(nh) != len(v):
+        return None
+    return bool(v[0] <= nh[0] and v[-1] > nh[-1])
 
 
 def dips_during(steps, values, markers: dict) -> bool | None:
@@ -111,7 +151,7 @@ def dips_during(steps, values, markers: dict) -> bool | None:
     if win is None:
         return None
     s, y = _inside(steps, values, win)
-    _, whole = _finite(steps, values)
+    _, whole = finite(steps, values)
     if len(y) < 3 or not len(whole):
         return False
     tol = 0.1 * (whole.max() - whole.min())
@@ -125,7 +165,7 @@ def rises_during(steps, values, markers: dict) -> bool | None:
     if win is None:
         return None
     s, y = _inside(steps, values, win)
-    _, whole = _finite(steps, values)
+    _, whole = finite(steps, values)
     if len(y) < 2:
         return False
     tol = 0.1 * (whole.max() - whole.min())
@@ -142,7 +182,7 @@ def claim(source: str, finding: str, agrees: bool | None, evidence: str, *,
     return f"{source} {verb} that {finding}; {verdict}: {evidence}."
 
 
-def _no_window_evidence(markers: dict) -> str:
+def no_window_evidence(markers: dict) -> str:
     mem = markers.get("memorisation")
     return ("train accuracy never reaches 0.99" if mem is None else
             f"train accuracy reaches 0.99 at step {mem} and test accuracy never reaches 0.99")
@@ -223,8 +263,8 @@ def dropout_words(steps, variance, mean, *, n: int, passes: int, markers: dict) 
     where = (f"its peak, at step {peak} (mean accuracy {g(float(mean[t.peak]))}), sits where "
              f"the ceiling is {g(share)} of its highest (accuracy nearest 0.5: step {half}"
              + ("), within the sampling noise of a variance over "
-                f"{passes} passes (down to {g(float(noise))}): the peak is where the ceiling "
-                "is highest" if share >= noise else
+                f"{passes} passes (down to {g(float(noise))}): the peak is where the highest "
+                "ceiling puts it" if share >= noise else
                 f", {g(float(mean[t.half]))}), beyond the sampling noise of a variance over "
                 f"{passes} passes (down to {g(float(noise))})"))
     if np.isfinite(t.ratio):
@@ -246,7 +286,7 @@ def dropout_words(steps, variance, mean, *, n: int, passes: int, markers: dict) 
 def bimodality_words(steps, coefficient, null_mean, null_lo, null_hi) -> str:
     """Sarle's coefficient against a Gaussian of as many entries, at the first and last
     checkpoints, and the first step it leaves the Gaussian's range."""
-    s, c = _finite(steps, coefficient)
+    s, c = finite(steps, coefficient)
     if not len(c):
         return ""
     lo, hi, mean = float(np.nanmax(null_lo)), float(np.nanmax(null_hi)), float(
@@ -277,8 +317,8 @@ def _above_from(values, bound) -> int | None:
 def structure_words(steps, value, null_hi, *, what: str, markers: dict) -> str:
     """A cosine-structure score against the same matrix with its residues shuffled (the 95th
     percentile of the shuffles): where it first stands above, and at the end."""
-    s, v = _finite(steps, value)
-    _, nh = _finite(steps, null_hi)
+    s, v = finite(steps, value)
+    _, nh = finite(steps, null_hi)
     if not len(v) or len(nh) != len(v):
         return ""
     since = _above_from(v, nh)
@@ -309,7 +349,7 @@ def softmax_gap_words(steps, gap, markers: dict) -> str:
     return claim("Hutchison & Yevick (arXiv:2510.25966)", "the mean gap dips during grokking",
                  dips_during(steps, gap, markers),
                  during(steps, gap, markers, what="the gap")
-                 if window(markers) else f"{_no_window_evidence(markers)}; over the run "
+                 if window(markers) else f"{no_window_evidence(markers)}; over the run "
                  f"{course(steps, gap, what='the gap')}")
 
 
@@ -318,7 +358,7 @@ def entropy_words(steps, entropies: dict, markers: dict) -> str:
     verdicts = {k: rises_during(steps, v, markers) for k, v in entropies.items()}
     if window(markers) is None:
         agrees = None
-        ev = _no_window_evidence(markers) + "; " + "; ".join(
+        ev = no_window_evidence(markers) + "; " + "; ".join(
             course(steps, v, what=k) for k, v in entropies.items())
     else:
         yes = [k for k, v in verdicts.items() if v]
@@ -336,7 +376,7 @@ def entropy_words(steps, entropies: dict, markers: dict) -> str:
 def _level_step(steps, y, start: int) -> int | None:
     """The first step from ``start`` at which y has fallen half-way (in log) from its value
     at ``start`` to its smallest after it; None if it does not fall by a factor of 2."""
-    s, y = _finite(steps, y)
+    s, y = finite(steps, y)
     keep = s >= start
     s, y = s[keep], y[keep]
     if len(y) < 2 or y[0] <= 0 or y.min() <= 0 or y[0] / y.min() < 2:
@@ -379,7 +419,7 @@ def freqloss_words(steps, losses: dict, markers: dict, test_acc=None, run_steps=
         out.append(claim("Nanda et al. (arXiv:2301.05217 §5)",
                          "the restricted loss falls before the test loss does", ok, ev))
     if "excluded_train" in losses:
-        s, y = _finite(steps, losses["excluded_train"])
+        s, y = finite(steps, losses["excluded_train"])
         keep = s >= start
         if keep.sum() >= 2:
             s, y = s[keep], y[keep]
@@ -495,7 +535,7 @@ def gradient_words(coords, correct, *, step: int) -> str:
 def inactive_words(steps, share, markers: dict) -> str:
     """arXiv:2507.11645: the share of inactive units falls while the network memorises, then
     rises. ``share``: one hidden layer's share against step."""
-    s, y = _finite(steps, share)
+    s, y = finite(steps, share)
     mem = markers.get("memorisation")
     if len(y) < 3 or mem is None:
         return claim("Salah & Yevick (arXiv:2507.11645)", "the share of inactive units falls "
@@ -564,7 +604,7 @@ def trig_words(steps, coefficients: dict, test_loss, run_steps, markers: dict,
     t = _level_step(run_steps, test_loss, start) if test_loss is not None else None
     grown = {}
     for k, c in coefficients.items():
-        s, y = _finite(steps, np.abs(np.asarray(c, dtype=float)))
+        s, y = finite(steps, np.abs(np.asarray(c, dtype=float)))
         if len(y) and y[-1] > 0:
             grown[k] = int(s[np.argmax(y >= 0.5 * y[-1])])
     if t is None or not grown:
@@ -635,7 +675,7 @@ def class_words(steps, test) -> str:
     """When each class's test accuracy first reaches 0.5. ``test``: (n, C), NaN where a class
     has no test example or the row was not computed."""
     test = np.asarray(test, dtype=float)
-    firsts = [first_crossing(*_finite(steps, test[:, c]), 0.5) for c in range(test.shape[1])
+    firsts = [first_crossing(*finite(steps, test[:, c]), 0.5) for c in range(test.shape[1])
               if np.isfinite(test[:, c]).any()]
     reached = [s for s in firsts if s is not None]
     if not firsts:

@@ -104,7 +104,7 @@ def test_dropout_peak_read_against_its_ceiling():
     acc = np.clip(_sigmoid(500, 120), 0.01, 0.99)
     var, mean = _dropout(np.repeat(acc[:, None], 1024, 1), rng)
     text = w.dropout_words(STEPS, var, mean, n=1024, passes=100, markers=GROKS)
-    assert "the peak is where the ceiling is highest" in text
+    assert "the peak is where the highest ceiling puts it" in text
     assert "no sign that the examples differ" in text and "above the ceiling" not in text
     q = np.repeat(acc[:, None], 1024, 1)
     q[20, :512] = np.clip(q[20, :512] + 0.4, 0, 1)  # step 400: the examples' chances split
@@ -230,5 +230,17 @@ def test_a_dropout_peak_away_from_the_highest_ceiling_is_said_so():
     ceiling = acc * (1 - acc) / 1024
     var = np.where(np.abs(acc - 0.5) < 0.35, 0.2, 1.0) * ceiling
     text = w.dropout_words(STEPS, var, acc, n=1024, passes=100, markers=GROKS)
-    assert "beyond the sampling noise" in text and "where the ceiling is highest" not in text
+    assert "beyond the sampling noise" in text and "where the highest ceiling puts it" not in text
     assert "the examples differ in their chance of being right" in text
+
+
+def test_a_measure_tracks_grokking_when_it_changes_between_memorisation_and_grokking():
+    inside = 1 - _sigmoid(350, 30)  # falls between memorisation (100) and grokking (600)
+    agrees, said = w.tracks_words(STEPS, inside, GROKS, what="FFD")
+    assert agrees is True and "between memorisation (step 100) and grokking (step 600)" in said
+    early = 1 - _sigmoid(40, 10)  # falls before memorisation
+    agrees, said = w.tracks_words(STEPS, early, GROKS, what="FFD")
+    assert agrees is False
+    assert w.tracks_words(STEPS, inside, NEVER, what="FFD")[0] is None
+    assert w.structured_late(STEPS, _sigmoid(400), np.full(len(STEPS), 0.5)) is True
+    assert w.structured_late(STEPS, np.full(len(STEPS), 0.9), np.full(len(STEPS), 0.5)) is False

@@ -694,14 +694,18 @@ def norm_words(steps, norm, test_acc, markers: dict) -> str:
     reached by weight decay from a larger one after memorisation."""
     mem = markers.get("memorisation")
     half = first_crossing(steps, test_acc, 0.5)
-    if mem is None or half is None:
+    if mem is None or half is None or half <= mem:
         return claim("Liu et al. (arXiv:2210.01117 §2)", "generalisation follows memorisation "
                      "as weight decay brings the weight norm down", None,
                      "test accuracy never reaches 0.5" if half is None else
-                     "train accuracy never reaches 0.99", no_window="this run has no "
-                     "memorisation followed by generalisation to compare")
+                     "train accuracy never reaches 0.99" if mem is None else
+                     f"test accuracy reaches 0.5 (step {half}) no later than train accuracy "
+                     f"0.99 (step {mem})", no_window="this run has no memorisation followed "
+                     "by generalisation to compare")
     a, b = _at(steps, norm, mem), _at(steps, norm, half)
+    _, y = finite(steps, norm)
+    scale = float(np.max(np.abs(y))) if len(y) else 0.0
     return claim("Liu et al. (arXiv:2210.01117 §2)", "generalisation follows memorisation as "
-                 "weight decay brings the weight norm down", bool(b < a),
+                 "weight decay brings the weight norm down", bool(a - b > FLAT * scale),
                  f"the norm is {g(a)} at memorisation (step {mem}) and {g(b)} where test "
                  f"accuracy first reaches 0.5 (step {half})")

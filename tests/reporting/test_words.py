@@ -221,6 +221,10 @@ def test_classes_and_the_norm():
     assert AGREES in w.norm_words(STEPS, falls, _sigmoid(500), GROKS)
     assert DISAGREES in w.norm_words(STEPS, rises, _sigmoid(500), GROKS)
     assert AGREES not in w.norm_words(STEPS, falls, 0 * STEPS, GROKS)
+    flat = 50 - 1e-4 * STEPS / STEPS[-1]  # a fall of 2 in a million: no fall
+    assert DISAGREES in w.norm_words(STEPS, flat, _sigmoid(500), GROKS)
+    early = w.norm_words(STEPS, falls, _sigmoid(50), GROKS)  # 0.5 before memorisation
+    assert AGREES not in early and "no later than train accuracy 0.99" in early
 
 
 def test_a_dropout_peak_away_from_the_highest_ceiling_is_said_so():

@@ -58,7 +58,8 @@ def _family(fn, *needs: str, doc: str, **more) -> Family:
 
 
 def _dropout_attrs(setup: Setup) -> dict:
-    """What the binomial null of dropout's variance needs: the examples and passes behind it."""
+    """What the binomial ceiling of dropout's variance needs: the examples and passes behind
+    it."""
     s = setup.settings
     return {"examples": 0 if setup.mc_pick is None else len(setup.mc_pick),
             "passes": s.dropout_passes, "rate": s.dropout_rate}
@@ -102,7 +103,7 @@ FAMILIES: dict[str, Family] = {
                               doc="accuracy per true class, train and test"),
     "dropout/variance": _family(r["dropout_variance"], REPLAY, SUBSET,
                                 doc="test-accuracy variance over Monte-Carlo dropout passes, "
-                                    "and its binomial null p(1 - p)/n", attrs=_dropout_attrs),
+                                    "and its binomial ceiling p(1 - p)/n", attrs=_dropout_attrs),
     "dropout/drc": _family(r["drc"], REPLAY, SUBSET,
                            doc="Dropout Robustness Curve, rates 0.0-0.9, and its area"),
     "neurons/maps": _family(mo["neuron_maps"], RESIDUES, REPLAY, MOMENTS,

@@ -1531,6 +1531,9 @@ BAD_GRID_POINTS = {  # refused before any run starts (they failed inside the wor
                                   "unknown operation 'pow'"),
     "a train split smaller than P": ("[axes]\nfrac = [0.5, 0.01]\n",
                                      "point frac=0.01: the train split of 'add' would hold 5"),
+    "a transformer on the digits": ("task = 'digits'\nsteps = 20\n[axes]\n"
+                                    "model = ['mlp', 'transformer']\n",
+                                    "point model=transformer: the digits task takes mlp models"),
 }
 
 
@@ -1538,8 +1541,8 @@ BAD_GRID_POINTS = {  # refused before any run starts (they failed inside the wor
 def test_a_bad_point_is_refused_before_the_sweep_starts(tmp_path, case):
     text, needle = BAD_GRID_POINTS[case]
     grid = tmp_path / "g.toml"
-    grid.write_text("p = 23\nsteps = 20\n" + text if not text.startswith("op") else
-                    "steps = 20\n" + text)
+    grid.write_text(text if text.startswith("task") else "p = 23\nsteps = 20\n" + text
+                    if not text.startswith("op") else "steps = 20\n" + text)
     one_line_error(cli("sweep", grid, "-o", tmp_path / "S", "--jobs", "1", "-q"), str(grid),
                    needle)
     assert not (tmp_path / "S").exists()

@@ -294,19 +294,20 @@ def points(grid: Grid) -> list[Point]:
             seen[name] = params
             values = {**grid.base, **params}
             try:
-                _check_task(resolve(values).task, tasks_seen)
+                cfg = resolve(values)
+                _check_task(cfg.task, cfg.model.kind, tasks_seen)
             except GrokscanError as e:
                 raise GrokscanError(f"{grid.path}: point {name}: {e}") from None
             out.append(Point(name, params, values))
     return out
 
 
-def _check_task(task, seen: set) -> None:
-    """The point's task can be built (its operations, P, its split; grokscan.tasks.check),
-    checked once for each distinct task of the grid."""
-    if task not in seen:
-        tasks.check(task)
-        seen.add(task)
+def _check_task(task, model: str, seen: set) -> None:
+    """The point's task can be built (its operations, P, its split) and fits its model
+    (grokscan.tasks.check), checked once for each distinct pair of the grid."""
+    if (task, model) not in seen:
+        tasks.check(task, model)
+        seen.add((task, model))
 
 
 def _word(v) -> str:

@@ -21,12 +21,18 @@ def get(kind: str) -> Task:
     return TASKS[kind]
 
 
-def check(cfg) -> None:
+def check(cfg, model: str | None = None) -> None:
     """Raise GrokscanError for a task config that cannot be built, where its task can tell
-    before making any data (its optional ``check``): a sweep checks every point so."""
-    own = getattr(get(cfg.kind), "check", None)
+    before making any data (its optional ``check``), or that does not fit a model of kind
+    ``model`` (its optional ``models``): a sweep checks every point so."""
+    task = get(cfg.kind)
+    own = getattr(task, "check", None)
     if own is not None:
         own(cfg)
+    kinds = getattr(task, "models", None)
+    if model is not None and kinds is not None and model not in kinds:
+        raise GrokscanError(f"the {cfg.kind} task takes {' or '.join(kinds)} models, not a "
+                            f"{model}; use --model {kinds[0]}")
 
 
 def read(group, cfg, where: str) -> TaskData:

@@ -112,7 +112,8 @@ class Task(Protocol):
         """The examples and the split ``cfg`` describes, drawn from ``seed``."""
 
     # optional: check(cfg), a GrokscanError for a config that make() would refuse, raised
-    # without making the data (grokscan.tasks.check)
+    # without making the data (grokscan.tasks.check); models, the model kinds its inputs fit
+    # (absent: every kind)
 
     def read(self, group, cfg, where: str) -> TaskData:
         """Rebuild from the ``/task`` h5py Group of a checkpoint file, checked against the

@@ -114,6 +114,7 @@ def read(g, cfg: DigitsConfig | None, where: str) -> DigitsData:
 class _Digits:
     kind = "digits"
     Config = DigitsConfig
+    models = ("mlp",)  # its inputs are not tokens
     # Omnigrok's MNIST recipe on the 8 × 8 digits (the module docstring).
     defaults = {"width": 200, "depth": 2, "init_scale": 8.0, "loss": "mse", "lr": 1e-3,
                 "wd": 0.3, "steps": 5000, "every": 50}

@@ -139,6 +139,7 @@ def read(g, cfg: ParityConfig | None, where: str) -> ParityData:
 class _Parity:
     kind = "parity"
     Config = ParityConfig
+    models = ("mlp",)  # its inputs are not tokens
     # One hidden layer of 256 ReLU units on the ±1 inputs, AdamW (the module docstring).
     defaults = {"width": 256, "lr": 1e-2, "wd": 1.0, "steps": 3000, "every": 20}
     make = staticmethod(make)

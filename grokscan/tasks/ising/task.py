@@ -120,6 +120,7 @@ class IsingTask:
 class _Ising:
     kind = "ising"
     Config = IsingConfig
+    models = ("mlp",)  # its inputs are not tokens
     # The paper's network and recipe (arXiv:2510.25966 §2): 64 spins → 4 × 48 ReLU, no biases,
     # init × 7, lr and weight decay 5e-4. The paper does not name its optimizer;
     # torch.optim.Adam with its default betas and weight_decay 5e-4 (an L2 term in the

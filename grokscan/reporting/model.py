@@ -218,7 +218,11 @@ def _weight_items(page: Page) -> list[Item]:
                 for n in m.names("metrics/sparsity") if re.fullmatch(r"inactive_h\d+", n)}
     if inactive:
         panels["inactive units (share)"] = inactive
-        parts.append("the share of hidden units inactive on every input")
+        shares = np.concatenate([np.ravel(m.get(p)) for p in inactive.values()])
+        shares = shares[np.isfinite(shares)]
+        never = bool(shares.size) and not shares.any() and len(panels) > 1
+        parts.append("the share of hidden units inactive on every input" + (
+            " (0 at every checkpoint here: said above the figure, not drawn)" if never else ""))
         first = next(iter(inactive.items()))
         said.append(W.inactive_words(m.steps, m.get(first[1]), mk).replace(
             "this run", f"this run ({first[0]})", 1))

@@ -776,3 +776,18 @@ def test_the_training_caption_states_this_runs_crossings_and_only_the_lines_draw
     assert "reached 0.99 at step 30 and test accuracy at step 80, 50 steps later" in text
     text = _training_caption(run, {"memorisation": None, "grokking": None})
     assert "line" not in text and "did not reach 0.99" in text
+
+
+def test_a_share_of_inactive_units_that_stays_zero_is_said_not_drawn(tmp_path):
+    out = write_metrics(tmp_path / "m", families=("norms", "entropy", "sparsity"))
+
+    def caption():
+        with MetricsFile(out) as m:
+            return next(it.caption for sec in R.build(Page(m, R.event_markers(m)))
+                        for it in sec.items if it.name == "weight_statistics")
+
+    assert "not drawn" not in caption()  # the constructed shares rise from 0
+    with h5py.File(os.path.join(out, "metrics.h5"), "r+") as f:
+        for name in [n for n in f["metrics/sparsity"] if n.startswith("inactive_h")]:
+            f[f"metrics/sparsity/{name}"][...] = 0.0
+    assert "(0 at every checkpoint here: said above the figure, not drawn)" in caption()

@@ -64,11 +64,8 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
     ('log', 'linear')
     """
     colours = layer_colours(panels)
-    zero = [t for t, curves in panels.items() if "(share)" in t and _all_zero(curves)]
-    if len(zero) < len(panels):  # a share that is 0 throughout is said, not drawn flat
-        panels = {t: c for t, c in panels.items() if t not in zero}
-    else:
-        zero = []
+    zero = zero_shares(panels)  # a share that is 0 throughout is said, not drawn flat
+    panels = {t: c for t, c in panels.items() if t not in zero}
     logy = [t for t in panels if "norm" in t]
     ylims = {}
     for t, curves in panels.items():
@@ -84,6 +81,14 @@ def weight_statistics(steps, panels: Mapping[str, Mapping[str, np.ndarray]], *,
             legend.remove()
         marker_legend(fig, markers, [Line2D([], [], ls="", label=f"{note} (not drawn)")])
     return fig
+
+
+def zero_shares(panels: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
+    """The share panels ("(share)" in the title) that :func:`weight_statistics` states in its
+    legend instead of drawing: 0 at every checkpoint in every curve, while another panel is
+    drawn."""
+    zero = [t for t, curves in panels.items() if "(share)" in t and _all_zero(curves)]
+    return zero if len(zero) < len(panels) else []
 
 
 def _all_zero(curves: Mapping[str, np.ndarray]) -> bool:

@@ -11,6 +11,7 @@ from grokscan import figures as F
 from grokscan.errors import FileFormatError
 from grokscan.figures import onset as fig_onset
 from grokscan.figures._style import EVENTS
+from grokscan.figures.weights import zero_shares
 from grokscan.reporting import words as W
 from grokscan.reporting.base import (
     Item,
@@ -194,6 +195,9 @@ def weights_section(page: Page) -> Section:
     return sec
 
 
+INACTIVE = "the share of hidden units inactive on every input"
+
+
 def _weight_items(page: Page) -> list[Item]:
     m, mk = page.m, page.markers
     panels, parts, said = {}, [], []
@@ -218,11 +222,7 @@ def _weight_items(page: Page) -> list[Item]:
                 for n in m.names("metrics/sparsity") if re.fullmatch(r"inactive_h\d+", n)}
     if inactive:
         panels["inactive units (share)"] = inactive
-        shares = np.concatenate([np.ravel(m.get(p)) for p in inactive.values()])
-        shares = shares[np.isfinite(shares)]
-        never = bool(shares.size) and not shares.any() and len(panels) > 1
-        parts.append("the share of hidden units inactive on every input" + (
-            " (0 at every checkpoint here: said above the figure, not drawn)" if never else ""))
+        parts.append(INACTIVE)
         first = next(iter(inactive.items()))
         said.append(W.inactive_words(m.steps, m.get(first[1]), mk).replace(
             "this run", f"this run ({first[0]})", 1))
@@ -241,6 +241,10 @@ def _weight_items(page: Page) -> list[Item]:
                      "node, averaged over nodes (arXiv:2411.05353, Eq. 7)")
     if not panels:
         return []
+    if "inactive units (share)" in zero_shares(
+            {t: {lab: m.get(p) for lab, p in c.items()} for t, c in panels.items()}):
+        parts[parts.index(INACTIVE)] += (" (0 at every checkpoint here: said above the figure, "
+                                         "not drawn)")
     caption = ("Against step: " + "; ".join(parts) + ". Each panel shows one curve per "
                "layer, with the event markers of the training curves. "
                + " ".join(x for x in said if x))

@@ -355,46 +355,16 @@ def _structure_panels(m: MetricsFile) -> dict:
 
 
 def _cosine_claim(m: MetricsFile, mk: dict, multiplicative: bool) -> str:
-    """Salah & Yevick's finding on the cosine matrix, against the circulant share's null:
-    within it at initialisation, above it at the end of a run that groks."""
-    g = "metrics/embedding/cosine"
-    finding = ("it is random at initialisation, with co-diagonal bands when training accuracy "
-               "saturates and full structure after grokking (a circulant matrix for a+b"
-               + (", here in discrete-log order for a·b" if multiplicative else "") + ")")
-    if not m.has(f"{g}/circulant_share_null_hi"):
-        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
-    share, hi = m.get(f"{g}/circulant_share"), m.get(f"{g}/circulant_share_null_hi")
-    late = W.structured_late(m.steps, share, hi)
-    agrees = None if W.window(mk) is None or late is None else late
-    evidence = ("the circulant share is " + ("within" if share[0] <= hi[0] else "above")
-                + f" its shuffled null at step {int(m.steps[0])} and "
-                + ("above" if share[-1] > hi[-1] else "within") + " it at the end")
-    if W.window(mk) is None:
-        evidence = f"{W.no_window_evidence(mk)}; {evidence}"
-    return W.claim("Salah & Yevick (arXiv:2507.11645)", finding, agrees, evidence)
+    share, hi = (m.get(f"metrics/embedding/cosine/{k}")  # None where not in the file
+                 for k in ("circulant_share", "circulant_share_null_hi"))
+    return W.cosine_claim(m.steps, share, None if share is None else hi, mk,
+                          multiplicative=multiplicative)
 
 
 def _bimodality_claim(m: MetricsFile, mk: dict) -> str:
-    """Salah & Yevick's finding on the entries' histogram, against the Gaussian null: within it
-    at initialisation, above 5/9 (two modes) at the end of a run that groks."""
-    g = "metrics/embedding/bimodality"
-    finding = ("the entries form one Gaussian at initialisation that turns into two symmetric "
-               "peaks (near ±0.4 there) by the end of grokking, whatever the initialisation")
-    if not (m.has(f"{g}/coefficient") and m.has(f"{g}/coefficient_null_hi")):
-        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
-    s, c = W.finite(m.steps, m.get(f"{g}/coefficient"))
-    hi = float(np.nanmax(m.get(f"{g}/coefficient_null_hi")))
-    if not len(c):
-        return f"Salah & Yevick (arXiv:2507.11645) report that {finding}."
-    two = bool(c[0] <= hi and c[-1] > 5 / 9)
-    evidence = (f"the coefficient is {W.g(c[0])} at step {int(s[0])} ("
-                + ("within" if c[0] <= hi else "above") + " the Gaussian's range) and "
-                f"{W.g(c[-1])} at the end (" + ("above" if c[-1] > 5 / 9 else "below")
-                + " 5/9)")
-    if W.window(mk) is None:
-        evidence = f"{W.no_window_evidence(mk)}; {evidence}"
-    return W.claim("Salah & Yevick (arXiv:2507.11645)", finding,
-                   None if W.window(mk) is None else two, evidence)
+    c, hi = (m.get(f"metrics/embedding/bimodality/{k}")  # None where not in the file
+             for k in ("coefficient", "coefficient_null_hi"))
+    return W.bimodality_claim(m.steps, c, None if c is None else hi, mk)
 
 
 def _structure_words(m: MetricsFile, mk: dict) -> str:

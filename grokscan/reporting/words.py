@@ -134,14 +134,70 @@ def tracks_words(steps, values, markers: dict, *, what: str) -> tuple[bool | Non
                              f"(step {win[0]}) and grokking (step {win[1]})")
 
 
+def _ends(steps, value, bound) -> tuple[int, bool, bool] | None:
+    """(first step, within ``bound`` there, above it at the last) over the finite points; None
+    where there are none or the bound's finite points do not match them."""
+    s, v = finite(steps, value)
+    _, b = finite(steps, bound)
+    if not len(v) or len(b) != len(v):
+        return None
+    return int(s[0]), bool(v[0] <= b[0]), bool(v[-1] > b[-1])
+
+
 def structured_late(steps, value, null_hi) -> bool | None:
     """Within the shuffled null at the first checkpoint and above it at the last (None where
     either is missing)."""
-    s, v = finite(steps, value)
-    _, nh = finite(steps, null_hi)
-    if not len(v) or len(nh) != len(v):
-        return None
-    return bool(v[0] <= nh[0] and v[-1] > nh[-1])
+    ends = _ends(steps, value, null_hi)
+    return None if ends is None else ends[1] and ends[2]
+
+
+def grokking_claim(source: str, finding: str, agrees: bool | None, evidence: str,
+                   markers: dict) -> str:
+    """:func:`claim` of a finding about grokking: without a grokking window there is no verdict,
+    and the evidence says why first."""
+    if window(markers) is None:
+        return claim(source, finding, None, f"{no_window_evidence(markers)}; {evidence}")
+    return claim(source, finding, agrees, evidence)
+
+
+SALAH_YEVICK = "Salah & Yevick (arXiv:2507.11645)"
+
+
+def cosine_claim(steps, share, null_hi, markers: dict, *, multiplicative: bool) -> str:
+    """Salah & Yevick's finding on the cosine matrix, against the circulant share's shuffled
+    null (``null_hi`` None: not in the file): within it at initialisation, above it at the end
+    of a run that groks."""
+    finding = ("it is random at initialisation, with co-diagonal bands when training accuracy "
+               "saturates and full structure after grokking (a circulant matrix for a+b"
+               + (", here in discrete-log order for a·b" if multiplicative else "") + ")")
+    ends = None if null_hi is None else _ends(steps, share, null_hi)
+    if ends is None:
+        return f"{SALAH_YEVICK} report that {finding}."
+    first, within, above = ends
+    evidence = (f"the circulant share is {'within' if within else 'above'} its shuffled null at "
+                f"step {first} and {'above' if above else 'within'} it at the end")
+    return grokking_claim(SALAH_YEVICK, finding, within and above, evidence, markers)
+
+
+TWO_MODES = 5 / 9  # Sarle's coefficient above this suggests two modes
+
+
+def bimodality_claim(steps, coefficient, null_hi, markers: dict) -> str:
+    """Salah & Yevick's finding on the entries' histogram, against the Gaussian null (``null_hi``
+    None: not in the file): within it at initialisation, above 5/9 (two modes) at the end of a
+    run that groks."""
+    finding = ("the entries form one Gaussian at initialisation that turns into two symmetric "
+               "peaks (near ±0.4 there) by the end of grokking, whatever the initialisation")
+    s, c = (None, []) if null_hi is None else finite(steps, coefficient)
+    if not len(c):
+        return f"{SALAH_YEVICK} report that {finding}."
+    hi = float(np.nanmax(null_hi))
+    evidence = (f"the coefficient is {g(c[0])} at step {int(s[0])} ("
+                + ("within" if c[0] <= hi else "above") + " the Gaussian's range) and "
+                f"{g(c[-1])} at the end (" + ("above" if c[-1] > TWO_MODES else "below")
+                + " 5/9)")
+    return grokking_claim(SALAH_YEVICK, finding, bool(c[0] <= hi and c[-1] > TWO_MODES),
+                          evidence, markers)
 
 
 def dips_during(steps, values, markers: dict) -> bool | None:
@@ -295,7 +351,7 @@ def bimodality_words(steps, coefficient, null_mean, null_lo, null_hi) -> str:
     first = (f"it stands above the Gaussian's range from step {int(s[since])} on" if since
              is not None else "it does not stay above the Gaussian's range to the end" if
              (c > hi).any() else "it never leaves the Gaussian's range")
-    end = ("above 5/9, two modes" if c[-1] > 5 / 9 else "above the Gaussian's range but below "
+    end = ("above 5/9, two modes" if c[-1] > TWO_MODES else "above the Gaussian's range but below "
            "5/9" if c[-1] > hi else "within the Gaussian's range: no sign of two modes")
     return (f"Null: a Gaussian of as many entries gives {g(mean)} (95 % of samples "
             f"{g(lo)}–{g(hi)}; the coefficient does not depend on the variance). In this run the "

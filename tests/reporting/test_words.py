@@ -248,3 +248,15 @@ def test_a_measure_tracks_grokking_when_it_changes_between_memorisation_and_grok
     assert w.tracks_words(STEPS, inside, NEVER, what="FFD")[0] is None
     assert w.structured_late(STEPS, _sigmoid(400), np.full(len(STEPS), 0.5)) is True
     assert w.structured_late(STEPS, np.full(len(STEPS), 0.9), np.full(len(STEPS), 0.5)) is False
+
+
+def test_the_cosine_and_histogram_findings_get_a_verdict_from_their_nulls():
+    rises, flat, bound = _sigmoid(400), np.full(len(STEPS), 0.1), np.full(len(STEPS), 0.5)
+    assert AGREES in w.cosine_claim(STEPS, rises, bound, GROKS, multiplicative=False)
+    assert DISAGREES in w.cosine_claim(STEPS, flat, bound, GROKS, multiplicative=False)
+    assert NO_WINDOW in w.cosine_claim(STEPS, rises, bound, NEVER, multiplicative=True)
+    assert "this run" not in w.cosine_claim(STEPS, rises, None, GROKS, multiplicative=False)
+    two, one = 0.33 + 0.4 * _sigmoid(500), np.full(len(STEPS), 0.334)
+    assert AGREES in w.bimodality_claim(STEPS, two, bound * 0 + 0.35, GROKS)
+    assert DISAGREES in w.bimodality_claim(STEPS, one, bound * 0 + 0.35, GROKS)
+    assert "this run" not in w.bimodality_claim(STEPS, None, None, GROKS)

@@ -202,3 +202,15 @@ class Reader(H5File):
 
     def _validate(self) -> None:
         """What this format checks beyond the required groups."""
+
+
+def described(obj) -> str:
+    """What an HDF5 object is, for a message: "<dtype> of shape <shape>", or "a group"."""
+    return f"{obj.dtype} of shape {obj.shape}" if isinstance(obj, h5py.Dataset) else "a group"
+
+
+def check_whole_steps(ds, where: str) -> None:
+    """A /steps dataset holds whole numbers, one a row; a FileFormatError naming ``where``
+    otherwise."""
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iu":
+        raise FileFormatError(f"{where}: expected whole steps, one a row, got {described(ds)}")

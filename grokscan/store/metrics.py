@@ -15,7 +15,15 @@ import numpy as np
 
 from grokscan._version import __version__
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.hdf5.format import LIBVER, METRICS_FORMAT, Reader, check_space, text
+from grokscan.hdf5.format import (
+    LIBVER,
+    METRICS_FORMAT,
+    Reader,
+    check_space,
+    check_whole_steps,
+    described,
+    text,
+)
 from grokscan.names import shown
 from grokscan.tasks.modular import OPS
 
@@ -351,9 +359,7 @@ class MetricsFile(Reader):
 def _steps(ds, where: str) -> np.ndarray:
     """A /steps dataset: whole steps ≥ 0 that increase (the report's moments and markers are
     searched over them)."""
-    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iu":
-        got = f"{ds.dtype} of shape {ds.shape}" if isinstance(ds, h5py.Dataset) else "a group"
-        raise FileFormatError(f"{where}: expected whole steps, one a row, got {got}")
+    check_whole_steps(ds, where)
     steps = ds[()].astype(np.int64)
     back = np.flatnonzero(np.diff(steps) <= 0)
     if back.size:
@@ -374,10 +380,8 @@ def _scalars(g, n: int, where: str) -> dict[str, np.ndarray]:
     for k in sorted(g):
         ds = g[k]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu" or ds.shape != (n,):
-            got = f"{ds.dtype} of shape {ds.shape}" if isinstance(ds, h5py.Dataset) else \
-                "a group"
             raise FileFormatError(f"{where}/{shown(k)}: expected {n} numbers, one a step, got "
-                                  f"{got}")
+                                  f"{described(ds)}")
         out[k] = ds[()]
     return out
 

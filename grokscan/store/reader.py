@@ -20,7 +20,13 @@ import numpy as np
 from grokscan import tasks
 from grokscan.config import RunConfig
 from grokscan.errors import FileFormatError, GrokscanError
-from grokscan.hdf5.format import CHECKPOINTS_FORMAT, Reader, text
+from grokscan.hdf5.format import (
+    CHECKPOINTS_FORMAT,
+    Reader,
+    check_whole_steps,
+    described,
+    text,
+)
 from grokscan.hdf5.lock import holder
 from grokscan.hdf5.superblock import writer_flags
 from grokscan.store.layout import check_layout, logit_entries
@@ -197,19 +203,12 @@ class Run(Reader):
 def _check_rows(f: h5py.File, path: str) -> None:
     """/steps whole numbers and every /scalars/<name> a number a row: a text or a compound
     scalar, a second axis or a group there is refused before anything is read or written."""
-    steps = f["steps"]
-    if not isinstance(steps, h5py.Dataset) or steps.ndim != 1 or steps.dtype.kind not in "iu":
-        raise FileFormatError(f"{path}: /steps: expected whole steps, one a row, got "
-                              f"{_what(steps)}")
+    check_whole_steps(f["steps"], f"{path}: /steps")
     for name in f["scalars"]:
         ds = f["scalars"][name]
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "fiu":
             raise FileFormatError(f"{path}: /scalars/{name}: expected a number a checkpoint, "
-                                  f"got {_what(ds)}")
-
-
-def _what(obj) -> str:
-    return f"{obj.dtype} of shape {obj.shape}" if isinstance(obj, h5py.Dataset) else "a group"
+                                  f"got {described(ds)}")
 
 
 def _provenance(raw) -> dict | None:

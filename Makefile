@@ -47,6 +47,7 @@ docs: docs-env  ## the documentation site, into docs/_build/html (tutorials run;
 bench: install  ## benchmarks (scripts/bench_*.py); each prints its figures, measured in one run
 	$(BIN)/python scripts/bench_startup.py
 	$(BIN)/python scripts/bench_threads.py
+	$(BIN)/python scripts/bench_denormal.py
 	$(BIN)/python scripts/bench_record.py
 	$(BIN)/python scripts/bench_analyze.py
 	$(BIN)/python scripts/bench_ising.py

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscan import tasks
+from grokscan import tasks, threads
 from grokscan.config import RunConfig
 from grokscan.errors import GrokscanError, TrainingDiverged
 from grokscan.hdf5.lock import WriterLock
@@ -128,7 +128,7 @@ def train(cfg: RunConfig, path, *, force: bool = False, resume: bool = False,
     if cfg.train.dense_memorised and not cfg.train.onset:
         raise GrokscanError("--dense-memorised needs the in-loop onset detector, which finds "
                             "memorisation step by step; it cannot go with --no-onset")
-    with deterministic(cfg.train.device), stop_requests() as stop:
+    with deterministic(cfg.train.device), threads.flush_denormals(), stop_requests() as stop:
         s = _resumed(path, cfg) if resume else _fresh(path, cfg, force)
         if isinstance(s, TrainResult):  # resumed: the run is that long already
             return s

@@ -632,6 +632,31 @@ def test_the_default_settings_are_deterministic(tmp_path):
     assert_same_contents(*runs)
     with h5py.File(tmp_path / "a.h5") as f:
         assert f.attrs["deterministic"] and f.attrs["torch_threads"] >= 1
+        assert f.attrs["flush_denormal"]
+
+
+def test_training_flushes_subnormals_and_gives_the_setting_back(tmp_path):
+    """Inside the loop a subnormal float32 becomes 0 (the CPU's slow path is never taken);
+    after it the caller's setting is back, whichever it was."""
+    import torch
+
+    import grokscan
+    from grokscan import threads
+    from grokscan.training import train
+
+    seen = []
+    cfg = grokscan.run_config(p=23, d_embed=8, width=16, steps=3, every=1)
+    for before in (False, True):
+        torch.set_flush_denormal(before)
+        try:
+            train(cfg, tmp_path / f"{before}.h5", quiet=True,
+                  on_checkpoint=lambda ck: seen.append(
+                      float(torch.tensor(1e-39) * torch.tensor(1.0))) or False)
+            assert threads.flushing() is before
+        finally:
+            torch.set_flush_denormal(False)
+    assert len(seen) == 8 and all(v == 0.0 for v in seen)  # 4 checkpoints a run
+    assert float(torch.tensor(1e-39) * torch.tensor(1.0)) > 0  # not flushed out here
 
 
 def _tmpfs(tmp_path, size: str):

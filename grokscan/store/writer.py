@@ -37,6 +37,7 @@ from grokscan.hdf5.lock import WriterLock
 from grokscan.hdf5.superblock import clear_writer_flags, writer_flags
 from grokscan.store.layout import Layout, check_layout, logit_entries
 from grokscan.tasks.custom import CustomData
+from grokscan.threads import flushing
 
 VERSION = 4  # the checkpoint format version written (store/SCHEMA.md)
 STATE = ("optimizer", "layout", "torch_rng", "batch_rng")  # a resume slot's vectors
@@ -124,7 +125,8 @@ class Writer(H5File):
         f.attrs.update(format=CHECKPOINTS_FORMAT, format_version=VERSION,
                        grokscan_version=__version__, torch_version=str(torch.__version__),
                        torch_threads=torch.get_num_threads(),
-                       deterministic=torch.are_deterministic_algorithms_enabled())
+                       deterministic=torch.are_deterministic_algorithms_enabled(),
+                       flush_denormal=flushing())
         f.attrs["config"] = config.to_json() if config is not None else "null"
         f.attrs.update(header.attrs)
         f.attrs["residue_vectors"] = json.dumps(list(layout.residue_vectors))

@@ -26,6 +26,7 @@ from grokscan.studies import (
     Runs,
     bootstrap,
     flag_step,
+    from_dict,
     judge,
     judge_flags,
     scores,
@@ -83,11 +84,11 @@ def main() -> None:
     table = with_task_basis(pd.read_parquet(args.table))
     with open(args.chosen) as f:
         chosen = json.load(f)
-    new = Candidate(chosen["signal"], chosen["direction"], chosen["change"])
+    new = from_dict(chosen)
     ev = Runs.of(table[table["sweep"].str.startswith("eval_")])
     tune = Runs.of(table[table["sweep"].str.startswith("tune_")])
     os.makedirs(args.out, exist_ok=True)
-    out = rows(ev, f"{new.name} (third design)", new, chosen["threshold"])
+    out = rows(ev, f"{chosen['name']} (third design)", new, chosen["threshold"])
     for name, (c, theta) in shipped_candidates().items():
         out += rows(ev, name, c, theta)
     judged = ev.judged()

@@ -5,11 +5,12 @@ transfers across groups of runs (transfer.py)."""
 
 _LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
          "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus",
-         "Candidate": "transfer", "Runs": "transfer", "candidates": "transfer",
-         "threshold": "transfer", "judge": "transfer",
+         "Candidate": "transfer", "Logistic": "transfer", "Runs": "transfer",
+         "candidates": "transfer", "threshold": "transfer", "judge": "transfer",
          "leave_one_group_out": "transfer",
          "bootstrap": "transfer", "op_family": "transfer", "GROUPINGS": "transfer",
-         "judge_flags": "transfer", "scores": "transfer", "flag_step": "transfer"}
+         "judge_flags": "transfer", "scores": "transfer", "flag_step": "transfer",
+         "to_dict": "transfer", "from_dict": "transfer"}
 
 
 def __getattr__(name: str):

@@ -6,8 +6,15 @@ runs flagged in time at ≤ ``FALSE_ALARMS`` of the controls flagged) and judged
 left out, a group being a model family, an operation family or a range of moduli; a candidate
 counts for its worst group, not for its pooled score.
 
+Three kinds of candidate: a signal alone (:class:`Candidate`); a rule, a signal unless the run
+is in softmax collapse (``veto``: at least ``COLLAPSED`` of the train examples at zero loss, the
+state Prieto et al., arXiv:2501.04697 §3, find runs that do not grok stuck in); and a small
+interpretable model (:class:`Logistic`: a logistic regression over the changes of a few
+signals, fitted on the groups it is not judged on).
+
 Everything here reads the table alone: the runs are labelled by grokscan/onset/labels.py on the
-table's checkpoints, and test accuracy only judges.
+table's checkpoints, and test accuracy only judges (and, for the model, labels the checkpoints
+it is fitted on: a grokking run's before test accuracy 0.5 against a control's).
 """
 
 from __future__ import annotations
@@ -31,25 +38,134 @@ MULTIPLICATIVE = ("mul", "div")
 CROSS = ("x2+xy+y2", "x2+xy+y2+x", "x3+xy", "x3+xy2+y")
 # signals whose value is a share or a rate near 0 at memorisation: read as an absolute change
 ABSOLUTE = ("sc_share", "wn_rate", "update_top", "basis_mul", "train_acc")
+COLLAPSED = 0.5  # a rule's veto: this share of the train examples in softmax collapse
+# the model's signals: those every run has (the restricted and excluded loss need a group phase)
+MODEL_SIGNALS = ("gini_add", "entropy_add", "gini_best", "entropy_logit_best",
+                 "gini_logit_best", "margin", "wn_rate", "sc_share", "update_top",
+                 "weight_norm", "train_loss")
+MODEL_C = 0.3  # the model's inverse L2 penalty (scikit-learn's C), fixed, not tuned
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One training-side signal, read as its change from memorisation."""
+    """One training-side signal, read as its change from memorisation; with ``veto``, a rule:
+    no flag while that share of the train examples is in softmax collapse."""
 
     signal: str
     direction: str  # "rise" or "fall"
     change: str  # "relative": x / x_mem − 1; "absolute": x − x_mem
+    veto: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.signal} {self.direction}" + (" (abs)" if self.change == "absolute"
-                                                    else "")
+        return (f"{self.signal} {self.direction}" + (" (abs)" if self.change == "absolute"
+                                                     else "")
+                + (", unless collapsed" if self.veto else ""))
+
+    def fit(self, runs: Runs, keys) -> Candidate:
+        """Nothing to fit: the candidate itself (its threshold is chosen apart)."""
+        return self
+
+    def held(self, steps, series: dict) -> np.ndarray:
+        return held_score(steps, series, self)
 
 
-def candidates(signals) -> list[Candidate]:
-    return [Candidate(s, d, "absolute" if s in ABSOLUTE else "relative")
+def candidates(signals, *, rules: bool = False) -> list[Candidate]:
+    """Every signal but train accuracy, rising and falling; with ``rules`` each also with the
+    softmax-collapse veto."""
+    return [Candidate(s, d, "absolute" if s in ABSOLUTE else "relative", v)
+            for v in ((False, True) if rules else (False,))
             for s in signals if s != "train_acc" for d in ("rise", "fall")]
+
+
+def to_dict(c) -> dict:
+    """A candidate (a model fitted) as JSON-ready data; :func:`from_dict` reads it back."""
+    if isinstance(c, Logistic):
+        return {"kind": "model", "features": [vars(f) for f in c.features],
+                "coef": list(c.coef), "intercept": c.intercept, "mean": list(c.mean),
+                "scale": list(c.scale)}
+    return {"kind": "rule" if c.veto else "signal", "signal": c.signal,
+            "direction": c.direction, "change": c.change, "veto": c.veto}
+
+
+def from_dict(d: dict):
+    """The candidate :func:`to_dict` wrote."""
+    if d["kind"] == "model":
+        return Logistic(tuple(Candidate(**f) for f in d["features"]), tuple(d["coef"]),
+                        float(d["intercept"]), tuple(d["mean"]), tuple(d["scale"]))
+    return Candidate(d["signal"], d["direction"], d["change"], bool(d.get("veto", False)))
+
+
+def _compress(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """A small interpretable model: a logistic regression (scikit-learn, L2 penalty MODEL_C,
+    classes balanced, each run weighing the same) whose inputs are the held changes of
+    ``features`` (each a :class:`Candidate`'s score), compressed as sign(x)·log(1 + |x|) and
+    standardised. Its score at a checkpoint is the decision function (log-odds); NaN where a
+    feature is. Unfitted until :meth:`fit`; its coefficients are then readable
+    (``coef``, on standardised inputs)."""
+
+    features: tuple = tuple(Candidate(s, "rise", "absolute" if s in ABSOLUTE else "relative")
+                            for s in MODEL_SIGNALS)
+    coef: tuple = ()
+    intercept: float = 0.0
+    mean: tuple = ()
+    scale: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return f"logistic model ({len(self.features)} signals)"
+
+    @property
+    def signal(self) -> str:
+        return ",".join(f.signal for f in self.features)
+
+    def inputs(self, steps, series: dict) -> np.ndarray:
+        """(checkpoints, features): the compressed held changes."""
+        return _compress(np.stack([held_score(steps, series, f) for f in self.features], 1))
+
+    def fit(self, runs: Runs, keys) -> Logistic:
+        """The model fitted on the runs ``keys``: a grokking run's checkpoints before test
+        accuracy 0.5 are positive, a control's negative (other runs are left out)."""
+        from sklearn.linear_model import LogisticRegression
+
+        meta = runs.meta.set_index("key")
+        X, y, w = [], [], []
+        for key in keys:
+            kind, t50 = meta.loc[key, "class"], meta.loc[key, "t50"]
+            if kind not in ("grokking", "control"):
+                continue
+            steps, series = runs.rows[key]
+            x = self.inputs(steps, series)
+            use = np.all(np.isfinite(x), axis=1)
+            if kind == "grokking":
+                use &= steps < t50
+            if not use.any():
+                continue
+            X.append(x[use])
+            y.append(np.full(use.sum(), kind == "grokking"))
+            w.append(np.full(use.sum(), 1.0 / use.sum()))
+        if not X or len({bool(v[0]) for v in y}) < 2:
+            raise ValueError("the model needs checkpoints of grokking runs and of controls")
+        X, y, w = np.concatenate(X), np.concatenate(y), np.concatenate(w)
+        for cls in (True, False):  # the classes weigh the same
+            w[y == cls] /= w[y == cls].sum()
+        mean, scale = X.mean(0), X.std(0)
+        scale = np.where(scale > 0, scale, 1.0)
+        m = LogisticRegression(C=MODEL_C, max_iter=5000).fit((X - mean) / scale, y,
+                                                             sample_weight=w * len(y))
+        return Logistic(self.features, tuple(m.coef_[0]), float(m.intercept_[0]),
+                        tuple(mean), tuple(scale))
+
+    def held(self, steps, series: dict) -> np.ndarray:
+        if not self.coef:
+            raise ValueError("the model is not fitted")
+        x = (self.inputs(steps, series) - np.array(self.mean)) / np.array(self.scale)
+        return x @ np.array(self.coef) + self.intercept  # NaN rows stay NaN
 
 
 def op_family(op: str) -> str:
@@ -118,6 +234,8 @@ def held_score(steps, series: dict, c: Candidate) -> np.ndarray:
     checkpoint where this is ≥ θ."""
     acc = series["train_acc"]
     x = _smooth(series[c.signal], SMOOTH)
+    if c.veto:
+        x = np.where(_smooth(series["sc_share"], SMOOTH) >= COLLAPSED, np.nan, x)
     score = np.full(len(steps), np.nan)
     hit = np.flatnonzero(acc >= MEMORISED)
     # the reference: the first finite value from memorisation on (a signal over a window of
@@ -155,7 +273,7 @@ def scores(runs: Runs, keys, c: Candidate) -> Scores:
     meta = runs.meta.set_index("key")
     for key in keys:
         steps, series = runs.rows[key]
-        held = held_score(steps, series, c)
+        held = c.held(steps, series)
         run_max = np.fmax.accumulate(np.nan_to_num(held, nan=-np.inf))
         t50 = meta.loc[[key], "t50"].iloc[0]
         before = steps < t50 if t50 == t50 and t50 is not None else np.ones(len(steps), bool)
@@ -234,8 +352,12 @@ def leave_one_group_out(runs: Runs, c: Candidate) -> dict:
             if (inside["class"] == "grokking").sum() < MIN_GROUP or \
                     (inside["class"] == "control").sum() < MIN_GROUP:
                 continue
-            theta = threshold(runs, list(judged[names != g]["key"]), c)
-            res = judge(runs, list(inside["key"]), c, theta)
+            others = list(judged[names != g]["key"])
+            if not others:
+                continue
+            fitted = c.fit(runs, others)
+            theta = threshold(runs, others, fitted)
+            res = judge(runs, list(inside["key"]), fitted, theta)
             rows.append({"grouping": grouping, "group": g, "threshold": theta, **res})
             worst = min(worst, res["coverage"] - res["false_alarms"])
     return {"candidate": c.name, "worst": worst, "groups": rows}

@@ -31,6 +31,9 @@ MULTIPLICATIVE = ("mul", "div")
 CROSS = ("x2+xy+y2", "x2+xy+y2+x", "x3+xy", "x3+xy2+y")
 # signals whose value is a share or a rate near 0 at memorisation: read as an absolute change
 ABSOLUTE = ("sc_share", "wn_rate", "update_top", "basis_mul", "train_acc")
+# columns of the table that no candidate reads: train accuracy labels memorisation, and the
+# shift of the inferred basis is a label (its change from memorisation measures nothing)
+NOT_CANDIDATES = ("train_acc", "basis_shift")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Candidate:
 
 def candidates(signals) -> list[Candidate]:
     return [Candidate(s, d, "absolute" if s in ABSOLUTE else "relative")
-            for s in signals if s != "train_acc" for d in ("rise", "fall")]
+            for s in signals if s not in NOT_CANDIDATES for d in ("rise", "fall")]
 
 
 def op_family(op: str) -> str:

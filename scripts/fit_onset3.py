@@ -51,7 +51,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     makeup = runs.meta.groupby(["family", "class"]).size().unstack(fill_value=0)
     print(makeup)
-    cands = candidates([s for s in SIGNALS if s != "basis_shift"], rules=True) + [Logistic()]
+    cands = candidates(SIGNALS, rules=True) + [Logistic()]
     per_signal, per_group, worst = [], [], {}
     judged = runs.judged()
     for c in cands:

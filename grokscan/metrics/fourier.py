@@ -1,6 +1,7 @@
 """Fourier progress measures: bases over the additive group Z_P and the
-multiplicative group Z_P^*, norms of weights and activations in them, and the measures built on
-those norms (Nanda et al. 2023, arXiv:2301.05217; Furuta et al., arXiv:2402.16726).
+multiplicative group Z_P^* (also of the shifted residues t + s), norms of weights and
+activations in them, and the measures built on those norms (Nanda et al. 2023,
+arXiv:2301.05217; Furuta et al., arXiv:2402.16726).
 
 Basis order. A basis over a cyclic group of order n has n orthonormal rows: the constant, then
 cos_1, sin_1, cos_2, sin_2, ... up to k = K = ⌊n/2⌋. For even n, sin(2π(n/2)t/n) = sin(πt) is
@@ -64,21 +65,89 @@ def additive_basis(p: int) -> np.ndarray:
     return _cyclic_basis(_modulus(p))
 
 
-def multiplicative_basis(p: int) -> np.ndarray:
+def multiplicative_basis(p: int, *, shift: int = 0) -> np.ndarray:
     """The Fourier basis over Z_p^*, cyclic of order p-1, shape (p-1, p).
 
     Residue t = g^i (g the smallest primitive root) gets column t of row r equal to the additive
     basis of Z_{p-1} at i: rows are the constant and cos/sin(2πk·log_g(t)/(p-1)) in basis order.
     Column 0 (residue 0, which has no logarithm) is all zeros, so the rows are orthonormal on
     the non-zero residues and residue 0 does not enter any norm. p must be prime.
+
+    Parameters
+    ----------
+    p : int
+        The modulus, a prime.
+    shift : int, optional
+        s: the basis over the shifted residues t ↦ t + s (mod p), for vectors that are a
+        function of a product of shifted operands (x·y + x + y = (x+1)(y+1) − 1 is
+        multiplicative in t + 1). Residue t gets the column of t + s of the unshifted basis
+        (``np.roll(B, -s, axis=1)``): rows cos/sin(2πk·log_g(t+s)/(p-1)), and residue −s mod p,
+        which maps to 0, is the one left out of every norm. Default 0, the basis above.
+
+    Returns
+    -------
+    ndarray of shape (p-1, p)
     """
     p = _modulus(p)
     if not is_prime(p):
         raise GrokscanError(f"the multiplicative basis needs a prime modulus, got P = {p}")
+    try:
+        shift = operator.index(shift)
+    except TypeError:
+        raise GrokscanError(f"shift: expected an integer, got {shift!r}") from None
     _, log = discrete_log_table(p)
     B = np.zeros((p - 1, p))
     B[:, 1:] = _cyclic_basis(p - 1)[:, log[1:]]
-    return B
+    return np.roll(B, -(shift % p), axis=1) if shift % p else B
+
+
+def shifted_multiplicative_norms(W, p: int) -> np.ndarray:
+    """The Fourier norms of per-residue vectors in the multiplicative basis at every shift.
+
+    Entry [..., s, :] is ``fourier_norms(W, multiplicative_basis(p, shift=s))`` for
+    s = 0..p-1, computed at once rather than in p products: a squared norm is the quadratic
+    form Σ_{t,u} B[r, t+s] B[r, u+s] G[t, u] of the Gram matrix G = W Wᵀ, which along each
+    diagonal u − t = δ is a circular correlation over s, so one real FFT over the residues, one
+    product per FFT frequency (summing δ) and one inverse FFT give every (s, r) together.
+
+    Parameters
+    ----------
+    W : array_like of shape (..., p, d)
+        One row per residue, as in :func:`fourier_norms`.
+    p : int
+        The modulus, a prime.
+
+    Returns
+    -------
+    ndarray of shape (..., p, p-1)
+        Axis -2 is the shift s, axis -1 the basis order of Z_p^* (module docstring).
+
+    Notes
+    -----
+    Through the Gram matrix a squared norm is exact to round-off relative to ‖W‖² rather than
+    to itself, so a norm near zero is known to about √eps·‖W‖ (1e-8 of it in float64): enough
+    to rank the shifts by :func:`spectral_entropy` or :func:`gini`, not for :func:`ffd` or
+    :func:`fcr`, whose round-off threshold is of that size; compute those with
+    :func:`fourier_norms` in the chosen basis.
+    """
+    p = _modulus(p)
+    B = multiplicative_basis(p)  # (p-1, p); checks that p is prime
+    W = check_array(W, min_ndim=2, name="W")
+    if W.shape[-2] != p:
+        raise GrokscanError(f"W: expected {p} residues on axis -2, got shape {W.shape}")
+    *lead, _, d = W.shape
+    t = np.arange(p)
+    diag = (t[:, None] + t) % p  # [δ, t] = t + δ
+    # the basis side, [r, δ, t] = B[r, t] B[r, t + δ], and the Gram side,
+    # [m, δ, v] = G[v, v + δ], each transformed over its last axis
+    kern = np.fft.rfft(B[:, None, :] * B[:, diag], axis=-1)  # (p-1, δ, ω)
+    flat = W.reshape(-1, p, d).astype(np.float64)
+    gram = np.fft.rfft((flat @ np.swapaxes(flat, -1, -2))[:, t, diag], axis=-1)  # (m, δ, ω)
+    # correlation over s: Σ_δ kern[r, δ, ω] · conj(gram[m, δ, ω]), one product per ω
+    spec = np.matmul(kern.transpose(2, 0, 1), gram.conj().transpose(2, 1, 0))  # (ω, r, m)
+    sq = np.fft.irfft(spec, n=p, axis=0)  # (s, r, m)
+    norms = np.sqrt(np.maximum(sq, 0)).transpose(2, 0, 1)  # round-off below 0 is 0
+    return norms.reshape(*lead, p, len(B)).astype(np.result_type(W.dtype, np.float32))
 
 
 def basis_labels(n: int) -> list[tuple[str, int]]:
@@ -575,3 +644,35 @@ def _check_phase(phase, shape: tuple[int, int], n: int) -> np.ndarray:
         raise GrokscanError(f"phase: expected values in 0..{n - 1} (negative: no phase), "
                             f"got {ph.max()}")
     return ph.astype(np.int64)
+
+
+SHIFT_TIE = 1e-9  # nats: shifts of the multiplicative basis this close in entropy are tied
+
+
+def sparsest_basis(E: np.ndarray, p: int) -> np.ndarray:
+    """The group basis inferred from per-residue vectors: the one in which they are sparsest.
+
+    Parameters
+    ----------
+    E : ndarray of shape (n, P, d)
+        The per-residue vectors (the embedding) at n checkpoints.
+    p : int
+        The modulus P.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Per checkpoint, NaN where the additive basis has the lowest spectral entropy of the
+        Fourier norms, else the shift s of the multiplicative basis over t ↦ t + s that has
+        it (:func:`multiplicative_basis`; s = 0 for a·b and a/b, 1 for
+        xy + x + y = (x+1)(y+1) − 1). The additive basis wins ties, as does the smallest shift
+        among shifts within ``SHIFT_TIE`` of the lowest. Always NaN for P not prime.
+    """
+    ent_add = spectral_entropy(fourier_norms(E, additive_basis(p)))
+    if not is_prime(p):
+        return np.full(len(E), np.nan)
+    ent = spectral_entropy(shifted_multiplicative_norms(E, p))  # (n, P)
+    # shift 0 exactly as the *_mul signals compute it, so that their comparison stays as it was
+    ent[:, 0] = spectral_entropy(fourier_norms(E, multiplicative_basis(p)))
+    shift = np.argmax(ent <= ent.min(axis=1, keepdims=True) + SHIFT_TIE, axis=1)
+    return np.where(ent_add > ent[np.arange(len(E)), shift], shift.astype(float), np.nan)

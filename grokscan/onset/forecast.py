@@ -7,8 +7,10 @@ A spectral signal is a measure (Gini, spectral entropy, FFD) of the per-residue 
 Fourier norms in one basis: ``fourier/<measure>_embed`` the basis of the task's group, as the
 analysis chooses it (multiplicative when every operation's group is, else additive);
 ``<measure>_add`` and ``<measure>_mul`` the additive and the multiplicative basis (P prime);
-``<measure>_best`` the one in which the vectors are sparsest at that checkpoint (the lower
-spectral entropy: the group basis inferred from the weights, grokscan/studies/corpus.py).
+``<measure>_best`` the one in which the vectors are sparsest at that checkpoint, among the
+additive basis and the multiplicative one at every shift (the lowest spectral entropy: the
+group basis inferred from the weights, ``fourier.sparsest_basis``, as the onset corpus reads
+it, grokscan/studies/corpus.py).
 Other signals (``weight_norm``, ``train_loss``) are the run's scalars.
 """
 
@@ -76,11 +78,15 @@ class Spectrum:
             return fn(add)
         if not is_prime(self.p):
             return fn(add) if basis == "best" else np.full(len(V), np.nan)
-        mul = fm.fourier_norms(V, fm.multiplicative_basis(self.p))
         if basis == "mul":
-            return fn(mul)
-        sparser = fm.spectral_entropy(mul) < fm.spectral_entropy(add)
-        return np.where(sparser, fn(mul), fn(add))
+            return fn(fm.fourier_norms(V, fm.multiplicative_basis(self.p)))
+        out = fn(add)
+        shift = fm.sparsest_basis(V, self.p)  # NaN: additive, else the multiplicative shift
+        for s in np.unique(shift[np.isfinite(shift)]):
+            at = shift == s
+            out[at] = fn(fm.fourier_norms(V[at], fm.multiplicative_basis(self.p,
+                                                                         shift=int(s))))
+        return out
 
 
 def not_applicable(kind: str, *, residues: bool, vectors: bool = True) -> str | None:

@@ -11,10 +11,19 @@ checkpoint and the ones before):
 - ``wn_rate``: the weight norm's decay rate, −d log‖θ‖/dt over the last ``RATE_STEPS`` steps of
   the every-step record, divided by lr·wd (under AdamW the part of the weights that the
   gradients no longer support decays at exactly lr·wd; 0 without weight decay);
-- the spectral entropy and Gini of the embedding's and the logit map's Fourier norms in the
-  additive basis (``*_add``), in the multiplicative one for P prime (``*_mul``), and in the
-  one where the embedding is sparsest at that checkpoint (``*_best``, the group basis inferred
-  from the weights; ``basis_mul`` says which), with FFD in the best basis;
+- the spectral entropy, Gini and FFD of the embedding's Fourier norms in the additive basis
+  (``*_add``), in the multiplicative one for P prime (``*_mul``), and in the one where the
+  embedding is sparsest at that checkpoint (``*_best``, the group basis inferred from the
+  weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with
+  the logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the candidates are the
+  additive basis and the multiplicative basis over every shifted residue t ↦ t + s,
+  s = 0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when
+  a multiplicative one was chosen and ``basis_shift`` is its shift (NaN for the additive
+  basis), a label of the choice and no candidate (grokscan/studies/transfer.py). An affine map
+  of the residues, t ↦ c·t + d, needs no candidate of its own: it permutes the additive
+  frequencies and their power, leaves the entropy and Gini unchanged when d = 0, and for d ≠ 0
+  only turns part of each frequency's cos into its sin, which moves the entropy by at most
+  log 2;
 - ``margin``: the effective logit scale, the mean over the train split of the gap between the
   largest and the second largest logit;
 - ``sc_share``: the share of train examples in softmax collapse (their float32 cross-entropy
@@ -44,9 +53,12 @@ MAX_ROWS = 160  # checkpoints per run in the table (evenly spread when there are
 N_KEYS = 5  # key frequencies of the restricted and excluded loss
 SIGNALS = ("train_loss", "train_acc", "weight_norm", "wn_rate", "entropy_add", "gini_add",
            "ffd_add", "entropy_mul", "gini_mul", "ffd_mul", "entropy_best", "gini_best",
-           "ffd_best", "basis_mul", "entropy_logit_best", "gini_logit_best", "margin",
-           "sc_share", "restricted_loss", "excluded_loss", "update_top", "gini_grad",
+           "ffd_best", "basis_mul", "basis_shift", "entropy_logit_best", "gini_logit_best",
+           "margin", "sc_share", "restricted_loss", "excluded_loss", "update_top", "gini_grad",
            "live_score")
+# bumped whenever a signal's computation changes (2: the best basis among the shifted
+# multiplicative ones, basis_shift); the cache's stamp also covers SIGNALS itself
+CACHE_VERSION = 2
 RUN_COLUMNS = ("run", "sweep", "family", "model", "op", "p", "frac", "lr", "wd", "dropout",
                "input", "depth", "seed")
 
@@ -124,7 +136,7 @@ def _spectra(run, rows: np.ndarray) -> dict:
     res = run.task.residues
     n = len(rows)
     nan = {k: np.full(n, np.nan) for k in SIGNALS if "_add" in k or "_mul" in k
-           or "_best" in k}
+           or "_best" in k or k == "basis_shift"}
     if res is None or not run.residue_vectors:
         return nan
     names = {r["param"] for r in run.residue_vectors} | {e["param"]
@@ -137,20 +149,28 @@ def _spectra(run, rows: np.ndarray) -> dict:
     if is_prime(res.p):
         bases["mul"] = fm.multiplicative_basis(res.p)
     out = dict(nan)
-    ent = {}
     for tag, B in bases.items():
         norms = fm.fourier_norms(E, B)
-        ent[tag] = fm.spectral_entropy(norms)
-        out[f"entropy_{tag}"], out[f"gini_{tag}"] = ent[tag], fm.gini(norms)
+        out[f"entropy_{tag}"], out[f"gini_{tag}"] = fm.spectral_entropy(norms), fm.gini(norms)
         out[f"ffd_{tag}"] = fm.ffd(norms)
-    mul = ent["add"] > ent.get("mul", np.full(n, np.inf))  # the sparser basis, per checkpoint
-    out["basis_mul"] = mul.astype(float)
-    for tag in ("entropy", "gini"):
-        out[f"{tag}_best"] = np.where(mul, out.get(f"{tag}_mul", np.nan), out[f"{tag}_add"])
-    out["ffd_best"] = np.where(mul, out.get("ffd_mul", np.nan), out["ffd_add"])
+    shift = fm.sparsest_basis(E, res.p)  # per checkpoint: NaN additive, else the shift
+    out["basis_mul"], out["basis_shift"] = np.isfinite(shift).astype(float), shift
+    chosen = np.where(np.isfinite(shift), shift, -1).astype(int)  # -1: additive
+    for s in np.unique(chosen):
+        at = chosen == s
+        if s <= 0:  # the additive or the unshifted multiplicative basis: their own signals
+            tag = "add" if s < 0 else "mul"
+            for m in ("entropy", "gini", "ffd"):
+                out[f"{m}_best"][at] = out[f"{m}_{tag}"][at]
+            continue
+        bases[s] = fm.multiplicative_basis(res.p, shift=int(s))
+        norms = fm.fourier_norms(E[at], bases[s])
+        out["entropy_best"][at], out["gini_best"][at] = fm.spectral_entropy(norms), \
+            fm.gini(norms)
+        out["ffd_best"][at] = fm.ffd(norms)
     if L is not None:
-        lnorms = [fm.fourier_norms(L[i], bases["mul" if m else "add"])
-                  for i, m in enumerate(mul)]
+        lnorms = [fm.fourier_norms(L[i], bases["add" if s < 0 else "mul" if s == 0 else s])
+                  for i, s in enumerate(chosen)]
         out["entropy_logit_best"] = np.array([float(fm.spectral_entropy(x)) for x in lnorms])
         out["gini_logit_best"] = np.array([float(fm.gini(x)) for x in lnorms])
     return out
@@ -262,8 +282,8 @@ def gather(sweep_dirs, cache_dir, *, tick=None):
     """The corpus table (pandas) of every finished run of the sweeps: one row per checkpoint,
     the RUN_COLUMNS, ``step``, the SIGNALS, ``test_acc`` and the in-loop model's
     ``live_memorised`` and ``live_flag`` (−1: none). Each run's rows are cached in
-    ``cache_dir`` (one .npz per run, remade when its run file is newer), so a gather resumes
-    where it stopped."""
+    ``cache_dir`` (one .npz per run, remade when its run file is newer or its stamp,
+    :func:`cache_stamp`, is not the current one), so a gather resumes where it stopped."""
     import pandas as pd
 
     frames = []
@@ -278,19 +298,34 @@ def gather(sweep_dirs, cache_dir, *, tick=None):
     return pd.concat(frames, ignore_index=True)
 
 
+def cache_stamp() -> str:
+    """The stamp a run's cached rows carry: CACHE_VERSION and SIGNALS, hashed. Rows cached
+    under another stamp are remade."""
+    import hashlib
+    import json
+
+    text = json.dumps([CACHE_VERSION, list(SIGNALS)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _cached(path: str, row: dict, cache_dir: str, settings: dict):
     import pandas as pd
 
     os.makedirs(cache_dir, exist_ok=True)
     cache = os.path.join(cache_dir, f"{row['sweep']}__{row['run']}.npz")
-    if not (os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(path)):
+    stamp = cache_stamp()
+    cols = None
+    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(path):
+        with np.load(cache) as z:
+            if "cache_stamp" in z.files and str(z["cache_stamp"]) == stamp:
+                cols = {k: z[k] for k in z.files if k != "cache_stamp"}
+    if cols is None:
         t = read_run(path, settings)
-        np.savez(cache, step=t.steps, test_acc=t.test_acc,
-                 live_memorised=np.full(len(t.steps), t.live[0]),
-                 live_flag=np.full(len(t.steps), t.live[1]),
-                 **{k: np.asarray(v, float) for k, v in t.signals.items()})
-    with np.load(cache) as z:
-        cols = {k: z[k] for k in z.files}
+        cols = {"step": t.steps, "test_acc": t.test_acc,
+                "live_memorised": np.full(len(t.steps), t.live[0]),
+                "live_flag": np.full(len(t.steps), t.live[1]),
+                **{k: np.asarray(v, float) for k, v in t.signals.items()}}
+        np.savez(cache, cache_stamp=np.array(stamp), **cols)
     df = pd.DataFrame(cols)
     for k, v in row.items():
         df[k] = v

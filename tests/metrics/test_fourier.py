@@ -195,6 +195,68 @@ def test_multiplicative_embedding_is_sparse_only_in_its_own_basis():
     assert F.spectral_entropy(add) > np.log(2) + 1.5
 
 
+def shifted_characters(p, s, freqs, d=12, seed=0):
+    """A (p, d) embedding of the characters of Z_p^* at t + s, frequencies ``freqs``: the
+    columns cos and sin(2πk·log_g(t+s)/(p-1)) mixed by a random (2·len(freqs), d) matrix;
+    residue −s (t + s = 0, no logarithm) is the zero vector."""
+    _, log = discrete_log_table(p)
+    u = (np.arange(p) + s) % p
+    angle = 2 * np.pi * np.outer(log[u], freqs) / (p - 1)
+    cols = np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+    cols[u == 0] = 0
+    return cols @ rng(seed).standard_normal((cols.shape[1], d))
+
+
+@pytest.mark.parametrize("p", [2, 3, 13, 23])
+def test_shifted_multiplicative_basis_is_the_basis_of_t_plus_s(p):
+    B = F.multiplicative_basis(p)
+    np.testing.assert_array_equal(F.multiplicative_basis(p, shift=0), B)
+    for s in range(-1, p + 2):
+        Bs = F.multiplicative_basis(p, shift=s)
+        # residue t takes the column of t + s; residue −s, mapped to 0, is in no row
+        np.testing.assert_array_equal(Bs, B[:, (np.arange(p) + s) % p])
+        np.testing.assert_array_equal(Bs[:, -s % p], 0)
+        keep = np.arange(p) != -s % p
+        np.testing.assert_allclose(Bs[:, keep] @ Bs[:, keep].T, np.eye(p - 1), atol=1e-12)
+    with pytest.raises(GrokscanError):
+        F.multiplicative_basis(p, shift=1.5)
+
+
+@pytest.mark.parametrize("s", [1, 6])
+def test_characters_at_t_plus_s_are_sparse_only_in_the_basis_with_that_shift(s):
+    freqs = [3, 7]  # of K = 11 for P = 23
+    W = shifted_characters(P, s, freqs)
+    own = F.fourier_norms(W, F.multiplicative_basis(P, shift=s))
+    power = F.frequency_power(own)
+    np.testing.assert_array_equal(np.flatnonzero(power > 1e-20 * power.sum()) + 1, freqs)
+    assert own[0] < 1e-12 * own.max()  # a non-trivial character sums to 0: no constant
+    assert F.spectral_entropy(own) <= np.log(2 * len(freqs)) + 1e-12
+    # every other shift, and the additive basis, spread it over most of the frequencies
+    for other in [F.multiplicative_basis(P, shift=r) for r in range(P) if r != s] + \
+            [F.additive_basis(P)]:
+        norms = F.fourier_norms(W, other)
+        assert F.key_frequency_mask(norms, cover=0.9).sum() >= 5
+        assert F.spectral_entropy(norms) > F.spectral_entropy(own) + 1.0
+
+
+@pytest.mark.parametrize("p", [2, 3, 5, 23])
+def test_shifted_multiplicative_norms_are_the_norms_in_each_shifted_basis(p):
+    W = rng(1).standard_normal((3, 2, p, 7))
+    got = F.shifted_multiplicative_norms(W, p)
+    assert got.shape == (3, 2, p, p - 1)
+    for s in range(p):
+        want = F.fourier_norms(W, F.multiplicative_basis(p, shift=s))
+        np.testing.assert_allclose(got[..., s, :], want, rtol=1e-10, atol=1e-12)
+    # a norm that is exactly zero comes back to √eps·‖W‖
+    sparse = F.shifted_multiplicative_norms(shifted_characters(23, 4, [2]), 23)[4]
+    assert np.sort(sparse)[:-2].max() < 1e-7 * np.linalg.norm(sparse)
+    assert F.shifted_multiplicative_norms(W.astype(np.float32), p).dtype == np.float32
+    with pytest.raises(GrokscanError):
+        F.shifted_multiplicative_norms(rng(0).standard_normal((21, 3)), 21)
+    with pytest.raises(GrokscanError):
+        F.shifted_multiplicative_norms(W, p + 1)
+
+
 # --- neuron-activation spectrum ----------------------------------------------------------------
 
 

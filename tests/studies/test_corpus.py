@@ -42,9 +42,19 @@ def test_the_table_of_a_tiny_corpus(sweep, tmp_path):
     wd0 = table[table["run"] == "wd=0_seed=0"]
     assert (wd0["wn_rate"] == 0).all()  # no weight decay: no rate against lr·wd
     assert (wd0["family"] == "mlp").all() and (wd0["wd"] == 0).all()
-    # P = 41 is prime: both bases, and the best is the sparser at every checkpoint
+    # P = 41 is prime: the best basis is the sparsest of the additive one and the
+    # multiplicative one at each shift, so never less sparse than the additive or unshifted
+    # one, and exactly the sparser of those two where one of them was chosen
     both = table[["entropy_add", "entropy_mul", "entropy_best"]].to_numpy()
-    np.testing.assert_array_equal(both[:, 2], both[:, :2].min(axis=1))
+    assert (both[:, 2] <= both[:, :2].min(axis=1)).all()
+    shift = table["basis_shift"].to_numpy()
+    own = np.isnan(shift) | (shift == 0)
+    np.testing.assert_array_equal(both[own, 2], both[own, :2].min(axis=1))
+    np.testing.assert_array_equal(table["basis_mul"], np.isfinite(shift))
+    # addition: the embedding that generalised ends sparsest in the additive basis
+    end = table.sort_values("step").groupby("run").tail(1).set_index("run")
+    assert end.loc["wd=1_seed=0", "test_acc"] > 0.9
+    assert np.isnan(end.loc["wd=1_seed=0", "basis_shift"])
     assert table["restricted_loss"].notna().any()  # add: a group phase
 
 
@@ -61,6 +71,43 @@ def test_the_cache_is_reused_and_the_table_written_small(sweep, tmp_path):
     small.to_parquet(tmp_path / "t.parquet", index=False)
     back = pd.read_parquet(tmp_path / "t.parquet")
     np.testing.assert_allclose(back["test_acc"].astype(float), first["test_acc"], atol=1e-3)
+
+
+def test_the_cache_is_remade_when_the_signals_change(tmp_path, monkeypatch):
+    """A cached run is remade when its stamp (CACHE_VERSION and SIGNALS) is not the current
+    one, or when it has none (a cache from before the stamp), and reused otherwise."""
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"")
+    reads = []
+
+    def read_run(p, settings):
+        reads.append(p)
+        return corpus.RunTable(settings, np.arange(3), {"train_loss": np.full(3, len(reads))},
+                               np.zeros(3), (-1, -1))
+
+    monkeypatch.setattr(corpus, "read_run", read_run)
+    row, cache = {"sweep": "s", "run": "r"}, str(tmp_path / "cache")
+
+    def table():
+        return corpus._cached(str(path), row, cache, {})
+
+    first = table()
+    assert len(reads) == 1 and "cache_stamp" not in first.columns
+    pd.testing.assert_frame_equal(table(), first)
+    assert len(reads) == 1  # reused
+    monkeypatch.setattr(corpus, "SIGNALS", (*corpus.SIGNALS, "new_signal"))
+    assert table()["train_loss"].tolist() == [2, 2, 2] and len(reads) == 2
+    table()
+    assert len(reads) == 2  # reused under the new stamp
+    monkeypatch.setattr(corpus, "CACHE_VERSION", corpus.CACHE_VERSION + 1)
+    table()
+    assert len(reads) == 3
+    npz = os.path.join(cache, "s__r.npz")
+    with np.load(npz) as z:
+        cols = {k: z[k] for k in z.files if k != "cache_stamp"}
+    np.savez(npz, **cols)  # as written before the stamp
+    table()
+    assert len(reads) == 4
 
 
 def test_the_transfer_study_on_the_tiny_corpus(sweep, tmp_path):

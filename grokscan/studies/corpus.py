@@ -15,8 +15,9 @@ checkpoint and the ones before):
   (``*_add``), in the multiplicative one for P prime (``*_mul``), and in the one where the
   embedding is sparsest at that checkpoint (``*_best``, the group basis inferred from the
   weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with
-  the logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the candidates are the
-  additive basis and the multiplicative basis over every shifted residue t ↦ t + s,
+  the logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the
+  candidates are the additive basis and the multiplicative basis over every shifted residue
+  t ↦ t + s,
   s = 0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when
   a multiplicative one was chosen and ``basis_shift`` is its shift (NaN for the additive
   basis), a label of the choice and no candidate (grokscan/studies/transfer.py). An affine map

@@ -17,8 +17,7 @@ checkpoint and the ones before):
   weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with
   the logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the
   candidates are the additive basis and the multiplicative basis over every shifted residue
-  t ↦ t + s,
-  s = 0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when
+  t ↦ t + s, s = 0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when
   a multiplicative one was chosen and ``basis_shift`` is its shift (NaN for the additive
   basis), a label of the choice and no candidate (grokscan/studies/transfer.py). An affine map
   of the residues, t ↦ c·t + d, needs no candidate of its own: it permutes the additive

@@ -14,16 +14,15 @@ checkpoint and the ones before):
 - the spectral entropy, Gini and FFD of the embedding's Fourier norms in the additive basis
   (``*_add``), in the multiplicative one for P prime (``*_mul``), and in the one where the
   embedding is sparsest at that checkpoint (``*_best``, the group basis inferred from the
-  weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with
-  the logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the
-  candidates are the additive basis and the multiplicative basis over every shifted residue
-  t ↦ t + s, s = 0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when
-  a multiplicative one was chosen and ``basis_shift`` is its shift (NaN for the additive
-  basis), a label of the choice and no candidate (grokscan/studies/transfer.py). An affine map
-  of the residues, t ↦ c·t + d, needs no candidate of its own: it permutes the additive
-  frequencies and their power, leaves the entropy and Gini unchanged when d = 0, and for d ≠ 0
-  only turns part of each frequency's cos into its sin, which moves the entropy by at most
-  log 2;
+  weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with the
+  logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the candidates are
+  the additive basis and the multiplicative basis over every shifted residue t ↦ t + s, s =
+  0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when a
+  multiplicative one was chosen and ``basis_shift`` is its shift (NaN for the additive basis), a
+  label of the choice and no candidate (grokscan/studies/transfer.py). An affine map of the
+  residues, t ↦ c·t + d, needs no candidate of its own: it permutes the additive frequencies and
+  their power, leaves the entropy and Gini unchanged when d = 0, and for d ≠ 0 only turns part
+  of each frequency's cos into its sin, which moves the entropy by at most log 2;
 - ``margin``: the effective logit scale, the mean over the train split of the gap between the
   largest and the second largest logit;
 - ``sc_share``: the share of train examples in softmax collapse (their float32 cross-entropy

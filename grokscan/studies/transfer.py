@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokscan.onset.detector import trailing_mean
+from grokscan.onset.detector import check_training_side, trailing_mean
 from grokscan.onset.labels import label
 from grokscan.summary import MEMORISED
 
@@ -58,6 +58,9 @@ class Candidate:
     direction: str  # "rise" or "fall"
     change: str  # "relative": x / x_mem − 1; "absolute": x − x_mem
     veto: bool = False
+
+    def __post_init__(self):
+        check_training_side([self.signal])
 
     @property
     def name(self) -> str:

@@ -141,3 +141,13 @@ def test_the_auc_is_scikit_learns():
     score = np.round(rng.normal(size=60), 1)  # ties counted half, as scikit-learn does
     pos = rng.uniform(size=60) < 0.4
     assert auc(score, pos) == pytest.approx(roc_auc_score(pos, score))
+
+
+@pytest.mark.parametrize("name", ["test_acc", "test_loss", "inverted_acc", "val_loss"])
+def test_no_test_set_series_can_be_a_candidate(name):
+    from grokscan.errors import GrokscanError
+
+    with pytest.raises(GrokscanError, match="test-set quantity"):
+        Candidate(name, "rise", "absolute")
+    with pytest.raises(GrokscanError, match="test-set quantity"):
+        Logistic((S1, Candidate(name, "rise", "absolute")))

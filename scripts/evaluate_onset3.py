@@ -6,9 +6,10 @@ intervals; and, at the chosen detector's flag, a forecast of the step of test ac
 (its ratio fitted on the tuning runs) with its measured error.
 
     python scripts/evaluate_onset3.py data/onset_corpus.parquet out/onset3/fit/chosen.json \\
-        --out out/onset3/eval
+        --out out/onset3/eval [--doc docs/results/onset3_evaluation.md]
 
-OUT/evaluation.csv (one row per detector and family), OUT/forecast.json.
+OUT/evaluation.csv (one row per detector and family), OUT/forecast.json; ``--doc`` writes the
+documentation's table of them (Markdown).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from grokscan.studies import (
     scores,
 )
 
+# the issue's targets, per evaluation family (docs/results/onset.md)
+TARGETS = {"coverage": 0.90, "false_alarms": 0.05, "lead_median": 0.30, "auc": 0.93}
 # the detectors shipped before, read on the table's signals: the entropy, Gini and FFD of the
 # embedding in the task's own basis (the analysis's "auto"), the weight norm, the train loss
 TASK_BASIS = {"fourier/entropy_embed": "entropy", "fourier/gini_embed": "gini",
@@ -80,6 +83,7 @@ def main() -> None:
     ap.add_argument("table")
     ap.add_argument("chosen", help="OUT/chosen.json of scripts/fit_onset3.py")
     ap.add_argument("--out", default="out/onset3/eval")
+    ap.add_argument("--doc", help="write the documentation's table (Markdown) here")
     args = ap.parse_args()
     table = with_task_basis(pd.read_parquet(args.table))
     with open(args.chosen) as f:
@@ -102,6 +106,60 @@ def main() -> None:
     print(pd.DataFrame(out)[["detector", "family", "grokking", "controls", "coverage",
                              "false_alarms", "lead_median", "auc"]].to_string(index=False))
     print(json.dumps(fc, indent=1, default=float))
+    if args.doc:
+        with open(args.doc, "w") as f:
+            f.write(markdown(pd.DataFrame(out), fc, ev))
+
+
+def markdown(table: pd.DataFrame, fc: dict, ev: Runs) -> str:
+    """The evaluation's table and the forecast's error, from their numbers."""
+    def pct(x) -> str:
+        return "–" if x != x else f"{100 * x:.0f} %"
+
+    def ci(r, k) -> str:
+        v = r.get(f"{k}_ci")
+        return "" if not isinstance(v, str) else " (" + "–".join(
+            pct(float(x)) if k in ("coverage", "false_alarms") else x for x in v.split("-")) + ")"
+
+    makeup = ev.meta.groupby(["family", "class"]).size().unstack(fill_value=0)
+    out = ["<!-- written by scripts/evaluate_onset3.py --doc; do not edit by hand -->", "",
+           "**The evaluation runs** (family × label):", "",
+           "| family | " + " | ".join(makeup.columns) + " |",
+           "|---|" + "---|" * len(makeup.columns)]
+    out += [f"| {fam} | " + " | ".join(str(int(v)) for v in row) + " |"
+            for fam, row in makeup.iterrows()]
+    out += ["", "**Each detector, judged once** (bootstrap 95 % intervals in brackets, runs "
+            "resampled within the grokking runs and within the controls):", "",
+            "| detector | family | grokking flagged in time | controls flagged | median lead "
+            "| ROC AUC |", "|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        out.append(f"| {r['detector']} | {r['family']} | {r['flagged']}/{r['grokking']} = "
+                   f"{pct(r['coverage'])}{ci(r, 'coverage')} | {r['alarms']}/{r['controls']} = "
+                   f"{pct(r['false_alarms'])}{ci(r, 'false_alarms')} | "
+                   f"{r['lead_median']:.2f}{ci(r, 'lead_median')} | "
+                   f"{r['auc']:.2f}{ci(r, 'auc')} |")
+    new = table[table["detector"].str.endswith("(third design)")]
+    out += ["", "**Against the targets** (per family: ≥ 90 % of grokking runs flagged in "
+            "time, ≤ 5 % of controls flagged, median lead ≥ 0.30, ROC AUC above 0.93), the "
+            "third design:", ""]
+    for _, r in new.iterrows():
+        checks = {"coverage": r["coverage"] >= TARGETS["coverage"],
+                  "false alarms": r["false_alarms"] <= TARGETS["false_alarms"],
+                  "lead": r["lead_median"] >= TARGETS["lead_median"],
+                  "AUC": r["auc"] > TARGETS["auc"]}
+        met = [k for k, v in checks.items() if v]
+        missed = [k for k, v in checks.items() if not v]
+        out.append(f"- {r['family']}: " + ("every target met" if not missed else
+                   f"met: {', '.join(met) or 'none'}; missed: {', '.join(missed)}"))
+    if fc["evaluation_runs"]:
+        q1, q3 = fc["error_q1_q3"]
+        out += ["", f"**The forecast of the step of test accuracy 0.5**, at the chosen "
+                f"detector's flag f (memorisation m): f + {fc['ratio']:.2f}·(f − m), the ratio "
+                f"the median over {fc['tuning_runs']} tuning runs flagged in time. On the "
+                f"{fc['evaluation_runs']} evaluation runs flagged in time its error "
+                f"|predicted − actual| / delay has median {fc['median_error']:.2f} "
+                f"(quartiles {q1:.2f}–{q3:.2f})."]
+    return "\n".join(out) + "\n"
 
 
 def forecast(tune: Runs, ev: Runs, c: Candidate, theta: float) -> dict:

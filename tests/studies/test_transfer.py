@@ -151,3 +151,62 @@ def test_no_test_set_series_can_be_a_candidate(name):
         Candidate(name, "rise", "absolute")
     with pytest.raises(GrokscanError, match="test-set quantity"):
         Logistic((S1, Candidate(name, "rise", "absolute")))
+
+
+def corpus_table(tmp_path):
+    """A corpus table with every column the scripts read: tuning and evaluation runs of two
+    operation families, in which only ``gini_add`` tells grokking runs from controls."""
+    import os
+
+    from grokscan.studies.corpus import SIGNALS
+
+    rng = np.random.default_rng(5)
+    parts = []
+    for sweep, seed in (("tune_mlp", 0), ("eval_mlp", 1)):
+        for op in ("add", "x2+y2"):
+            t = table(n=8, seed=seed, op=op)
+            t["sweep"], t["run"] = sweep, op + "_" + t["run"]
+            grok = t["run"].str.contains("_g")
+            for k in SIGNALS:
+                if k not in t:
+                    t[k] = rng.normal(1.0, 0.05, len(t))
+            t["gini_add"] = 1.0 + np.where(grok, 2.0, 0.2) * t["s1"].clip(0, 1).gt(0)
+            parts.append(t.drop(columns=["s1", "s2"]))
+    t = pd.concat(parts, ignore_index=True)
+    t["live_flag"], t["live_memorised"], t["live_score"] = -1, MEM, 0.0
+    path = os.path.join(tmp_path, "corpus.parquet")
+    t.to_parquet(path, index=False)
+    return path
+
+
+def test_the_fit_and_the_evaluation_scripts_on_a_constructed_corpus(tmp_path):
+    """fit_onset3.py chooses the one signal that separates (never reading an evaluation run)
+    and writes its tables; evaluate_onset3.py judges it on the evaluation runs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = corpus_table(tmp_path)
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+    fit = subprocess.run([sys.executable, os.path.join(root, "scripts", "fit_onset3.py"), path,
+                          "--out", str(tmp_path / "fit"), "--doc", str(tmp_path / "fit.md")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert fit.returncode == 0, fit.stderr
+    chosen = json.loads((tmp_path / "fit" / "chosen.json").read_text())
+    assert chosen["kind"] in ("signal", "rule") and chosen["signal"] == "gini_add"
+    assert chosen["tuning"]["coverage"] == 1.0 and chosen["tuning"]["false_alarms"] == 0.0
+    assert sum(chosen["tuning_runs"].values()) == 32  # the tuning runs alone
+    doc = (tmp_path / "fit.md").read_text()
+    assert "| mlp | 16 | 16 |" in doc and "gini_add rise" in doc
+    ev = subprocess.run([sys.executable, os.path.join(root, "scripts", "evaluate_onset3.py"),
+                         path, str(tmp_path / "fit" / "chosen.json"), "--out",
+                         str(tmp_path / "ev"), "--doc", str(tmp_path / "ev.md")],
+                        capture_output=True, text=True, env=env, timeout=600)
+    assert ev.returncode == 0, ev.stderr
+    rows = pd.read_csv(tmp_path / "ev" / "evaluation.csv")
+    new = rows[rows["detector"].str.endswith("(third design)") & (rows["family"] == "all")]
+    assert new["coverage"].item() == 1.0 and new["false_alarms"].item() == 0.0
+    assert new["grokking"].item() == 16 and new["controls"].item() == 16
+    assert "- all: every target met" in (tmp_path / "ev.md").read_text()

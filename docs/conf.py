@@ -47,7 +47,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "jupyter_execute", "gallery/*.ipynb",
-                    "sg_execution_times.rst", "gallery/sg_execution_times.rst", "_gallery_src"]
+                    "sg_execution_times.rst", "gallery/sg_execution_times.rst", "_gallery_src",
+                    "results/onset3_*.md"]  # tables the onset3 scripts write, included there
 templates_path = ["_templates"]
 root_doc = "index"
 

@@ -347,20 +347,24 @@ def threshold(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
 
 
 def leave_one_group_out(runs: Runs, c: Candidate) -> dict:
-    """Leave one group out, for each grouping: the threshold chosen on the other groups, the
-    candidate judged on the group left out; the worst group's coverage minus false alarms."""
+    """Leave one group out, for each grouping: the threshold chosen (the model fitted) on the
+    other groups, the candidate judged on the group left out; the worst group's coverage minus
+    false alarms. A group is judged when it and the other groups together each hold at least
+    MIN_GROUP grokking runs and MIN_GROUP controls (the same groups for every candidate)."""
     judged = runs.judged()
     worst, rows = np.inf, []
+
+    def enough(part) -> bool:
+        return ((part["class"] == "grokking").sum() >= MIN_GROUP
+                and (part["class"] == "control").sum() >= MIN_GROUP)
+
     for grouping, of in GROUPINGS.items():
         names = judged.apply(of, axis=1)
         for g in sorted(set(names)):
-            inside = judged[names == g]
-            if (inside["class"] == "grokking").sum() < MIN_GROUP or \
-                    (inside["class"] == "control").sum() < MIN_GROUP:
+            inside, rest = judged[names == g], judged[names != g]
+            if not (enough(inside) and enough(rest)):
                 continue
-            others = list(judged[names != g]["key"])
-            if not others:
-                continue
+            others = list(rest["key"])
             fitted = c.fit(runs, others)
             theta = threshold(runs, others, fitted)
             res = judge(runs, list(inside["key"]), fitted, theta)

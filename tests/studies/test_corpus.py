@@ -123,3 +123,25 @@ def test_the_transfer_study_on_the_tiny_corpus(sweep, tmp_path):
         res = judge(runs, keys, c, threshold(runs, keys, c))
         assert res["false_alarms"] in (0.0, float("nan")) or np.isnan(res["false_alarms"])
         assert 0 <= res["lead_median"] <= 1
+
+
+def test_the_script_writes_the_table_small_with_its_provenance(sweep, tmp_path):
+    """scripts/onset_corpus.py's ``write``: float16 signals, and beside the table the runs
+    per sweep and what trained them, read from the run files."""
+    import importlib.util
+    import json
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        "onset_corpus", os.path.join(root, "scripts", "onset_corpus.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = corpus.gather([sweep], tmp_path / "cache")
+    path = tmp_path / "corpus.parquet"
+    script.write(table, str(path), 1.0, os.path.dirname(sweep))
+    back = pd.read_parquet(path)
+    assert back["gini_add"].dtype == np.float16 and len(back) == len(table)
+    prov = json.loads((tmp_path / "corpus.json").read_text())
+    assert prov["runs"] == 2 and prov["runs_per_sweep"] == {"tune_tiny": 2}
+    assert prov["trained_with"] == {"tune_tiny": {
+        f"grokscan {grokscan.__version__}, subnormals flushed": 2}}

@@ -24,9 +24,8 @@ import time
 import numpy as np
 
 import grokscan
-from grokscan.studies import SIGNALS, gather
+from grokscan.studies import SIGNALS, gather, trained_with
 from grokscan.sweep import SweepOptions, run_sweep
-from grokscan.sweep.paths import run_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRIDS = os.path.join(ROOT, "scripts", "grids", "onset3")
@@ -53,12 +52,12 @@ def main() -> None:
 
     torch.set_num_threads(1)  # many small forward passes: one thread is fastest beside others
     table = gather(dirs, os.path.join(args.out, "cache"))
-    write(table, args.table, time.time() - t0, args.out)
+    write(table, args.table, time.time() - t0, trained_with(dirs))
 
 
-def write(table, path: str, seconds: float, out: str) -> None:
-    """The table, its signals as float16, and its provenance beside it (``out``: where the
-    sweeps' runs are)."""
+def write(table, path: str, seconds: float, trained: dict) -> None:
+    """The table, its signals as float16, and its provenance beside it (``trained``: per
+    sweep, what trained its runs, grokscan.studies.trained_with)."""
     small = table.copy()
     for k in (*SIGNALS, "test_acc"):
         small[k] = small[k].astype(np.float16)
@@ -70,29 +69,11 @@ def write(table, path: str, seconds: float, out: str) -> None:
             "date": datetime.date.today().isoformat(), "runs": int(len(runs)),
             "rows": int(len(table)), "bytes": os.path.getsize(path),
             "runs_per_sweep": runs.groupby("sweep").size().to_dict(),
-            "trained_with": trained_with(runs, out), "seconds": round(seconds)}
+            "trained_with": trained, "seconds": round(seconds)}
     with open(os.path.splitext(path)[0] + ".json", "w") as f:
         json.dump(prov, f, indent=1)
     print(f"{path}: {prov['runs']} runs, {prov['rows']} rows, {prov['bytes'] / 1e6:.1f} MB",
           file=sys.stderr)
-
-
-def trained_with(runs, out: str) -> dict:
-    """Per sweep, how many of its runs each grokscan version trained, and how many with
-    subnormal floats flushed (grokscan/threads.py): read from the run files' attributes."""
-    import h5py
-
-    counts: dict = {}
-    for sweep, run in zip(runs["sweep"], runs["run"]):
-        try:
-            with h5py.File(run_file(os.path.join(out, sweep), run), "r") as f:
-                key = (f"grokscan {f.attrs.get('grokscan_version', '?')}, subnormals "
-                       f"{'flushed' if f.attrs.get('flush_denormal', False) else 'kept'}")
-        except OSError:
-            key = "run file not here"
-        counts.setdefault(sweep, {}).setdefault(key, 0)
-        counts[sweep][key] += 1
-    return counts
 
 
 def _commit() -> str:

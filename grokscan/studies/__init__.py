@@ -4,7 +4,8 @@ training-side signals per checkpoint (corpus.py); and the choice of a detector b
 transfers across groups of runs (transfer.py)."""
 
 _LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
-         "read_run": "corpus", "SIGNALS": "corpus", "RUN_COLUMNS": "corpus",
+         "read_run": "corpus", "trained_with": "corpus", "SIGNALS": "corpus",
+         "RUN_COLUMNS": "corpus",
          "Candidate": "transfer", "Logistic": "transfer", "Runs": "transfer",
          "candidates": "transfer", "threshold": "transfer", "judge": "transfer",
          "leave_one_group_out": "transfer",

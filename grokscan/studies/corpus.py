@@ -265,6 +265,27 @@ def sweep_runs(sweep_dir) -> list[tuple[str, str, dict]]:
             if name in points]
 
 
+def trained_with(sweep_dirs) -> dict:
+    """Per sweep (its folder's name), how many of its finished runs each grokscan version
+    trained, and with subnormal floats flushed or kept (grokscan/threads.py): read from the
+    run files' attributes."""
+    import h5py
+
+    counts: dict = {}
+    for d in sweep_dirs:
+        label = os.path.basename(os.path.normpath(d))
+        for _, path, _ in sweep_runs(d):
+            try:
+                with h5py.File(path, "r") as f:
+                    key = (f"grokscan {f.attrs.get('grokscan_version', '?')}, subnormals "
+                           f"{'flushed' if f.attrs.get('flush_denormal', False) else 'kept'}")
+            except OSError:
+                key = "run file not readable"
+            counts.setdefault(label, {}).setdefault(key, 0)
+            counts[label][key] += 1
+    return counts
+
+
 def settings_row(name: str, sweep: str, v: dict) -> dict:
     """A run's settings as the table's RUN_COLUMNS."""
     op = v.get("op", "add")

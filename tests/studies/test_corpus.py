@@ -138,7 +138,7 @@ def test_the_script_writes_the_table_small_with_its_provenance(sweep, tmp_path):
     spec.loader.exec_module(script)
     table = corpus.gather([sweep], tmp_path / "cache")
     path = tmp_path / "corpus.parquet"
-    script.write(table, str(path), 1.0, os.path.dirname(sweep))
+    script.write(table, str(path), 1.0, corpus.trained_with([sweep]))
     back = pd.read_parquet(path)
     assert back["gini_add"].dtype == np.float16 and len(back) == len(table)
     prov = json.loads((tmp_path / "corpus.json").read_text())

@@ -637,12 +637,15 @@ def test_the_default_settings_are_deterministic(tmp_path):
 
 def test_training_flushes_subnormals_and_gives_the_setting_back(tmp_path):
     """Inside the loop a subnormal float32 becomes 0 (the CPU's slow path is never taken);
-    after it the caller's setting is back, whichever it was."""
+    after it the calling thread's setting is back, whichever it was."""
     import torch
 
     import grokscan
     from grokscan import threads
     from grokscan.training import train
+
+    def here() -> bool:  # this thread's setting
+        return float(torch.tensor(1e-39) * torch.tensor(1.0)) == 0.0
 
     seen = []
     cfg = grokscan.run_config(p=23, d_embed=8, width=16, steps=3, every=1)
@@ -650,13 +653,43 @@ def test_training_flushes_subnormals_and_gives_the_setting_back(tmp_path):
         torch.set_flush_denormal(before)
         try:
             train(cfg, tmp_path / f"{before}.h5", quiet=True,
-                  on_checkpoint=lambda ck: seen.append(
-                      float(torch.tensor(1e-39) * torch.tensor(1.0))) or False)
-            assert threads.flushing() is before
+                  on_checkpoint=lambda ck: seen.append(threads.flushing()) or False)
+            assert here() is before
         finally:
             torch.set_flush_denormal(False)
-    assert len(seen) == 8 and all(v == 0.0 for v in seen)  # 4 checkpoints a run
-    assert float(torch.tensor(1e-39) * torch.tensor(1.0)) > 0  # not flushed out here
+    assert seen == [True] * 8  # 4 checkpoints a run
+
+
+# torch's worker threads take the setting from the thread that starts them
+FLUSH_PROBE = """
+import sys, torch
+from grokscan import threads
+torch.set_num_threads(2)
+if sys.argv[1] == "late":
+    torch.ones(1 << 20).mul(2.0)  # the workers start, not flushing
+torch.set_flush_denormal(True)
+print(threads.flushing())
+"""
+
+
+@pytest.mark.parametrize("when, expected", [("early", "True"), ("late", "False")])
+def test_flushing_sees_every_worker_thread(when, expected):
+    """The probe is true only when the worker threads flush too: set before they start, they
+    do; set on the calling thread after they started, they do not."""
+    r = subprocess.run([sys.executable, "-c", FLUSH_PROBE, when], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected
+
+
+def test_a_run_with_two_threads_flushes_on_every_thread(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "grokscan", "train", "-o", str(tmp_path / "a.h5"),
+                        "--p", "23", "--steps", "20", "--every", "10", "--threads", "2", "-q"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f.attrs["flush_denormal"]
 
 
 def _tmpfs(tmp_path, size: str):

@@ -8,7 +8,7 @@ Fourier norms in one basis: ``fourier/<measure>_embed`` the basis of the task's 
 analysis chooses it (multiplicative when every operation's group is, else additive);
 ``<measure>_add`` and ``<measure>_mul`` the additive and the multiplicative basis (P prime);
 ``<measure>_best`` the one in which the vectors are sparsest at that checkpoint, among the
-additive basis and the multiplicative one at every shift (the lowest spectral entropy: the
+additive basis and the multiplicative one at every shift (the largest entropy deficit: the
 group basis inferred from the weights, ``fourier.sparsest_basis``, as the onset corpus reads
 it, grokscan/studies/corpus.py).
 Other signals (``weight_norm``, ``train_loss``) are the run's scalars.

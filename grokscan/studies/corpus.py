@@ -14,7 +14,7 @@ checkpoint and the ones before):
 - the spectral entropy, Gini and FFD of the embedding's Fourier norms in the additive basis
   (``*_add``), in the multiplicative one for P prime (``*_mul``), and in the one where the
   embedding is sparsest at that checkpoint (``*_best``, the group basis inferred from the
-  weights by the lowest spectral entropy, grokscan.metrics.fourier ``sparsest_basis``), with the
+  weights by the largest entropy deficit, grokscan.metrics.fourier ``sparsest_basis``), with the
   logit map's entropy and Gini in that basis (``*_logit_best``). For P prime the candidates are
   the additive basis and the multiplicative basis over every shifted residue t ↦ t + s, s =
   0..P−1 (xy + x + y = (x+1)(y+1) − 1 is multiplicative in t + 1); ``basis_mul`` is 1 when a
@@ -56,8 +56,9 @@ SIGNALS = ("train_loss", "train_acc", "weight_norm", "wn_rate", "entropy_add", "
            "margin", "sc_share", "restricted_loss", "excluded_loss", "update_top", "gini_grad",
            "live_score")
 # bumped whenever a signal's computation changes (2: the best basis among the shifted
-# multiplicative ones, basis_shift); the cache's stamp also covers SIGNALS itself
-CACHE_VERSION = 2
+# multiplicative ones, basis_shift; 3: chosen by entropy deficit, with a margin); the cache's
+# stamp also covers SIGNALS itself
+CACHE_VERSION = 3
 RUN_COLUMNS = ("run", "sweep", "family", "model", "op", "p", "frac", "lr", "wd", "dropout",
                "input", "depth", "seed")
 

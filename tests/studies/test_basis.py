@@ -164,3 +164,11 @@ def test_a_model_trained_on_xy_plus_x_plus_y_is_read_in_the_basis_of_t_plus_1(tm
         out = corpus._spectra(run, np.arange(len(run.steps)))
     assert out["basis_shift"][-1] == 1 and out["basis_mul"][-1] == 1
     assert out["entropy_best"][-1] < min(out["entropy_add"][-1], out["entropy_mul"][-1]) - 0.2
+
+
+@pytest.mark.parametrize("p, d", [(23, 8), (23, 64), (97, 8), (97, 64)])
+def test_vectors_with_no_structure_stay_in_the_additive_basis(p, d):
+    """Gaussian vectors: with P shifts to choose from one is always a little sparser than the
+    additive basis; the margin keeps noise from being read as a multiplicative structure."""
+    E = np.random.default_rng(p * d).normal(size=(300, p, d))
+    assert np.isnan(fm.sparsest_basis(E, p)).mean() >= 0.99

@@ -1,7 +1,8 @@
 """The onset corpus, in one command that resumes where it stopped: the six sweeps of
 scripts/grids/onset3/ (a sweep trains only what it has not finished), then their runs read into
 one table, one row per checkpoint, of training-side signals beside test accuracy
-(grokscan/studies/corpus.py), written small: data/onset_corpus.parquet (signals as float16)
+(grokscan/studies/corpus.py), written small: data/onset_corpus.parquet (signals as float16,
+the losses as float32)
 with its provenance, data/onset_corpus.json.
 
     python scripts/onset_corpus.py --out out/onset3 --jobs 2        # train, then gather
@@ -29,6 +30,7 @@ from grokscan.sweep import SweepOptions, run_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRIDS = os.path.join(ROOT, "scripts", "grids", "onset3")
+LOSSES = ("train_loss", "restricted_loss", "excluded_loss")
 SWEEPS = ("tune_mlp", "tune_multi", "tune_tf", "eval_mlp", "eval_multi", "eval_tf")
 
 
@@ -59,8 +61,8 @@ def write(table, path: str, seconds: float, trained: dict) -> None:
     """The table, its signals as float16, and its provenance beside it (``trained``: per
     sweep, what trained its runs, grokscan.studies.trained_with)."""
     small = table.copy()
-    for k in (*SIGNALS, "test_acc"):
-        small[k] = small[k].astype(np.float16)
+    for k in (*SIGNALS, "test_acc"):  # losses fall below float16's range: float32
+        small[k] = small[k].astype(np.float32 if k in LOSSES else np.float16)
     small["step"] = small["step"].astype(np.int32)
     small.to_parquet(path, index=False, compression="zstd")
     runs = table.drop_duplicates(["sweep", "run"])

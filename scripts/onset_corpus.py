@@ -2,8 +2,7 @@
 scripts/grids/onset3/ (a sweep trains only what it has not finished), then their runs read into
 one table, one row per checkpoint, of training-side signals beside test accuracy
 (grokscan/studies/corpus.py), written small: data/onset_corpus.parquet (signals as float16,
-the losses as float32)
-with its provenance, data/onset_corpus.json.
+the losses as float32) with its provenance, data/onset_corpus.json.
 
     python scripts/onset_corpus.py --out out/onset3 --jobs 2        # train, then gather
     python scripts/onset_corpus.py --out out/onset3 --gather-only   # the table of what is done

@@ -33,7 +33,7 @@ from grokscan.studies import (
     scores,
 )
 
-# the targets, per evaluation family (docs/results/onset.md)
+# the targets, per evaluation family (docs/results/onset3.md)
 TARGETS = {"coverage": 0.90, "false_alarms": 0.05, "lead_median": 0.30, "auc": 0.93}
 # the detectors shipped before, read on the table's signals: the entropy, Gini and FFD of the
 # embedding in the task's own basis (the analysis's "auto"), the weight norm, the train loss
@@ -116,6 +116,9 @@ def markdown(table: pd.DataFrame, fc: dict, ev: Runs) -> str:
     def pct(x) -> str:
         return "–" if x != x else f"{100 * x:.0f} %"
 
+    def num(x) -> str:
+        return "–" if x != x else f"{x:.2f}"
+
     def ci(r, k) -> str:
         v = r.get(f"{k}_ci")
         return "" if not isinstance(v, str) else " (" + "–".join(
@@ -136,13 +139,17 @@ def markdown(table: pd.DataFrame, fc: dict, ev: Runs) -> str:
         out.append(f"| {r['detector']} | {r['family']} | {r['flagged']}/{r['grokking']} = "
                    f"{pct(r['coverage'])}{ci(r, 'coverage')} | {r['alarms']}/{r['controls']} = "
                    f"{pct(r['false_alarms'])}{ci(r, 'false_alarms')} | "
-                   f"{r['lead_median']:.2f}{ci(r, 'lead_median')} | "
-                   f"{r['auc']:.2f}{ci(r, 'auc')} |")
+                   f"{num(r['lead_median'])}{ci(r, 'lead_median')} | "
+                   f"{num(r['auc'])}{ci(r, 'auc')} |")
     new = table[table["detector"].str.endswith("(third design)")]
     out += ["", "**Against the targets** (per family: ≥ 90 % of grokking runs flagged in "
             "time, ≤ 5 % of controls flagged, median lead ≥ 0.30, ROC AUC above 0.93), the "
             "third design:", ""]
     for _, r in new.iterrows():
+        if not r["grokking"]:
+            out.append(f"- {r['family']}: not judged (no grokking run); false alarms "
+                       f"{pct(r['false_alarms'])}")
+            continue
         checks = {"coverage": r["coverage"] >= TARGETS["coverage"],
                   "false alarms": r["false_alarms"] <= TARGETS["false_alarms"],
                   "lead": r["lead_median"] >= TARGETS["lead_median"],

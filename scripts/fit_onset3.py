@@ -9,12 +9,13 @@ tables:
         [--doc docs/results/onset3_tables.md]
 
 OUT/signals.csv: per candidate and model family, the run-level ROC AUC and the coverage and
-median lead at the threshold of 5 % false alarms (on the tuning runs; the model fitted on all of
-them, so its row is in-sample); OUT/transfer.csv: per candidate and group left out, the
-threshold chosen (and the model fitted) on the others and what it did on that group;
-OUT/chosen.json: the chosen candidate, its threshold and its tuning numbers
-(scripts/evaluate_onset3.py judges it once on the evaluation runs). ``--doc`` writes the
-documentation's tables (the corpus's make-up, the signals, the transfer) as Markdown.
+median lead at the threshold of 5 % false alarms (on the tuning runs; the model fitted on all
+of them, so its row is in-sample but for its threshold, read off out-of-fold scores);
+OUT/transfer.csv: per candidate and group left out, the threshold chosen (and the model fitted)
+on the others and what it did on that group; OUT/chosen.json: the chosen candidate, its
+threshold and its tuning numbers (scripts/evaluate_onset3.py judges it once on the evaluation
+runs). ``--doc`` writes the documentation's tables (the corpus's make-up, the signals, the
+transfer) as Markdown.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from grokscan.studies import (
     Logistic,
     Runs,
     candidates,
+    choose,
     judge,
     leave_one_group_out,
-    threshold,
     to_dict,
 )
 
@@ -44,7 +45,9 @@ def main() -> None:
     ap.add_argument("--out", default="out/onset3/fit")
     ap.add_argument("--doc", help="write the documentation's tables (Markdown) here")
     args = ap.parse_args()
-    warnings.filterwarnings("ignore", category=RuntimeWarning)  # all-NaN windows of a series
+    # a series' windows that hold no finite value (before memorisation, a vetoed stretch)
+    warnings.filterwarnings("ignore", message="(All-NaN slice|Mean of empty slice)",
+                            category=RuntimeWarning)
     table = pd.read_parquet(args.table)
     tune = table[table["sweep"].str.startswith("tune_")]  # the evaluation runs stay unread
     runs = Runs.of(tune)
@@ -55,14 +58,14 @@ def main() -> None:
     per_signal, per_group, worst = [], [], {}
     judged = runs.judged()
     for c in cands:
-        pooled = c.fit(runs, list(judged["key"]))
+        pooled = choose(runs, list(judged["key"]), c)
         for fam, part in [("all", judged)] + list(judged.groupby("family")):
             keys = list(part["key"])
             try:
-                fitted = c.fit(runs, keys)
+                fitted, theta = choose(runs, keys, c)
             except ValueError:  # a family without both classes: the model fitted on all
-                fitted = pooled
-            res = judge(runs, keys, fitted, threshold(runs, keys, fitted))
+                fitted, theta = pooled
+            res = judge(runs, keys, fitted, theta)
             per_signal.append({"candidate": c.name, "family": fam, **res})
         t = leave_one_group_out(runs, c)
         worst[c.name] = t["worst"]
@@ -73,8 +76,7 @@ def main() -> None:
     groups.to_csv(os.path.join(args.out, "transfer.csv"), index=False)
     best = max(cands, key=lambda c: worst[c.name])
     keys = list(judged["key"])
-    fitted = best.fit(runs, keys)
-    theta = threshold(runs, keys, fitted)
+    fitted, theta = choose(runs, keys, best)
     chosen = {"name": best.name, **to_dict(fitted), "threshold": theta,
               "worst_group": worst[best.name], "tuning": judge(runs, keys, fitted, theta),
               "tuning_runs": runs.meta["class"].value_counts().to_dict()}
@@ -95,6 +97,10 @@ def pct(x: float) -> str:
     return "–" if x != x else f"{100 * x:.0f} %"
 
 
+def num(x: float) -> str:
+    return "–" if x != x else f"{x:.2f}"
+
+
 def markdown(makeup, signals, groups, worst: dict, chosen: dict) -> str:
     """The tables of docs/results/onset.md's third design, from the fit's numbers."""
     out = ["<!-- written by scripts/fit_onset3.py --doc; do not edit by hand -->", "",
@@ -107,7 +113,8 @@ def markdown(makeup, signals, groups, worst: dict, chosen: dict) -> str:
     out += ["", "**Transfer** (the fifteen candidates with the best worst group; leave one "
             "group out: the threshold set, and the model fitted, on the other groups; a "
             "group is a model family, an operation family or a range of moduli, judged when "
-            "it holds at least 3 grokking runs and 3 controls):", "",
+            "it and the other groups together each hold at least 3 grokking runs and 3 "
+            "controls):", "",
             "| candidate | worst group: coverage − false alarms | that group | its coverage "
             "| its false alarms |", "|---|---|---|---|---|"]
     for name in ranked[:15]:
@@ -130,7 +137,7 @@ def markdown(makeup, signals, groups, worst: dict, chosen: dict) -> str:
     out += ["", "**Each signal on all the tuning runs** (in its direction of the higher ROC "
             "AUC; ROC AUC from each run's highest score before test accuracy 0.5; coverage "
             "and median lead at the threshold of 5 % false alarms; the model's row is "
-            "in-sample):", "",
+            "in-sample, its threshold out of fold):", "",
             "| candidate | " + " | ".join(f"{f}: AUC, coverage, lead" for f in fams) + " |",
             "|---|" + "---|" * len(fams)]
     for name in rows:
@@ -139,7 +146,7 @@ def markdown(makeup, signals, groups, worst: dict, chosen: dict) -> str:
             r = signals[(signals["candidate"] == name) & (signals["family"] == f)]
             r = r.iloc[0] if len(r) else None
             cells.append("–" if r is None else
-                         f"{r['auc']:.2f}, {pct(r['coverage'])}, {r['lead_median']:.2f}")
+                         f"{num(r['auc'])}, {pct(r['coverage'])}, {num(r['lead_median'])}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     t = chosen["tuning"]
     out += ["", f"**Chosen** (the best worst group): {chosen['name']}, threshold "

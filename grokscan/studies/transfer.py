@@ -19,7 +19,7 @@ it is fitted on: a grokking run's before test accuracy 0.5 against a control's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def candidates(signals, *, rules: bool = False) -> list[Candidate]:
 def to_dict(c) -> dict:
     """A candidate (a model fitted) as JSON-ready data; :func:`from_dict` reads it back."""
     if isinstance(c, Logistic):
-        return {"kind": "model", "features": [vars(f) for f in c.features],
+        return {"kind": "model", "features": [asdict(f) for f in c.features],
                 "coef": list(c.coef), "intercept": c.intercept, "mean": list(c.mean),
                 "scale": list(c.scale)}
     return {"kind": "rule" if c.veto else "signal", "signal": c.signal,
@@ -96,7 +96,7 @@ def to_dict(c) -> dict:
 
 def from_dict(d: dict):
     """The candidate :func:`to_dict` wrote."""
-    if d["kind"] == "model":
+    if d.get("kind") == "model":
         return Logistic(tuple(Candidate(**f) for f in d["features"]), tuple(d["coef"]),
                         float(d["intercept"]), tuple(d["mean"]), tuple(d["scale"]))
     return Candidate(d["signal"], d["direction"], d["change"], bool(d.get("veto", False)))
@@ -109,11 +109,14 @@ def _compress(x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Logistic:
     """A small interpretable model: a logistic regression (scikit-learn, L2 penalty MODEL_C,
-    classes balanced, each run weighing the same) whose inputs are the held changes of
-    ``features`` (each a :class:`Candidate`'s score), compressed as sign(x)·log(1 + |x|) and
-    standardised. Its score at a checkpoint is the decision function (log-odds); NaN where a
-    feature is. Unfitted until :meth:`fit`; its coefficients are then readable
-    (``coef``, on standardised inputs)."""
+    classes balanced, each run weighing the same) whose inputs are the smoothed changes from
+    memorisation of ``features`` (each a :class:`Candidate`'s, before its hold), compressed
+    as sign(x)·log(1 + |x|) and standardised. Its score at a checkpoint is the decision
+    function (log-odds), held over HOLD checkpoints as a signal's is; NaN where a feature is.
+    It is fitted on a grokking run's checkpoints before test accuracy 0.5 against a control's
+    over the same span after memorisation (the grokking runs' median delay), so that time since
+    memorisation does not tell them apart. Unfitted until :meth:`fit`; its coefficients are
+    then readable (``coef``, on standardised inputs)."""
 
     features: tuple = tuple(Candidate(s, "rise", "absolute" if s in ABSOLUTE else "relative")
                             for s in MODEL_SIGNALS)
@@ -121,6 +124,8 @@ class Logistic:
     intercept: float = 0.0
     mean: tuple = ()
     scale: tuple = ()
+
+    FOLDS = 5  # out-of-fold threshold: the runs split into this many folds
 
     @property
     def name(self) -> str:
@@ -131,29 +136,32 @@ class Logistic:
         return ",".join(f.signal for f in self.features)
 
     def inputs(self, steps, series: dict) -> np.ndarray:
-        """(checkpoints, features): the compressed held changes."""
-        return _compress(np.stack([held_score(steps, series, f) for f in self.features], 1))
+        """(checkpoints, features): the compressed changes."""
+        return _compress(np.stack([change(steps, series, f) for f in self.features], 1))
 
     def fit(self, runs: Runs, keys) -> Logistic:
-        """The model fitted on the runs ``keys``: a grokking run's checkpoints before test
-        accuracy 0.5 are positive, a control's negative (other runs are left out)."""
+        """The model fitted on the runs ``keys`` (runs neither grokking nor controls are
+        left out)."""
         from sklearn.linear_model import LogisticRegression
 
-        meta = runs.meta.set_index("key")
+        meta = runs.meta.set_index("key").loc[list(keys)]
+        grok = meta[meta["class"] == "grokking"]
+        span = float(np.median(grok["t50"] - grok["memorised"])) if len(grok) else 0.0
         X, y, w = [], [], []
-        for key in keys:
-            kind, t50 = meta.loc[key, "class"], meta.loc[key, "t50"]
-            if kind not in ("grokking", "control"):
+        for key, r in meta.iterrows():
+            if r["class"] not in ("grokking", "control"):
                 continue
             steps, series = runs.rows[key]
             x = self.inputs(steps, series)
             use = np.all(np.isfinite(x), axis=1)
-            if kind == "grokking":
-                use &= steps < t50
+            if r["class"] == "grokking":
+                use &= steps < r["t50"]
+            else:  # a control that never memorised has no span
+                use &= steps < r["memorised"] + span if np.isfinite(r["memorised"]) else False
             if not use.any():
                 continue
             X.append(x[use])
-            y.append(np.full(use.sum(), kind == "grokking"))
+            y.append(np.full(use.sum(), r["class"] == "grokking"))
             w.append(np.full(use.sum(), 1.0 / use.sum()))
         if not X or len({bool(v[0]) for v in y}) < 2:
             raise ValueError("the model needs checkpoints of grokking runs and of controls")
@@ -171,7 +179,28 @@ class Logistic:
         if not self.coef:
             raise ValueError("the model is not fitted")
         x = (self.inputs(steps, series) - np.array(self.mean)) / np.array(self.scale)
-        return x @ np.array(self.coef) + self.intercept  # NaN rows stay NaN
+        return hold(x @ np.array(self.coef) + self.intercept)  # NaN rows stay NaN
+
+    def threshold_out_of_fold(self, runs: Runs, keys) -> float:
+        """The threshold at FALSE_ALARMS of the controls among ``keys``, each control scored by
+        a model fitted without its fold (the runs dealt into FOLDS folds in order): scores the
+        model did not see, as a run it is judged on will be."""
+        keys = list(keys)
+        meta = runs.meta.set_index("key")
+        folds = [keys[i::self.FOLDS] for i in range(self.FOLDS)]
+        peaks, controls = [], 0
+        for fold in folds:
+            ctrl = [k for k in fold if meta.loc[k, "class"] == "control"]
+            if not ctrl:
+                continue
+            rest = [k for k in keys if k not in set(fold)]
+            try:
+                model = self.fit(runs, rest)
+            except ValueError:  # the rest lacks a class: this fold's controls go unscored
+                continue
+            controls += len(ctrl)
+            peaks += [f[1][-1] for f in scores(runs, ctrl, model).flags if len(f[1])]
+        return _threshold(peaks, controls)
 
 
 def op_family(op: str) -> str:
@@ -234,18 +263,15 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
     return np.where(share > 0, total / np.where(share > 0, share, 1.0), np.nan)
 
 
-def held_score(steps, series: dict, c: Candidate) -> np.ndarray:
-    """The candidate's score at each checkpoint, held: the smallest of the last HOLD
-    smoothed changes from memorisation (NaN before it); its flag at threshold θ is the first
-    checkpoint where this is ≥ θ."""
+def change(steps, series: dict, c: Candidate) -> np.ndarray:
+    """The candidate's smoothed change from memorisation, in its direction (NaN before it);
+    with the veto, NaN too where the run is in softmax collapse. The reference is the first
+    finite smoothed value from memorisation on (a signal over a window of checkpoints, the
+    update spectrum, has none at the first ones), vetoed or not."""
     acc = series["train_acc"]
     x = _smooth(series[c.signal], SMOOTH)
-    if c.veto:
-        x = np.where(_smooth(series["sc_share"], SMOOTH) >= COLLAPSED, np.nan, x)
     score = np.full(len(steps), np.nan)
     hit = np.flatnonzero(acc >= MEMORISED)
-    # the reference: the first finite value from memorisation on (a signal over a window of
-    # checkpoints, the update spectrum, has none at the first ones)
     ok = np.flatnonzero(np.isfinite(x)) if hit.size else np.zeros(0, int)
     ok = ok[ok >= hit[0]] if hit.size else ok
     if not ok.size:
@@ -259,10 +285,24 @@ def held_score(steps, series: dict, c: Candidate) -> np.ndarray:
     else:
         d = x[m:] - ref
     score[m:] = d if c.direction == "rise" else -d
-    held = np.full(len(steps), np.nan)
-    for i in range(m + HOLD - 1, len(steps)):
+    if c.veto:
+        score[_smooth(series["sc_share"], SMOOTH) >= COLLAPSED] = np.nan
+    return score
+
+
+def hold(score: np.ndarray) -> np.ndarray:
+    """The smallest of the last HOLD values at each checkpoint (NaN where one of them is)."""
+    held = np.full(len(score), np.nan)
+    for i in range(HOLD - 1, len(score)):
         held[i] = np.min(score[i - HOLD + 1: i + 1])
     return held
+
+
+def held_score(steps, series: dict, c: Candidate) -> np.ndarray:
+    """The candidate's score at each checkpoint, held: the smallest of the last HOLD
+    smoothed changes from memorisation (NaN before it); its flag at threshold θ is the first
+    checkpoint where this is ≥ θ."""
+    return hold(change(steps, series, c))
 
 
 @dataclass(frozen=True)
@@ -336,14 +376,27 @@ def threshold(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
     s = s or scores(runs, keys, c)
     meta = runs.meta.set_index("key").loc[list(keys)]
     ctrl = [f for f, k in zip(s.flags, meta["class"]) if k == "control"]
-    peaks = np.sort([f[1][-1] for f in ctrl if len(f[1])])  # each control's highest score
+    return _threshold([f[1][-1] for f in ctrl if len(f[1])], len(ctrl))
+
+
+def _threshold(peaks, controls: int) -> float:
+    """Just above the highest control peak but FALSE_ALARMS of ``controls`` (each control's
+    highest score), and never below a change in the candidate's own direction."""
+    peaks = np.sort(np.asarray(peaks, float))
     peaks = peaks[np.isfinite(peaks)]
-    allowed = int(np.floor(FALSE_ALARMS * len(ctrl)))
+    allowed = int(np.floor(FALSE_ALARMS * controls))
     if len(peaks) <= allowed:
         return MIN_THRESHOLD
-    # flag at most `allowed` controls: just above the (allowed+1)-th highest peak, and never
-    # below a change in the candidate's own direction
     return max(MIN_THRESHOLD, float(np.nextafter(peaks[len(peaks) - allowed - 1], np.inf)))
+
+
+def choose(runs: Runs, keys, c) -> tuple:
+    """(the candidate fitted on the runs ``keys``, its threshold at FALSE_ALARMS of their
+    controls): a signal or a rule is itself, its threshold read off its scores; a model is
+    fitted on all of them and its threshold read off scores it did not see (out of fold)."""
+    if isinstance(c, Logistic):
+        return c.fit(runs, keys), c.threshold_out_of_fold(runs, keys)
+    return c, threshold(runs, keys, c)
 
 
 def leave_one_group_out(runs: Runs, c: Candidate) -> dict:
@@ -364,12 +417,13 @@ def leave_one_group_out(runs: Runs, c: Candidate) -> dict:
             inside, rest = judged[names == g], judged[names != g]
             if not (enough(inside) and enough(rest)):
                 continue
-            others = list(rest["key"])
-            fitted = c.fit(runs, others)
-            theta = threshold(runs, others, fitted)
+            fitted, theta = choose(runs, list(rest["key"]), c)
             res = judge(runs, list(inside["key"]), fitted, theta)
             rows.append({"grouping": grouping, "group": g, "threshold": theta, **res})
             worst = min(worst, res["coverage"] - res["false_alarms"])
+    if not rows:
+        raise ValueError("no group holds enough grokking runs and controls to be judged, "
+                         "nor do the others")
     return {"candidate": c.name, "worst": worst, "groups": rows}
 
 

@@ -126,14 +126,43 @@ def test_leave_one_group_out_fits_on_the_others_and_keeps_the_worst():
 
 
 def test_a_candidate_written_and_read_back_is_the_same():
+    """Through JSON, as chosen.json keeps it."""
+    import json
+
     runs = Runs.of(table())
     model = Logistic((S1, S2)).fit(runs, keys(runs))
     rule = Candidate("s1", "fall", "relative", veto=True)
     for c in (model, rule, S1):
-        back = from_dict(to_dict(c))
+        back = from_dict(json.loads(json.dumps(to_dict(c), default=float)))
         assert back == c
         steps, series = runs.rows[keys(runs)[0]]
         np.testing.assert_array_equal(back.held(steps, series), c.held(steps, series))
+    old = {"signal": "gini_add", "direction": "rise", "change": "relative"}  # before kinds
+    assert from_dict(old) == Candidate("gini_add", "rise", "relative")
+
+
+def test_the_model_holds_its_score_as_a_signal_does():
+    """A one-checkpoint dip read with a negative coefficient: the model's score stays up no
+    longer than the falling signal's held score does."""
+    rows = run_rows("g", True, 0.0, 0.0)
+    rows.loc[rows["step"] == 500, "s1"] = -1.0
+    runs = Runs.of(rows)
+    steps, series = runs.rows[keys(runs)[0]]
+    model = Logistic((S1,), coef=(-1.0,), intercept=0.0, mean=(0.0,), scale=(1.0,))
+    fall = Candidate("s1", "fall", "absolute")
+    assert (model.held(steps, series) > 0).sum() == (fall.held(steps, series) > 0).sum() > 0
+
+
+def test_the_veto_keeps_the_reference_at_memorisation():
+    """A run in softmax collapse from memorisation to step 300: silent there, and after it
+    its change is counted from its value at memorisation, not from where the collapse ends."""
+    rows = run_rows("g", True, 1.0, 0.0, ramp=(100, 500))
+    rows["sc_share"] = np.where((rows["step"] >= MEM) & (rows["step"] < 300), 0.9, 0.0)
+    runs = Runs.of(rows)
+    steps, series = runs.rows[keys(runs)[0]]
+    held = Candidate("s1", "rise", "absolute", veto=True).held(steps, series)
+    assert np.isnan(held[(steps >= MEM) & (steps < 300)]).all()
+    assert held[-1] == pytest.approx(1.0)  # the whole rise from memorisation
 
 
 def test_the_auc_is_scikit_learns():
@@ -210,3 +239,14 @@ def test_the_fit_and_the_evaluation_scripts_on_a_constructed_corpus(tmp_path):
     assert new["coverage"].item() == 1.0 and new["false_alarms"].item() == 0.0
     assert new["grokking"].item() == 16 and new["controls"].item() == 16
     assert "- all: every target met" in (tmp_path / "ev.md").read_text()
+    # the evaluation runs are never read by the fit: poisoned, the choice is the same
+    poisoned = pd.read_parquet(path)
+    ev_rows = poisoned["sweep"].str.startswith("eval_")
+    poisoned.loc[ev_rows, "gini_add"] = -poisoned.loc[ev_rows, "gini_add"]
+    poisoned.loc[ev_rows, [k for k in poisoned if k.startswith("entropy")]] = np.nan
+    poisoned.to_parquet(tmp_path / "poisoned.parquet", index=False)
+    again = subprocess.run([sys.executable, os.path.join(root, "scripts", "fit_onset3.py"),
+                            str(tmp_path / "poisoned.parquet"), "--out", str(tmp_path / "fit2")],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "fit2" / "chosen.json").read_text()) == chosen

@@ -304,7 +304,7 @@ def gather(sweep_dirs, cache_dir, *, tick=None):
     the RUN_COLUMNS, ``step``, the SIGNALS, ``test_acc`` and the in-loop model's
     ``live_memorised`` and ``live_flag`` (−1: none). Each run's rows are cached in
     ``cache_dir`` (one .npz per run, remade when its run file is newer or its stamp,
-    :func:`cache_stamp`, is not the current one), so a gather resumes where it stopped."""
+    ``cache_stamp()``, is not the current one), so a gather resumes where it stopped."""
     import pandas as pd
 
     frames = []

@@ -111,7 +111,7 @@ class Logistic:
     """A small interpretable model: a logistic regression (scikit-learn, L2 penalty MODEL_C,
     classes balanced, each run weighing the same) whose inputs are the smoothed changes from
     memorisation of ``features`` (each a :class:`Candidate`'s, before its hold), compressed
-    as sign(x)·log(1 + |x|) and standardised. Its score at a checkpoint is the decision
+    as ``sign(x)·log(1 + abs(x))`` and standardised. Its score at a checkpoint is the decision
     function (log-odds), held over HOLD checkpoints as a signal's is; NaN where a feature is.
     It is fitted on a grokking run's checkpoints before test accuracy 0.5 against a control's
     over the same span after memorisation (the grokking runs' median delay), so that time since

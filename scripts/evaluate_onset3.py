@@ -9,7 +9,9 @@ intervals; and, at the chosen detector's flag, a forecast of the step of test ac
         --out out/onset3/eval [--doc docs/results/onset3_evaluation.md]
 
 OUT/evaluation.csv (one row per detector and family), OUT/forecast.json; ``--doc`` writes the
-documentation's table of them (Markdown).
+documentation's table of them (Markdown), ``--figure`` a picture of the runs (PNG): each
+evaluation run's largest score before test accuracy 0.5 (a control's: over its whole run)
+under the third design and the default, beside its threshold.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from grokscan.onset import default as default_detector
 from grokscan.onset import detectors
 from grokscan.studies import (
     Candidate,
@@ -84,6 +87,7 @@ def main() -> None:
     ap.add_argument("chosen", help="OUT/chosen.json of scripts/fit_onset3.py")
     ap.add_argument("--out", default="out/onset3/eval")
     ap.add_argument("--doc", help="write the documentation's table (Markdown) here")
+    ap.add_argument("--figure", help="draw the evaluation runs' scores (PNG) here")
     args = ap.parse_args()
     table = with_task_basis(pd.read_parquet(args.table))
     with open(args.chosen) as f:
@@ -109,6 +113,11 @@ def main() -> None:
     if args.doc:
         with open(args.doc, "w") as f:
             f.write(markdown(pd.DataFrame(out), fc, ev))
+    if args.figure:
+        default = default_detector().name
+        shown = {f"{chosen['name']} (third design)": (new, chosen["threshold"]),
+                 f"{default} (the default)": shipped_candidates()[default]}
+        picture(ev, shown).savefig(args.figure, dpi=110)
 
 
 def markdown(table: pd.DataFrame, fc: dict, ev: Runs) -> str:
@@ -167,6 +176,34 @@ def markdown(table: pd.DataFrame, fc: dict, ev: Runs) -> str:
                 f"|predicted − actual| / delay has median {fc['median_error']:.2f} "
                 f"(quartiles {q1:.2f}–{q3:.2f})."]
     return "\n".join(out) + "\n"
+
+
+def picture(ev: Runs, shown: dict):
+    """One panel per detector: each judged evaluation run's largest held score before test
+    accuracy 0.5 (a control's: over its whole run), by family and label, and the threshold:
+    a grokking run right of it is flagged in time, a control right of it is a false alarm."""
+    import seaborn as sns
+
+    from grokscan.figures._style import PALETTE, new_figure
+
+    judged = ev.judged()
+    fig, axes = new_figure(1, len(shown), height=3.6, width=11, sharey=True)
+    for ax, (name, (c, theta)) in zip(axes[0], shown.items()):
+        best = scores(ev, list(judged["key"]), c).best_before
+        finite = best[np.isfinite(best)]
+        hi = max(3 * theta, 1.1 * float(finite.max()) if finite.size else 0.0)
+        lo = -hi / 5  # a run with no score before test accuracy 0.5 is drawn at the left edge
+        data = judged.assign(score=np.clip(np.where(np.isfinite(best), best, lo), lo, hi))
+        sns.stripplot(data, x="score", y="family", hue="class", ax=ax, dodge=True, size=4,
+                      jitter=0.25, palette={"grokking": PALETTE[2], "control": PALETTE[3]},
+                      hue_order=["grokking", "control"], legend=ax is axes[0][0])
+        ax.axvline(theta, color="0.2", ls="--", lw=1)
+        ax.set(xlim=(lo - 0.01, hi + 0.01), ylabel="",
+               xlabel="largest score before test acc 0.5 (left edge: none)",
+               title=f"{name}: threshold {theta:.3g}")
+    axes[0][0].legend(title="", loc="lower right")
+    fig.tight_layout()
+    return fig
 
 
 def forecast(tune: Runs, ev: Runs, c: Candidate, theta: float) -> dict:

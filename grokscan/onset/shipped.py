@@ -66,8 +66,8 @@ class HeldOut:
                 and self.lead_median >= t.lead_median)
 
     def words(self) -> str:
-        """"on held-out runs it flagged 96 % of the 23 that grok, before test accuracy 0.5,
-        and 17 % of the 54 that never grok (ROC AUC 0.98)"."""
+        """"on held-out runs it flagged 77 % of the 56 that grok, before test accuracy 0.5,
+        and 16 % of the 167 that never grok (ROC AUC 0.86)"."""
         return (f"on held-out runs it flagged {_pc(self.coverage)} of the {self.grokking} that "
                 f"grok, before test accuracy 0.5, and {_pc(self.false_alarm_rate)} of the "
                 f"{self.controls} that never grok (ROC AUC {self.auc:.2f})")

@@ -231,9 +231,11 @@ def test_the_fit_and_the_evaluation_scripts_on_a_constructed_corpus(tmp_path):
     assert "| mlp | 16 | 16 |" in doc and "gini_add rise" in doc
     ev = subprocess.run([sys.executable, os.path.join(root, "scripts", "evaluate_onset3.py"),
                          path, str(tmp_path / "fit" / "chosen.json"), "--out",
-                         str(tmp_path / "ev"), "--doc", str(tmp_path / "ev.md")],
+                         str(tmp_path / "ev"), "--doc", str(tmp_path / "ev.md"),
+                         "--figure", str(tmp_path / "ev.png")],
                         capture_output=True, text=True, env=env, timeout=600)
     assert ev.returncode == 0, ev.stderr
+    assert (tmp_path / "ev.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = pd.read_csv(tmp_path / "ev" / "evaluation.csv")
     new = rows[rows["detector"].str.endswith("(third design)") & (rows["family"] == "all")]
     assert new["coverage"].item() == 1.0 and new["false_alarms"].item() == 0.0

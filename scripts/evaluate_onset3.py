@@ -182,27 +182,32 @@ def picture(ev: Runs, shown: dict):
     """One panel per detector: each judged evaluation run's largest held score before test
     accuracy 0.5 (a control's: over its whole run), by family and label, and the threshold:
     a grokking run right of it is flagged in time, a control right of it is a false alarm."""
+    import matplotlib
     import seaborn as sns
+    from matplotlib.figure import Figure
 
-    from grokscan.figures._style import PALETTE, new_figure
+    from grokscan.figures import RC
 
     judged = ev.judged()
-    fig, axes = new_figure(1, len(shown), height=3.6, width=11, sharey=True)
-    for ax, (name, (c, theta)) in zip(axes[0], shown.items()):
-        best = scores(ev, list(judged["key"]), c).best_before
-        finite = best[np.isfinite(best)]
-        hi = max(3 * theta, 1.1 * float(finite.max()) if finite.size else 0.0)
-        lo = -hi / 5  # a run with no score before test accuracy 0.5 is drawn at the left edge
-        data = judged.assign(score=np.clip(np.where(np.isfinite(best), best, lo), lo, hi))
-        sns.stripplot(data, x="score", y="family", hue="class", ax=ax, dodge=True, size=4,
-                      jitter=0.25, palette={"grokking": PALETTE[2], "control": PALETTE[3]},
-                      hue_order=["grokking", "control"], legend=ax is axes[0][0])
-        ax.axvline(theta, color="0.2", ls="--", lw=1)
-        ax.set(xlim=(lo - 0.01, hi + 0.01), ylabel="",
-               xlabel="largest score before test acc 0.5 (left edge: none)",
-               title=f"{name}: threshold {theta:.3g}")
-    axes[0][0].legend(title="", loc="lower right")
-    fig.tight_layout()
+    colours = sns.color_palette("colorblind")
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(11, 3.6))
+        axes = fig.subplots(1, len(shown), sharey=True, squeeze=False)[0]
+        for ax, (name, (c, theta)) in zip(axes, shown.items()):
+            best = scores(ev, list(judged["key"]), c).best_before
+            finite = best[np.isfinite(best)]
+            hi = max(3 * theta, 1.1 * float(finite.max()) if finite.size else 0.0)
+            lo = -hi / 5  # a run with no score before test accuracy 0.5: at the left edge
+            data = judged.assign(score=np.clip(np.where(np.isfinite(best), best, lo), lo, hi))
+            sns.stripplot(data, x="score", y="family", hue="class", ax=ax, dodge=True, size=4,
+                          jitter=0.25, palette={"grokking": colours[2], "control": colours[3]},
+                          hue_order=["grokking", "control"], legend=ax is axes[0])
+            ax.axvline(theta, color="0.2", ls="--", lw=1)
+            ax.set(xlim=(lo - 0.04 * hi, hi * 1.02), ylabel="",
+                   xlabel="largest score before test acc 0.5 (left edge: none)",
+                   title=f"{name}: threshold {theta:.3g}")
+        axes[0].legend(title="", loc="lower right")
+        fig.tight_layout()
     return fig
 
 

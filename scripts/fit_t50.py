@@ -2,8 +2,10 @@
 reach 0.5. At the flag f of a run that memorised at step m it is f + r·(f − m), r the median of
 (t50 − f) / (f − m) over the TUNING runs the detector flagged in time; its error, measured on
 HELD-OUT runs flagged in time, is the median of |forecast − t50| / (t50 − m), the fraction of
-the delay from memorisation. A detector ships a forecast only where that error is below the
-error of the flag itself read as the forecast (r = 0), its null.
+the delay from memorisation. A detector ships a forecast only where, on the tuning runs, it
+beats the flag itself read as the forecast (r = 0), its null: the median error of r fitted
+on all the other tuning runs (leave one out) below the null's. The held-out runs only measure
+it.
 
     grokscan onset evaluate out/onset3/tune_mlp out/onset3/tune_tf out/onset3/tune_multi \\
         -o out/t50/tune
@@ -11,8 +13,8 @@ error of the flag itself read as the forecast (r = 0), its null.
         -o out/held_out
     python scripts/fit_t50.py out/t50/tune/onset.csv out/held_out/onset.csv [--write]
 
-Prints, per checkpoint detector, r, the runs it was fitted and measured on, the error and its
-null's; ``--write`` puts r (``t50_ratio``) and the error (``held_out.forecast_error``) into
+Prints, per checkpoint detector, r, the runs it was fitted and measured on, the errors and
+their nulls'; ``--write`` puts r (``t50_ratio``) and the error (``held_out.forecast_error``) into
 grokscan/onset/detectors.json (``--detectors``: another file), and takes them out of a detector
 whose forecast does not beat its null.
 """
@@ -39,17 +41,22 @@ def flagged_in_time(judged: pd.DataFrame, detector: str) -> tuple:
 
 
 def fit(tune: pd.DataFrame, held: pd.DataFrame, detector: str) -> dict | None:
-    """The ratio, its error and its null's for one detector; None where no tuning run was
-    flagged in time."""
+    """The ratio for one detector; on the tuning runs its leave-one-out error and its null's
+    (which decide whether it ships), on the held-out runs its error and its null's; None
+    where fewer than two tuning runs were flagged in time."""
     f, m, t = flagged_in_time(tune, detector)
-    if not len(f):
+    if len(f) < 2:
         return None
-    ratio = round(float(np.median((t - f) / (f - m))), 2)  # as it ships, and is measured
+    x = (t - f) / (f - m)
+    loo = np.array([np.median(np.delete(x, i)) for i in range(len(x))])
+    ratio = round(float(np.median(x)), 2)  # as it ships, and is measured
+    out = {"ratio": ratio, "tuning_runs": int(len(f)),
+           "tuning_error": float(np.median(np.abs(f + loo * (f - m) - t) / (t - m))),
+           "tuning_null": float(np.median(np.abs(f - t) / (t - m)))}
     f, m, t = flagged_in_time(held, detector)
     err = np.abs(f + ratio * (f - m) - t) / (t - m)
     null = np.abs(f - t) / (t - m)
-    return {"ratio": ratio, "tuning_runs": int(len(flagged_in_time(tune, detector)[0])),
-            "held_out_runs": int(len(f)),
+    return {**out, "held_out_runs": int(len(f)),
             "error": float(np.median(err)) if len(f) else float("nan"),
             "null_error": float(np.median(null)) if len(f) else float("nan")}
 
@@ -67,14 +74,15 @@ def main() -> None:
         doc = json.load(f)
     for det in doc["detectors"]:
         r = fit(tune, held, det["name"])
-        ships = r is not None and r["error"] < r["null_error"]
+        ships = r is not None and r["tuning_error"] < r["tuning_null"]
         if r is None:
-            print(f"{det['name']}: no tuning run flagged in time; no forecast")
+            print(f"{det['name']}: fewer than two tuning runs flagged in time; no forecast")
         else:
-            print(f"{det['name']}: r = {r['ratio']:.2f} (over {r['tuning_runs']} tuning runs); "
-                  f"on {r['held_out_runs']} held-out runs the median error is "
-                  f"{r['error']:.2f} of the delay, the flag's own {r['null_error']:.2f}: "
-                  + ("ships" if ships else "no forecast"))
+            print(f"{det['name']}: r = {r['ratio']:.2f} over {r['tuning_runs']} tuning runs "
+                  f"(left out, median error {r['tuning_error']:.2f} of the delay, the flag's "
+                  f"own {r['tuning_null']:.2f}: {'ships' if ships else 'no forecast'}); on "
+                  f"{r['held_out_runs']} held-out runs {r['error']:.2f}, the flag's own "
+                  f"{r['null_error']:.2f}")
         det.pop("t50_ratio", None)
         det.get("held_out", {}).pop("forecast_error", None)
         if ships:

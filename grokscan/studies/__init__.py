@@ -11,7 +11,8 @@ _LAZY = {"evaluate": "onset", "sweep_runs": "onset", "gather": "corpus",
          "leave_one_group_out": "transfer",
          "bootstrap": "transfer", "op_family": "transfer", "GROUPINGS": "transfer",
          "judge_flags": "transfer", "scores": "transfer", "flag_step": "transfer",
-         "to_dict": "transfer", "from_dict": "transfer", "choose": "transfer"}
+         "to_dict": "transfer", "from_dict": "transfer", "choose": "transfer",
+         "auc_matched": "transfer"}
 
 
 def __getattr__(name: str):

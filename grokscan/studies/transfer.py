@@ -370,6 +370,25 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
     return float(gt / (len(pos) * len(neg)))
 
 
+def auc_matched(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
+    """The run-level ROC AUC with each control read over the span a grokking run is read
+    over: from memorisation for the grokking runs' median delay (memorisation to test
+    accuracy 0.5, among ``keys``), rather than over its whole, longer run, where a drifting
+    signal has more time to reach a high value. NaN without both classes."""
+    s = s or scores(runs, keys, c)
+    meta = runs.meta.set_index("key").loc[list(keys)]
+    grok = (meta["class"] == "grokking").to_numpy()
+    if not grok.any() or grok.all():
+        return np.nan
+    span = float(np.median((meta["t50"] - meta["memorised"])[grok]))
+    best = s.best_before.copy()
+    for i in np.flatnonzero(~grok):
+        steps, run_max = s.flags[i]
+        k = np.searchsorted(steps, meta["memorised"].iloc[i] + span, side="right") - 1
+        best[i] = run_max[k] if k >= 0 else -np.inf
+    return auc(best, grok)
+
+
 def threshold(runs: Runs, keys, c: Candidate, s: Scores | None = None) -> float:
     """The smallest threshold at which at most FALSE_ALARMS of the controls among ``keys`` are
     flagged (the most runs flagged in time at that rate)."""

@@ -12,6 +12,7 @@ from grokscan.studies import (
     Candidate,
     Logistic,
     Runs,
+    auc_matched,
     from_dict,
     judge,
     leave_one_group_out,
@@ -67,6 +68,20 @@ def test_the_flag_fires_where_the_built_signal_crosses():
     assert res["flagged"] == 1 and res["coverage"] == 1.0
     assert res["lead_median"] == pytest.approx((T50 - flag) / (T50 - MEM))
     assert judge(runs, keys(runs), S1, 1.01)["flagged"] == 0  # never above what the data shows
+
+
+def test_the_matched_auc_reads_a_control_over_the_grokking_runs_delay_only():
+    # grokking runs: s1 reaches 1 before test accuracy 0.5 (delay T50 − MEM = 500); controls:
+    # s1 at 0.5 by step 200, then 2 from step 800 on, after memorisation + 500: over their whole
+    # run they outrank every grokking run, over the matched span none
+    rows = [run_rows(f"g{i}", True, 1.0, 0.0, ramp=(150, 200)) for i in range(4)]
+    for i in range(4):
+        late = run_rows(f"c{i}", False, 0.5, 0.0, ramp=(150, 200))
+        late.loc[late["step"] >= 800, "s1"] = 2.0
+        rows.append(late)
+    runs = Runs.of(pd.concat(rows, ignore_index=True))
+    assert judge(runs, keys(runs), S1, 0.75)["auc"] == 0.0
+    assert auc_matched(runs, keys(runs), S1) == 1.0
 
 
 def test_the_threshold_lets_at_most_five_percent_of_the_controls_through():

@@ -74,11 +74,12 @@ def rows(runs: Runs, name: str, c: Candidate, theta: float) -> list[dict]:
     judged = runs.judged()
     for fam, part in [("all", judged)] + list(judged.groupby("family")):
         keys = list(part["key"])
-        res = judge(runs, keys, c, theta)
+        s = scores(runs, keys, c)  # read once for the numbers and the matched AUC
+        res = judge(runs, keys, c, theta, s)
         ci = bootstrap(runs, keys, c, theta, n=400) if res["grokking"] and res["controls"] \
             else {}
         out.append({"detector": name, "family": fam, **res,
-                    "auc_matched": auc_matched(runs, keys, c),
+                    "auc_matched": auc_matched(runs, keys, c, s),
                     **{f"{k}_ci": f"{lo:.2f}-{hi:.2f}" for k, (lo, hi) in ci.items()}})
     return out
 

@@ -40,6 +40,12 @@ def flagged_in_time(judged: pd.DataFrame, detector: str) -> tuple:
             d["step_test_0.5"].to_numpy(float))
 
 
+def error(f, m, t, ratio) -> np.ndarray:
+    """|f + ratio·(f − m) − t50| / (t50 − m) per run: the forecast's error as a fraction of
+    the delay from memorisation (ratio 0: the flag itself read as the forecast)."""
+    return np.abs(f + ratio * (f - m) - t) / (t - m)
+
+
 def fit(tune: pd.DataFrame, held: pd.DataFrame, detector: str) -> dict | None:
     """The ratio for one detector; on the tuning runs its leave-one-out error and its null's
     (which decide whether it ships), on the held-out runs its error and its null's; None
@@ -51,14 +57,13 @@ def fit(tune: pd.DataFrame, held: pd.DataFrame, detector: str) -> dict | None:
     loo = np.array([np.median(np.delete(x, i)) for i in range(len(x))])
     ratio = round(float(np.median(x)), 2)  # as it ships, and is measured
     out = {"ratio": ratio, "tuning_runs": int(len(f)),
-           "tuning_error": float(np.median(np.abs(f + loo * (f - m) - t) / (t - m))),
-           "tuning_null": float(np.median(np.abs(f - t) / (t - m)))}
+           "tuning_error": float(np.median(error(f, m, t, loo))),
+           "tuning_null": float(np.median(error(f, m, t, 0.0)))}
     f, m, t = flagged_in_time(held, detector)
-    err = np.abs(f + ratio * (f - m) - t) / (t - m)
-    null = np.abs(f - t) / (t - m)
+    some = len(f) > 0
     return {**out, "held_out_runs": int(len(f)),
-            "error": float(np.median(err)) if len(f) else float("nan"),
-            "null_error": float(np.median(null)) if len(f) else float("nan")}
+            "error": float(np.median(error(f, m, t, ratio))) if some else float("nan"),
+            "null_error": float(np.median(error(f, m, t, 0.0))) if some else float("nan")}
 
 
 def main() -> None:
